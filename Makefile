@@ -1,0 +1,32 @@
+# Two commands for a new user (see README):
+#   make demo   set up, load the demo archive into data/mediatrack.db, start the service
+#   make test   set up (system packages too, when run as root on Debian) and run every test
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+# System packages the real-stack tests drive (PC/SC, nfcpy, PACS).
+SYSTEM_PACKAGES = pcscd libpcsclite-dev swig vsmartcard-vpcd orthanc orthanc-dicomweb
+
+.PHONY: demo test system venv
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,postgres]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+system:
+	@./.ci/system-packages $(SYSTEM_PACKAGES)
+
+demo: venv
+	$(VENV)/bin/mediatrack demo --reset
+	$(VENV)/bin/mediatrack serve --host $(HOST) --port $(PORT)
+
+test: system venv
+	$(VENV)/bin/ruff check app readers tests
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
