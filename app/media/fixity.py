@@ -1,0 +1,124 @@
+"""Fixity: a re-read compared with the manifest, and two carriers' copies of the same studies.
+
+Pure functions over manifest lines; the service feeds them database rows or a fresh reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from app.media.reading import MediumReading, ProblemCode
+
+
+class ManifestLine(Protocol):
+    @property
+    def path(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+
+
+class InstanceLine(Protocol):
+    @property
+    def study_instance_uid(self) -> str | None: ...
+    @property
+    def sop_instance_uid(self) -> str | None: ...
+    @property
+    def sha256(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class FixityResult:
+    checked: int
+    missing: tuple[str, ...]
+    changed: tuple[str, ...]
+    extra: tuple[str, ...]
+    unreadable: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.changed or self.extra or self.unreadable)
+
+    def summary(self) -> str:
+        """One sentence for the custody event and the clerk."""
+        if self.ok:
+            return f"All {self.checked} files match the manifest."
+        parts = [
+            f"{len(items)} {what}"
+            for items, what in (
+                (self.missing, "missing"),
+                (self.changed, "changed"),
+                (self.unreadable, "unreadable"),
+                (self.extra, "not in the manifest"),
+            )
+            if items
+        ]
+        return f"Of {self.checked} files in the manifest: " + ", ".join(parts) + "."
+
+
+def compare_manifest(manifest: Iterable[ManifestLine], reading: MediumReading) -> FixityResult:
+    """Missing, changed (size or SHA-256), unreadable and extra files of a re-read medium."""
+    expected = {line.path: line for line in manifest}
+    found = {entry.path: entry for entry in reading.files}
+    unreadable = reading.problem_paths(ProblemCode.UNREADABLE_FILE) & expected.keys()
+    missing = expected.keys() - found.keys() - unreadable
+    changed = {
+        path
+        for path, entry in found.items()
+        if path in expected
+        and (entry.size != expected[path].size or entry.sha256 != expected[path].sha256)
+    }
+    extra = found.keys() - expected.keys()
+    return FixityResult(
+        checked=len(expected),
+        missing=tuple(sorted(missing)),
+        changed=tuple(sorted(changed)),
+        extra=tuple(sorted(extra)),
+        unreadable=tuple(sorted(unreadable)),
+    )
+
+
+@dataclass(frozen=True)
+class CopyDifference:
+    """How a study's instances on a copy differ from the original (by SOP Instance UID)."""
+
+    study_instance_uid: str
+    missing: tuple[str, ...]
+    changed: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.changed)
+
+
+def compare_copies(
+    source: Iterable[InstanceLine], target: Iterable[InstanceLine], study_uids: Iterable[str]
+) -> list[CopyDifference]:
+    """Per study, the instances of ``source`` that ``target`` lacks or holds with other bytes.
+
+    Instances are matched by SOP Instance UID, not path: a copy may lay files out anew, but
+    a faithful copy keeps every instance's bytes and so its SHA-256.
+    """
+    wanted = set(study_uids)
+
+    def index(lines: Iterable[InstanceLine]) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {uid: {} for uid in wanted}
+        for line in lines:
+            if line.study_instance_uid in wanted and line.sop_instance_uid is not None:
+                out[line.study_instance_uid][line.sop_instance_uid] = line.sha256
+        return out
+
+    src, dst = index(source), index(target)
+    return [
+        CopyDifference(
+            study_instance_uid=uid,
+            missing=tuple(sorted(src[uid].keys() - dst[uid].keys())),
+            changed=tuple(
+                sorted(sop for sop, sha in src[uid].items() if dst[uid].get(sop, sha) != sha)
+            ),
+        )
+        for uid in sorted(wanted)
+    ]

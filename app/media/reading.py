@@ -1,0 +1,649 @@
+"""Read a carrier's content: DICOMDIR records, DICOM files, sizes and SHA-256.
+
+A mounted disc, an LTFS tape or a plain folder is read once, file by file. Each file is hashed
+while it is read (one thread reads and hashes, the caller's thread parses headers, so parsing
+overlaps the drive), and its DICOM header gives the instance and study it belongs to. With a
+DICOMDIR, its raw directory records are walked as well: pydicom's ``FileSet`` silently drops
+records whose file is missing, which is exactly what an integrity check must report.
+
+Nothing here logs or puts patient data in a message: problems name files and UIDs only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import re
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from enum import StrEnum
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from pydicom import config, dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from app.core.errors import InvalidInputError
+
+# Large reads keep the drive streaming and the per-call overhead negligible; the first chunk
+# also holds the DICOM header of nearly every file (headers are a few KiB).
+CHUNK_SIZE = 1 << 20
+# Files read ahead of the parser: bounds memory to a few chunks while keeping the drive busy.
+READ_AHEAD = 8
+# The DICOMDIR file name is fixed by PS3.10 section 8.6 (root of the File-set).
+DICOMDIR = "DICOMDIR"
+# ISO 9660 shows a version suffix (";1") and, for names without an extension, a trailing dot.
+_ISO9660_VERSION = re.compile(r";\d+$")
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class ProblemCode(StrEnum):
+    DICOMDIR_UNREADABLE = "dicomdir_unreadable"
+    RECORD_WITHOUT_FILE = "record_without_file"
+    RECORD_MISMATCH = "record_mismatch"
+    FILE_WITHOUT_RECORD = "file_without_record"
+    UNREADABLE_FILE = "unreadable_file"
+    NOT_DICOM = "not_dicom"
+    INVALID_DICOM = "invalid_dicom"
+    DUPLICATE_INSTANCE = "duplicate_instance"
+    NAME_CLASH = "name_clash"
+    FILESET_ID_MISMATCH = "fileset_id_mismatch"
+    EMPTY_STUDY_ID = "empty_study_id"
+    NO_INSTANCES = "no_instances"
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: ProblemCode
+    severity: Severity
+    message: str
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One manifest line: a file on the medium, by its canonical File ID."""
+
+    path: str
+    size: int
+    sha256: str
+    sop_instance_uid: str | None = None
+    sop_class_uid: str | None = None
+    transfer_syntax_uid: str | None = None
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+
+
+@dataclass
+class StudySummary:
+    study_instance_uid: str
+    accession_number: str | None = None
+    patient_id: str | None = None
+    issuer_of_patient_id: str | None = None
+    study_date: date | None = None
+    study_id: str | None = None
+    modalities: list[str] = field(default_factory=list)
+    series_count: int = 0
+    instance_count: int = 0
+    # Instances the DICOMDIR lists whose file is absent or unreadable.
+    missing_instance_count: int = 0
+
+
+@dataclass(frozen=True)
+class ReadProgress:
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+
+
+ProgressCallback = Callable[[ReadProgress], None]
+
+
+@dataclass(frozen=True)
+class MediumReading:
+    """What a medium holds and what is wrong with it."""
+
+    fileset_id: str | None
+    fileset_uid: str | None
+    has_dicomdir: bool
+    files: tuple[FileEntry, ...]
+    studies: tuple[StudySummary, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def instance_count(self) -> int:
+        return sum(1 for f in self.files if f.sop_instance_uid is not None)
+
+    @property
+    def byte_count(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def problem_paths(self, code: ProblemCode) -> set[str]:
+        return {p.path for p in self.problems if p.code is code and p.path is not None}
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON types, for ``--json`` output and API answers."""
+        studies = []
+        for s in self.studies:
+            item = asdict(s)
+            item["study_date"] = s.study_date.isoformat() if s.study_date else None
+            studies.append(item)
+        return {
+            "fileset_id": self.fileset_id,
+            "fileset_uid": self.fileset_uid,
+            "has_dicomdir": self.has_dicomdir,
+            "instance_count": self.instance_count,
+            "file_count": len(self.files),
+            "byte_count": self.byte_count,
+            "studies": studies,
+            "files": [asdict(f) for f in self.files],
+            "problems": [
+                {"code": p.code.value, "severity": p.severity.value, "message": p.message,
+                 "path": p.path}
+                for p in self.problems
+            ],
+        }
+
+
+def canonical_file_id(parts: list[str] | tuple[str, ...]) -> str:
+    """File ID as DICOM writes it (PS3.10 8.5: upper case, "/"-joined here), whatever the mount.
+
+    ISO 9660 mounts may show lower case names, a ";1" version and a trailing "." on names
+    without extension (ECMA-119 7.5); all three are undone so a re-read matches the manifest.
+    """
+    return "/".join(_ISO9660_VERSION.sub("", p).rstrip(".").upper() for p in parts)
+
+
+@dataclass
+class _Record:
+    """A DICOMDIR leaf record that references a file, with the keys of its parent records."""
+
+    file_id: str
+    sop_instance_uid: str | None
+    study_instance_uid: str | None
+    patient_id: str | None
+    issuer_of_patient_id: str | None
+    accession_number: str | None
+    study_date: str | None
+    study_id: str | None
+
+
+@dataclass
+class _Read:
+    path: str
+    size: int = 0
+    sha256: str = ""
+    head: bytes = b""
+    error: str | None = None
+
+
+def read_medium(
+    root: Path, *, label: str | None = None, progress: ProgressCallback | None = None
+) -> MediumReading:
+    """Read every file under ``root`` (a mounted medium or a folder) and report on it.
+
+    ``label`` is the carrier label; a File-set ID that differs from it is reported.
+    Raises InvalidInputError only when ``root`` is not a readable folder; anything wrong with
+    the content is a problem in the answer, never an exception.
+    """
+    if not root.is_dir():
+        raise InvalidInputError(f"Nothing to read at {root}: it is not a folder or mounted medium.")
+    # pydicom warns and logs about invalid values, quoting them: patient data must not reach a
+    # log. Value checks are for writers; a reader reports what it can use and ignores the rest.
+    with config.disable_value_validation(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _read(root, label, progress)
+
+
+def _read(root: Path, label: str | None, progress: ProgressCallback | None) -> MediumReading:
+    problems: list[Problem] = []
+    on_disk = _list_files(root, problems)
+
+    directory = (
+        _read_dicomdir(root / on_disk[DICOMDIR][0], problems) if DICOMDIR in on_disk else None
+    )
+    records = directory.records if directory is not None else {}
+    fileset_id = directory.fileset_id if directory is not None else None
+    if label is not None and fileset_id is not None and fileset_id != label:
+        problems.append(Problem(
+            ProblemCode.FILESET_ID_MISMATCH, Severity.WARNING,
+            f"The DICOMDIR names this File-set {fileset_id!r}, not {label!r}: check that the "
+            "disc and its case or tag belong together.",
+        ))
+
+    files: list[FileEntry] = []
+    studies: dict[str, StudySummary] = {}
+    series: dict[str, set[str]] = {}
+    seen_sops: dict[str, str] = {}
+    empty_study_id: set[str] = set()
+    bytes_total = sum(size for _, size in on_disk.values())
+    bytes_done = 0
+    names = sorted(on_disk)
+    for done, item in enumerate(_read_and_hash(root, [(n, on_disk[n][0]) for n in names]), 1):
+        bytes_done += item.size
+        if item.error is not None:
+            problems.append(Problem(
+                ProblemCode.UNREADABLE_FILE, Severity.ERROR,
+                f"{item.path} could not be read ({item.error}).", item.path,
+            ))
+        elif item.path == DICOMDIR:
+            files.append(FileEntry(item.path, item.size, item.sha256))
+        else:
+            entry, header = _entry_for(root / on_disk[item.path][0], item, records, problems)
+            files.append(entry)
+            if entry.sop_instance_uid is not None and header is not None:
+                _add_instance(studies, series, empty_study_id, header)
+                if entry.sop_instance_uid in seen_sops:
+                    problems.append(Problem(
+                        ProblemCode.DUPLICATE_INSTANCE, Severity.WARNING,
+                        f"{item.path} holds the same SOP Instance UID as "
+                        f"{seen_sops[entry.sop_instance_uid]}.", item.path,
+                    ))
+                seen_sops[entry.sop_instance_uid] = item.path
+        if progress is not None:
+            progress(ReadProgress(done, len(names), bytes_done, bytes_total))
+
+    instances_read = {f.path for f in files if f.sop_instance_uid is not None}
+    for file_id, record in sorted(records.items()):
+        if file_id in instances_read:
+            continue
+        if file_id not in on_disk:
+            problems.append(Problem(
+                ProblemCode.RECORD_WITHOUT_FILE, Severity.ERROR,
+                f"The DICOMDIR lists {file_id} but the file is not on the medium.", file_id,
+            ))
+        if record.study_instance_uid is not None:
+            summary = studies.setdefault(
+                record.study_instance_uid, _summary_from_record(record)
+            )
+            summary.missing_instance_count += 1
+
+    for uid in sorted(empty_study_id):
+        problems.append(Problem(
+            ProblemCode.EMPTY_STUDY_ID, Severity.WARNING,
+            f"Study {uid} has an empty Study ID (0020,0010); tools that rebuild a DICOMDIR "
+            "from these files will refuse it.",
+        ))
+    if not seen_sops and not records:
+        problems.append(Problem(
+            ProblemCode.NO_INSTANCES, Severity.ERROR, "No DICOM instances were found on the medium."
+        ))
+    for uid, summary in studies.items():
+        summary.series_count = len(series.get(uid, ()))
+        summary.modalities.sort()
+    return MediumReading(
+        fileset_id=fileset_id,
+        fileset_uid=directory.fileset_uid if directory is not None else None,
+        has_dicomdir=directory is not None,
+        files=tuple(files),
+        studies=tuple(studies[uid] for uid in sorted(studies)),
+        problems=tuple(problems),
+    )
+
+
+def _list_files(root: Path, problems: list[Problem]) -> dict[str, tuple[str, int]]:
+    """Canonical File ID -> (path relative to root, size) for every regular file."""
+    found: dict[str, tuple[str, int]] = {}
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        try:
+            entries = list(os.scandir(root / rel_dir))
+        except OSError as exc:
+            problems.append(Problem(
+                ProblemCode.UNREADABLE_FILE, Severity.ERROR,
+                f"The folder {rel_dir or '.'} could not be listed ({exc.strerror}).",
+                rel_dir or ".",
+            ))
+            continue
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            # Symbolic links are not followed: a medium has none, and a folder's links may loop.
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(rel)
+            elif entry.is_file(follow_symlinks=False):
+                file_id = canonical_file_id(rel.split("/"))
+                if file_id in found:
+                    problems.append(Problem(
+                        ProblemCode.NAME_CLASH, Severity.WARNING,
+                        f"{rel} and {found[file_id][0]} differ only in letter case; only the "
+                        "first is read.", file_id,
+                    ))
+                    continue
+                found[file_id] = (rel, entry.stat(follow_symlinks=False).st_size)
+    return found
+
+
+@dataclass(frozen=True)
+class _Directory:
+    fileset_id: str | None
+    fileset_uid: str | None
+    records: dict[str, _Record]
+
+
+def _read_dicomdir(path: Path, problems: list[Problem]) -> _Directory | None:
+    """The DICOMDIR's identity and records, or None (and a problem) when it is damaged."""
+    try:
+        ds = dcmread(path)
+        broken = _dangling_offsets(ds)
+        if not broken:
+            # pydicom converts values lazily: everything is read here, where a failure is caught.
+            return _Directory(
+                fileset_id=_text(ds, "FileSetID"),
+                fileset_uid=_text(ds.file_meta, "MediaStorageSOPInstanceUID"),
+                records=_leaf_records(ds),
+            )
+    except Exception as exc:  # any parse failure is a report, not a crash
+        broken = type(exc).__name__
+    problems.append(Problem(
+        ProblemCode.DICOMDIR_UNREADABLE, Severity.ERROR,
+        f"The DICOMDIR is damaged ({broken}); every file on the medium was read instead.",
+        DICOMDIR,
+    ))
+    return None
+
+
+def _dangling_offsets(ds: Dataset) -> str:
+    """Why the record tree is broken, or "" when every offset lands on a record.
+
+    pydicom reads a truncated DICOMDIR without complaint; the offsets (PS3.3 F.3.2.1) of the
+    root (0004,1200/1202), next (0004,1400) and lower-level (0004,1420) records then point past
+    the records it could read.
+    """
+    items: list[Dataset] = list(ds.DirectoryRecordSequence)
+    offsets = {getattr(item, "seq_item_tell", None) for item in items}
+    pointers = [
+        ds.get("OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"),
+        ds.get("OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity"),
+    ]
+    for item in items:
+        pointers.append(item.get("OffsetOfTheNextDirectoryRecord"))
+        pointers.append(item.get("OffsetOfReferencedLowerLevelDirectoryEntity"))
+    dangling = sum(1 for p in pointers if p and p not in offsets)
+    return f"{dangling} record offsets point nowhere: truncated or corrupt" if dangling else ""
+
+
+def _leaf_records(ds: Dataset) -> dict[str, _Record]:
+    """Every in-use record that references a file, with the keys of its parent records.
+
+    The tree is walked by offsets (PS3.10 8.6 / PS3.3 F.3.2.1: next record (0004,1400),
+    lower level (0004,1420)); records no walk reaches are still kept, without parent keys.
+    """
+    items: list[Dataset] = list(ds.DirectoryRecordSequence)
+    by_offset = {getattr(item, "seq_item_tell", None): item for item in items}
+    visited: set[int] = set()
+    found: dict[str, _Record] = {}
+
+    def visit(offset: int, context: dict[str, str | None]) -> None:
+        while offset and offset in by_offset and offset not in visited:
+            visited.add(offset)
+            record = by_offset[offset]
+            here = _context(record, context)
+            _keep_leaf(record, here, found)
+            lower = int(record.get("OffsetOfReferencedLowerLevelDirectoryEntity", 0) or 0)
+            visit(lower, here)
+            offset = int(record.get("OffsetOfTheNextDirectoryRecord", 0) or 0)
+
+    visit(int(ds.get("OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity", 0) or 0), {})
+    for item in items:
+        if getattr(item, "seq_item_tell", None) not in visited:
+            _keep_leaf(item, _context(item, {}), found)
+    return found
+
+
+def _context(record: Dataset, parent: dict[str, str | None]) -> dict[str, str | None]:
+    here = dict(parent)
+    kind = _text(record, "DirectoryRecordType")
+    if kind == "PATIENT":
+        here["patient_id"] = _text(record, "PatientID")
+        here["issuer_of_patient_id"] = _text(record, "IssuerOfPatientID")
+    elif kind == "STUDY":
+        # PS3.3 F.5.2: StudyInstanceUID is 1C, absent when (0004,1511) names the study.
+        here["study_instance_uid"] = _text(record, "StudyInstanceUID") or _text(
+            record, "ReferencedSOPInstanceUIDInFile"
+        )
+        here["accession_number"] = _text(record, "AccessionNumber")
+        here["study_date"] = _text(record, "StudyDate")
+        here["study_id"] = _text(record, "StudyID")
+    return here
+
+
+def _keep_leaf(record: Dataset, context: dict[str, str | None], found: dict[str, _Record]) -> None:
+    # Record In-use Flag (0004,1410): 0x0000 marks a deleted record (PS3.3 F.3.2.2).
+    if "ReferencedFileID" not in record or record.get("RecordInUseFlag", 0xFFFF) == 0:
+        return
+    raw = record.ReferencedFileID
+    parts = [raw] if isinstance(raw, str) else [str(p) for p in raw]
+    found[canonical_file_id(parts)] = _Record(
+        file_id=canonical_file_id(parts),
+        sop_instance_uid=_text(record, "ReferencedSOPInstanceUIDInFile"),
+        study_instance_uid=context.get("study_instance_uid"),
+        patient_id=context.get("patient_id"),
+        issuer_of_patient_id=context.get("issuer_of_patient_id"),
+        accession_number=context.get("accession_number"),
+        study_date=context.get("study_date"),
+        study_id=context.get("study_id"),
+    )
+
+
+def _read_and_hash(root: Path, names: list[tuple[str, str]]) -> Iterator[_Read]:
+    """Read and hash files on one thread, in order, handing them to the caller as they finish.
+
+    hashlib and file reads release the GIL, so the caller parses headers meanwhile.
+    """
+    out: queue.Queue[_Read | None] = queue.Queue(maxsize=READ_AHEAD)
+    stop = threading.Event()
+
+    def work() -> None:
+        buffer = bytearray(CHUNK_SIZE)
+        view = memoryview(buffer)
+        for file_id, rel in names:
+            if stop.is_set():
+                break
+            out.put(_read_one(root / rel, file_id, view))
+        out.put(None)
+
+    worker = threading.Thread(target=work, name="media-reader", daemon=True)
+    worker.start()
+    try:
+        while (item := out.get()) is not None:
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            # Drain so a worker blocked on a full queue can see the stop flag and finish.
+            try:
+                out.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.1)
+
+
+def _read_one(path: Path, file_id: str, view: memoryview) -> _Read:
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    try:
+        with open(path, "rb", buffering=0) as f:
+            while n := f.readinto(view):
+                if not head:
+                    head = bytes(view[:n])
+                digest.update(view[:n])
+                size += n
+    except OSError as exc:
+        return _Read(file_id, size, error=exc.strerror or type(exc).__name__)
+    return _Read(file_id, size, digest.hexdigest(), head)
+
+
+def _parse(data: bytes | Path) -> Dataset:
+    return dcmread(BytesIO(data) if isinstance(data, bytes) else data, stop_before_pixels=True)
+
+
+def _dataset(path: Path, item: _Read) -> Dataset:
+    """The header, from the first chunk when it holds it, else from the file."""
+    try:
+        ds = _parse(item.head)
+        if ("SOPInstanceUID" in ds and "StudyInstanceUID" in ds) or len(item.head) == item.size:
+            return ds
+    except InvalidDicomError:
+        raise
+    except Exception:  # a header longer than the first chunk: read the file
+        if len(item.head) == item.size:
+            raise
+    return _parse(path)
+
+
+@dataclass(frozen=True)
+class _Header:
+    """The attributes of one instance that the manifest and the study summary use."""
+
+    sop_instance_uid: str | None
+    sop_class_uid: str | None
+    transfer_syntax_uid: str | None
+    study_instance_uid: str | None
+    series_instance_uid: str | None
+    accession_number: str | None
+    patient_id: str | None
+    issuer_of_patient_id: str | None
+    study_date: str | None
+    study_id: str | None
+    modality: str | None
+
+
+def _header(ds: Dataset) -> _Header:
+    return _Header(
+        sop_instance_uid=_text(ds, "SOPInstanceUID"),
+        sop_class_uid=_text(ds, "SOPClassUID"),
+        transfer_syntax_uid=_text(ds.file_meta, "TransferSyntaxUID"),
+        study_instance_uid=_text(ds, "StudyInstanceUID"),
+        series_instance_uid=_text(ds, "SeriesInstanceUID"),
+        accession_number=_text(ds, "AccessionNumber"),
+        patient_id=_text(ds, "PatientID"),
+        issuer_of_patient_id=_text(ds, "IssuerOfPatientID"),
+        study_date=_text(ds, "StudyDate"),
+        study_id=_text(ds, "StudyID"),
+        modality=_text(ds, "Modality"),
+    )
+
+
+def _entry_for(
+    path: Path, item: _Read, records: dict[str, _Record], problems: list[Problem]
+) -> tuple[FileEntry, _Header | None]:
+    """The manifest line for a file, and its header when it is a usable DICOM instance."""
+    plain = FileEntry(item.path, item.size, item.sha256)
+    record = records.get(item.path)
+    try:
+        # pydicom converts values lazily: every value used is converted here, inside the try.
+        header = _header(_dataset(path, item))
+    except InvalidDicomError:
+        # PS3.10 7.1: a DICOM file starts with a 128-byte preamble and "DICM".
+        listed = record is not None
+        problems.append(Problem(
+            ProblemCode.NOT_DICOM,
+            Severity.ERROR if listed else (Severity.INFO if records else Severity.WARNING),
+            f"{item.path} is not a DICOM file"
+            + (" although the DICOMDIR lists it." if listed else "."),
+            item.path,
+        ))
+        return plain, None
+    except Exception as exc:  # a damaged header is a report, not a crash
+        problems.append(Problem(
+            ProblemCode.INVALID_DICOM, Severity.ERROR,
+            f"{item.path} starts like DICOM but its header cannot be read ({type(exc).__name__}).",
+            item.path,
+        ))
+        return plain, None
+    entry = FileEntry(
+        item.path, item.size, item.sha256,
+        sop_instance_uid=header.sop_instance_uid,
+        sop_class_uid=header.sop_class_uid,
+        transfer_syntax_uid=header.transfer_syntax_uid,
+        study_instance_uid=header.study_instance_uid,
+        series_instance_uid=header.series_instance_uid,
+    )
+    if entry.sop_instance_uid is None or entry.study_instance_uid is None:
+        problems.append(Problem(
+            ProblemCode.INVALID_DICOM, Severity.ERROR,
+            f"{item.path} lacks a SOP Instance UID or Study Instance UID.", item.path,
+        ))
+        return plain, None
+    if records and record is None:
+        problems.append(Problem(
+            ProblemCode.FILE_WITHOUT_RECORD, Severity.WARNING,
+            f"{item.path} is a DICOM file the DICOMDIR does not list.", item.path,
+        ))
+    elif record is not None and record.sop_instance_uid not in (None, entry.sop_instance_uid):
+        problems.append(Problem(
+            ProblemCode.RECORD_MISMATCH, Severity.ERROR,
+            f"The DICOMDIR record for {item.path} names another SOP Instance UID than the file.",
+            item.path,
+        ))
+    return entry, header
+
+
+def _add_instance(
+    studies: dict[str, StudySummary],
+    series: dict[str, set[str]],
+    empty_study_id: set[str],
+    header: _Header,
+) -> None:
+    uid = header.study_instance_uid or ""
+    summary = studies.get(uid)
+    if summary is None:
+        summary = studies[uid] = StudySummary(
+            study_instance_uid=uid,
+            accession_number=header.accession_number,
+            patient_id=header.patient_id,
+            issuer_of_patient_id=header.issuer_of_patient_id,
+            study_date=_date(header.study_date),
+            study_id=header.study_id,
+        )
+    summary.instance_count += 1
+    if header.modality is not None and header.modality not in summary.modalities:
+        summary.modalities.append(header.modality)
+    if header.series_instance_uid is not None:
+        series.setdefault(uid, set()).add(header.series_instance_uid)
+    # Study ID (0020,0010) is type 2 in the image IODs but type 1 in a DICOMDIR STUDY record.
+    if header.study_id is None:
+        empty_study_id.add(uid)
+
+
+def _summary_from_record(record: _Record) -> StudySummary:
+    return StudySummary(
+        study_instance_uid=record.study_instance_uid or "",
+        accession_number=record.accession_number,
+        patient_id=record.patient_id,
+        issuer_of_patient_id=record.issuer_of_patient_id,
+        study_date=_date(record.study_date),
+        study_id=record.study_id,
+    )
+
+
+def _text(ds: Dataset, keyword: str) -> str | None:
+    """A string attribute, stripped of DICOM padding; None when absent or empty."""
+    value = ds.get(keyword)
+    if value is None:
+        return None
+    text = str(value).strip().rstrip("\x00").strip()
+    return text or None
+
+
+def _date(value: str | None) -> date | None:
+    """DA (PS3.5 6.2): YYYYMMDD; anything else is treated as unknown."""
+    if value is None or len(value) != 8 or not value.isdigit():
+        return None
+    try:
+        return date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+    except ValueError:
+        return None

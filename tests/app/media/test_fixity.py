@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.media.fixity import compare_copies, compare_manifest
+from app.media.reading import read_medium
+from tests.app.media import factory
+
+
+@pytest.fixture
+def disc(tmp_path: Path) -> Path:
+    root = tmp_path / "disc"
+    factory.write_fileset(root, factory.mixed_studies(), fileset_id="RAD0001")
+    return root
+
+
+def flip_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+class TestCompareManifest:
+    def test_unchanged_medium_matches(self, disc: Path) -> None:
+        manifest = read_medium(disc).files
+
+        result = compare_manifest(manifest, read_medium(disc))
+
+        assert result.ok
+        assert result.checked == len(manifest)
+        assert result.summary() == f"All {len(manifest)} files match the manifest."
+
+    def test_missing_changed_and_extra(self, disc: Path) -> None:
+        manifest = read_medium(disc).files
+        images = sorted(p for p in disc.rglob("IM*") if p.is_file())
+        images[0].unlink()
+        flip_last_byte(images[1])
+        (disc / "EXTRA.TXT").write_text("added later")
+
+        result = compare_manifest(manifest, read_medium(disc))
+
+        rel = [p.relative_to(disc).as_posix() for p in images[:2]]
+        assert result.missing == (rel[0],)
+        assert result.changed == (rel[1],)
+        assert result.extra == ("EXTRA.TXT",)
+        assert result.unreadable == ()
+        assert not result.ok
+        assert result.summary() == (
+            f"Of {len(manifest)} files in the manifest: 1 missing, 1 changed, "
+            "1 not in the manifest."
+        )
+
+    def test_remount_in_lower_case_still_matches(self, disc: Path) -> None:
+        manifest = read_medium(disc).files
+        for path in sorted(disc.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            path.rename(path.with_name(path.name.lower()))
+
+        assert compare_manifest(manifest, read_medium(disc)).ok
+
+
+class TestCompareCopies:
+    def test_copy_with_new_layout_matches_then_corruption_is_found(
+        self, tmp_path: Path, disc: Path
+    ) -> None:
+        # The copy is a folder of the same files under other names (say an LTFS tape).
+        copy = tmp_path / "copy"
+        copy.mkdir()
+        source = read_medium(disc)
+        for n, entry in enumerate(f for f in source.files if f.sop_instance_uid):
+            (copy / f"F{n:04d}.DCM").write_bytes((disc / entry.path).read_bytes())
+        studies = [s.study_instance_uid for s in source.studies]
+
+        assert all(d.ok for d in compare_copies(source.files, read_medium(copy).files, studies))
+
+        victim = sorted(copy.iterdir())[0]
+        flip_last_byte(victim)
+        (copy / "F0001.DCM").unlink()
+        diffs = {
+            d.study_instance_uid: d
+            for d in compare_copies(source.files, read_medium(copy).files, studies)
+        }
+
+        bad = [d for d in diffs.values() if not d.ok]
+        assert sum(len(d.changed) for d in bad) == 1
+        assert sum(len(d.missing) for d in bad) == 1
+
+    def test_only_the_named_studies_count(self, disc: Path) -> None:
+        source = read_medium(disc)
+        wanted = source.studies[0].study_instance_uid
+        partial = [f for f in source.files if f.study_instance_uid == wanted]
+
+        assert [d.ok for d in compare_copies(source.files, partial, [wanted])] == [True]
