@@ -150,8 +150,12 @@ class MediumReading:
             "studies": studies,
             "files": [asdict(f) for f in self.files],
             "problems": [
-                {"code": p.code.value, "severity": p.severity.value, "message": p.message,
-                 "path": p.path}
+                {
+                    "code": p.code.value,
+                    "severity": p.severity.value,
+                    "message": p.message,
+                    "path": p.path,
+                }
                 for p in self.problems
             ],
         }
@@ -217,11 +221,14 @@ def _read(root: Path, label: str | None, progress: ProgressCallback | None) -> M
     records = directory.records if directory is not None else {}
     fileset_id = directory.fileset_id if directory is not None else None
     if label is not None and fileset_id is not None and fileset_id != label:
-        problems.append(Problem(
-            ProblemCode.FILESET_ID_MISMATCH, Severity.WARNING,
-            f"The DICOMDIR names this File-set {fileset_id!r}, not {label!r}: check that the "
-            "disc and its case or tag belong together.",
-        ))
+        problems.append(
+            Problem(
+                ProblemCode.FILESET_ID_MISMATCH,
+                Severity.WARNING,
+                f"The DICOMDIR names this File-set {fileset_id!r}, not {label!r}: check that the "
+                "disc and its case or tag belong together.",
+            )
+        )
 
     files: list[FileEntry] = []
     studies: dict[str, StudySummary] = {}
@@ -234,10 +241,14 @@ def _read(root: Path, label: str | None, progress: ProgressCallback | None) -> M
     for done, item in enumerate(_read_and_hash(root, [(n, on_disk[n][0]) for n in names]), 1):
         bytes_done += item.size
         if item.error is not None:
-            problems.append(Problem(
-                ProblemCode.UNREADABLE_FILE, Severity.ERROR,
-                f"{item.path} could not be read ({item.error}).", item.path,
-            ))
+            problems.append(
+                Problem(
+                    ProblemCode.UNREADABLE_FILE,
+                    Severity.ERROR,
+                    f"{item.path} could not be read ({item.error}).",
+                    item.path,
+                )
+            )
         elif item.path == DICOMDIR:
             files.append(FileEntry(item.path, item.size, item.sha256))
         else:
@@ -246,11 +257,15 @@ def _read(root: Path, label: str | None, progress: ProgressCallback | None) -> M
             if entry.sop_instance_uid is not None and header is not None:
                 _add_instance(studies, series, empty_study_id, header)
                 if entry.sop_instance_uid in seen_sops:
-                    problems.append(Problem(
-                        ProblemCode.DUPLICATE_INSTANCE, Severity.WARNING,
-                        f"{item.path} holds the same SOP Instance UID as "
-                        f"{seen_sops[entry.sop_instance_uid]}.", item.path,
-                    ))
+                    problems.append(
+                        Problem(
+                            ProblemCode.DUPLICATE_INSTANCE,
+                            Severity.WARNING,
+                            f"{item.path} holds the same SOP Instance UID as "
+                            f"{seen_sops[entry.sop_instance_uid]}.",
+                            item.path,
+                        )
+                    )
                 seen_sops[entry.sop_instance_uid] = item.path
         if progress is not None:
             progress(ReadProgress(done, len(names), bytes_done, bytes_total))
@@ -260,26 +275,35 @@ def _read(root: Path, label: str | None, progress: ProgressCallback | None) -> M
         if file_id in instances_read:
             continue
         if file_id not in on_disk:
-            problems.append(Problem(
-                ProblemCode.RECORD_WITHOUT_FILE, Severity.ERROR,
-                f"The DICOMDIR lists {file_id} but the file is not on the medium.", file_id,
-            ))
-        if record.study_instance_uid is not None:
-            summary = studies.setdefault(
-                record.study_instance_uid, _summary_from_record(record)
+            problems.append(
+                Problem(
+                    ProblemCode.RECORD_WITHOUT_FILE,
+                    Severity.ERROR,
+                    f"The DICOMDIR lists {file_id} but the file is not on the medium.",
+                    file_id,
+                )
             )
+        if record.study_instance_uid is not None:
+            summary = studies.setdefault(record.study_instance_uid, _summary_from_record(record))
             summary.missing_instance_count += 1
 
     for uid in sorted(empty_study_id):
-        problems.append(Problem(
-            ProblemCode.EMPTY_STUDY_ID, Severity.WARNING,
-            f"Study {uid} has an empty Study ID (0020,0010); tools that rebuild a DICOMDIR "
-            "from these files will refuse it.",
-        ))
+        problems.append(
+            Problem(
+                ProblemCode.EMPTY_STUDY_ID,
+                Severity.WARNING,
+                f"Study {uid} has an empty Study ID (0020,0010); tools that rebuild a DICOMDIR "
+                "from these files will refuse it.",
+            )
+        )
     if not seen_sops and not records:
-        problems.append(Problem(
-            ProblemCode.NO_INSTANCES, Severity.ERROR, "No DICOM instances were found on the medium."
-        ))
+        problems.append(
+            Problem(
+                ProblemCode.NO_INSTANCES,
+                Severity.ERROR,
+                "No DICOM instances were found on the medium.",
+            )
+        )
     for uid, summary in studies.items():
         summary.series_count = len(series.get(uid, ()))
         summary.modalities.sort()
@@ -302,11 +326,14 @@ def _list_files(root: Path, problems: list[Problem]) -> dict[str, tuple[str, int
         try:
             entries = list(os.scandir(root / rel_dir))
         except OSError as exc:
-            problems.append(Problem(
-                ProblemCode.UNREADABLE_FILE, Severity.ERROR,
-                f"The folder {rel_dir or '.'} could not be listed ({exc.strerror}).",
-                rel_dir or ".",
-            ))
+            problems.append(
+                Problem(
+                    ProblemCode.UNREADABLE_FILE,
+                    Severity.ERROR,
+                    f"The folder {rel_dir or '.'} could not be listed ({exc.strerror}).",
+                    rel_dir or ".",
+                )
+            )
             continue
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
@@ -316,11 +343,15 @@ def _list_files(root: Path, problems: list[Problem]) -> dict[str, tuple[str, int
             elif entry.is_file(follow_symlinks=False):
                 file_id = canonical_file_id(rel.split("/"))
                 if file_id in found:
-                    problems.append(Problem(
-                        ProblemCode.NAME_CLASH, Severity.WARNING,
-                        f"{rel} and {found[file_id][0]} differ only in letter case; only the "
-                        "first is read.", file_id,
-                    ))
+                    problems.append(
+                        Problem(
+                            ProblemCode.NAME_CLASH,
+                            Severity.WARNING,
+                            f"{rel} and {found[file_id][0]} differ only in letter case; only the "
+                            "first is read.",
+                            file_id,
+                        )
+                    )
                     continue
                 found[file_id] = (rel, entry.stat(follow_symlinks=False).st_size)
     return found
@@ -347,11 +378,14 @@ def _read_dicomdir(path: Path, problems: list[Problem]) -> _Directory | None:
             )
     except Exception as exc:  # any parse failure is a report, not a crash
         broken = type(exc).__name__
-    problems.append(Problem(
-        ProblemCode.DICOMDIR_UNREADABLE, Severity.ERROR,
-        f"The DICOMDIR is damaged ({broken}); every file on the medium was read instead.",
-        DICOMDIR,
-    ))
+    problems.append(
+        Problem(
+            ProblemCode.DICOMDIR_UNREADABLE,
+            Severity.ERROR,
+            f"The DICOMDIR is damaged ({broken}); every file on the medium was read instead.",
+            DICOMDIR,
+        )
+    )
     return None
 
 
@@ -549,23 +583,31 @@ def _entry_for(
     except InvalidDicomError:
         # PS3.10 7.1: a DICOM file starts with a 128-byte preamble and "DICM".
         listed = record is not None
-        problems.append(Problem(
-            ProblemCode.NOT_DICOM,
-            Severity.ERROR if listed else (Severity.INFO if records else Severity.WARNING),
-            f"{item.path} is not a DICOM file"
-            + (" although the DICOMDIR lists it." if listed else "."),
-            item.path,
-        ))
+        problems.append(
+            Problem(
+                ProblemCode.NOT_DICOM,
+                Severity.ERROR if listed else (Severity.INFO if records else Severity.WARNING),
+                f"{item.path} is not a DICOM file"
+                + (" although the DICOMDIR lists it." if listed else "."),
+                item.path,
+            )
+        )
         return plain, None
     except Exception as exc:  # a damaged header is a report, not a crash
-        problems.append(Problem(
-            ProblemCode.INVALID_DICOM, Severity.ERROR,
-            f"{item.path} starts like DICOM but its header cannot be read ({type(exc).__name__}).",
-            item.path,
-        ))
+        problems.append(
+            Problem(
+                ProblemCode.INVALID_DICOM,
+                Severity.ERROR,
+                f"{item.path} starts like DICOM but its header cannot be read "
+                f"({type(exc).__name__}).",
+                item.path,
+            )
+        )
         return plain, None
     entry = FileEntry(
-        item.path, item.size, item.sha256,
+        item.path,
+        item.size,
+        item.sha256,
         sop_instance_uid=header.sop_instance_uid,
         sop_class_uid=header.sop_class_uid,
         transfer_syntax_uid=header.transfer_syntax_uid,
@@ -573,22 +615,34 @@ def _entry_for(
         series_instance_uid=header.series_instance_uid,
     )
     if entry.sop_instance_uid is None or entry.study_instance_uid is None:
-        problems.append(Problem(
-            ProblemCode.INVALID_DICOM, Severity.ERROR,
-            f"{item.path} lacks a SOP Instance UID or Study Instance UID.", item.path,
-        ))
+        problems.append(
+            Problem(
+                ProblemCode.INVALID_DICOM,
+                Severity.ERROR,
+                f"{item.path} lacks a SOP Instance UID or Study Instance UID.",
+                item.path,
+            )
+        )
         return plain, None
     if records and record is None:
-        problems.append(Problem(
-            ProblemCode.FILE_WITHOUT_RECORD, Severity.WARNING,
-            f"{item.path} is a DICOM file the DICOMDIR does not list.", item.path,
-        ))
+        problems.append(
+            Problem(
+                ProblemCode.FILE_WITHOUT_RECORD,
+                Severity.WARNING,
+                f"{item.path} is a DICOM file the DICOMDIR does not list.",
+                item.path,
+            )
+        )
     elif record is not None and record.sop_instance_uid not in (None, entry.sop_instance_uid):
-        problems.append(Problem(
-            ProblemCode.RECORD_MISMATCH, Severity.ERROR,
-            f"The DICOMDIR record for {item.path} names another SOP Instance UID than the file.",
-            item.path,
-        ))
+        problems.append(
+            Problem(
+                ProblemCode.RECORD_MISMATCH,
+                Severity.ERROR,
+                f"The DICOMDIR record for {item.path} names another SOP Instance UID "
+                "than the file.",
+                item.path,
+            )
+        )
     return entry, header
 
 
