@@ -1,0 +1,29 @@
+"""All routers under /api/v1."""
+
+from fastapi import APIRouter
+
+from app.audit.router import router as audit_router
+from app.borrowers.router import router as borrowers_router
+from app.carriers.router import router as carriers_router
+from app.custody.router import router as custody_router
+from app.locations.router import router as locations_router
+from app.lookup.router import router as lookup_router
+from app.scans.router import router as scans_router
+from app.stations.router import router as stations_router
+from app.studies.router import router as studies_router
+from app.users.router import router as users_router
+
+api_router = APIRouter(prefix="/api/v1")
+for router in (
+    users_router,
+    carriers_router,
+    custody_router,
+    scans_router,
+    lookup_router,
+    studies_router,
+    locations_router,
+    borrowers_router,
+    stations_router,
+    audit_router,
+):
+    api_router.include_router(router)

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from app.audit import service
+from app.audit.schemas import CheckpointFile, EventListPublic, EventPublic, VerifyPublic
+from app.carriers import service as carrier_service
+from app.core.auth import require
+from app.core.db import SessionDep
+from app.core.deps import Limit, SettingsDep
+from app.core.principal import Principal
+from app.core.validation import LABEL_PATTERN
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+def _verify(
+    session: SessionDep, principal: Principal, checkpoint: CheckpointFile | None
+) -> VerifyPublic:
+    exported = service.ExportedCheckpoint(**checkpoint.model_dump()) if checkpoint else None
+    report = service.verify(session, checkpoint=exported)
+    service.append(
+        session,
+        principal=principal,
+        action="log_verified",
+        payload={"ok": report.ok, "size": report.size, "first_bad_seq": report.first_bad_seq},
+    )
+    return VerifyPublic(**dataclasses.asdict(report))
+
+
+@router.get("/events", response_model=EventListPublic)
+def read_events(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require("audit.read"))],
+    carrier: Annotated[str | None, Query(pattern=LABEL_PATTERN)] = None,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+) -> EventListPublic:
+    """Entries of the custody log; reading them is itself logged (DICOM "Audit Log Used")."""
+    carrier_id = (
+        carrier_service.get_by_label(session=session, label=carrier).id if carrier else None
+    )
+    events = service.list_events(session, carrier_id=carrier_id, after_seq=after, limit=limit)
+    data = [
+        EventPublic(**e.model_dump(exclude={"payload"}), payload=json.loads(e.payload))
+        for e in events
+    ]
+    service.append(
+        session,
+        principal=principal,
+        action="log_read",
+        carrier_id=carrier_id,
+        payload={"after": after, "count": len(data)},
+    )
+    return EventListPublic(data=data)
+
+
+@router.get("/verify", response_model=VerifyPublic)
+def verify_log(
+    session: SessionDep, principal: Annotated[Principal, Depends(require("audit.verify"))]
+) -> VerifyPublic:
+    """Recompute the whole chain: ok, or the first bad entry and why."""
+    return _verify(session, principal, None)
+
+
+@router.post("/verify", response_model=VerifyPublic)
+def verify_log_against_checkpoint(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require("audit.verify"))],
+    checkpoint: CheckpointFile,
+) -> VerifyPublic:
+    """Recompute the chain and check it against an exported checkpoint (catches truncation
+    and full rewrites)."""
+    return _verify(session, principal, checkpoint)
+
+
+@router.post("/checkpoints", response_model=CheckpointFile, status_code=201)
+def create_checkpoint(
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Annotated[Principal, Depends(require("audit.checkpoint"))],
+) -> CheckpointFile:
+    """Sign the current head; store the answer somewhere else (another site, a printout)."""
+    key = service.load_signing_key(settings.signing_key_file)
+    exported = service.create_checkpoint(session, key=key, origin=settings.SITE_NAME)
+    return CheckpointFile(**dataclasses.asdict(exported))

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from app.carriers.schemas import Strict
+
+
+class EventPublic(BaseModel):
+    seq: int
+    recorded_at: datetime
+    action: str
+    actor_kind: str
+    actor_id: int | None
+    actor_role: str
+    station_id: int | None
+    carrier_id: int | None
+    location_id: int | None
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class EventListPublic(BaseModel):
+    data: list[EventPublic]
+
+
+class VerifyPublic(BaseModel):
+    ok: bool
+    size: int
+    head_hash: str
+    first_bad_seq: int | None
+    reason: str | None
+
+
+class CheckpointFile(Strict):
+    """An exported checkpoint, exactly as written to the file."""
+
+    origin: str = Field(max_length=200)
+    size: int = Field(ge=0)
+    head: str = Field(pattern=r"^[0-9a-f]{64}$")
+    signed_at: str = Field(max_length=40)
+    key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
+    public_key: str = Field(max_length=100)
+    signature: str = Field(max_length=200)

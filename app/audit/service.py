@@ -1,0 +1,290 @@
+"""Append to, read and verify the custody log; sign and check checkpoints."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from app.audit.chain import GENESIS, canonical_json, chain_hash, entry_document, format_time
+from app.audit.models import Checkpoint, CustodyEvent, LogHead
+from app.core.db import session_scope
+from app.core.errors import InvalidInputError
+from app.core.principal import Principal
+from app.core.time import utcnow
+
+
+def lock_head(session: Session) -> LogHead:
+    """Take the log's write lock for this transaction (a no-op second time).
+
+    Every custody change calls this before reading the state it checks, so on PostgreSQL
+    writers queue here and each sees the previous one's committed state; on SQLite
+    BEGIN IMMEDIATE already made the transaction the only writer.
+    """
+    head = session.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).one_or_none()
+    if head is None:
+        head = LogHead(id=1, seq=0, hash=GENESIS)
+        session.add(head)
+        session.flush()
+    return head
+
+
+def append(
+    session: Session,
+    *,
+    principal: Principal,
+    action: str,
+    payload: dict[str, Any],
+    carrier_id: int | None = None,
+    location_id: int | None = None,
+) -> CustodyEvent:
+    head = lock_head(session)
+    event = CustodyEvent(
+        seq=head.seq + 1,
+        recorded_at=utcnow(),
+        action=action,
+        actor_kind=principal.kind,
+        actor_id=principal.id,
+        actor_role=principal.role.value,
+        station_id=principal.station_id,
+        carrier_id=carrier_id,
+        location_id=location_id,
+        payload=canonical_json(payload),
+        prev_hash=head.hash,
+        hash="",
+    )
+    event.hash = chain_hash(head.hash, _document(event))
+    head.seq, head.hash = event.seq, event.hash
+    session.add(event)
+    session.add(head)
+    session.flush()
+    return event
+
+
+def record_denied(engine: Engine, *, principal: Principal, permission: str, route: str) -> None:
+    """Log a refused attempt in its own transaction: the request itself is rolled back."""
+    with session_scope(engine) as session:
+        append(
+            session,
+            principal=principal,
+            action="denied",
+            payload={"permission": permission, "route": route},
+        )
+
+
+def _document(event: CustodyEvent) -> dict[str, Any]:
+    return entry_document(
+        seq=event.seq,
+        recorded_at=event.recorded_at,
+        action=event.action,
+        actor_kind=event.actor_kind,
+        actor_id=event.actor_id,
+        actor_role=event.actor_role,
+        station_id=event.station_id,
+        carrier_id=event.carrier_id,
+        location_id=event.location_id,
+        payload=event.payload,
+    )
+
+
+def list_events(
+    session: Session, *, carrier_id: int | None, after_seq: int, limit: int
+) -> list[CustodyEvent]:
+    query = select(CustodyEvent).where(CustodyEvent.seq > after_seq)
+    if carrier_id is not None:
+        query = query.where(CustodyEvent.carrier_id == carrier_id)
+    return list(session.exec(query.order_by(col(CustodyEvent.seq)).limit(limit)))
+
+
+# --- verification -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    ok: bool
+    size: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ExportedCheckpoint:
+    origin: str
+    size: int
+    head: str
+    signed_at: str
+    key_id: str
+    public_key: str
+    signature: str
+
+    def signed_message(self) -> bytes:
+        return _checkpoint_message(self.origin, self.size, self.head, self.signed_at)
+
+
+def _iter_events(session: Session) -> Iterator[CustodyEvent]:
+    query = select(CustodyEvent).order_by(col(CustodyEvent.seq)).execution_options(yield_per=2000)
+    yield from session.exec(query)
+
+
+def verify(session: Session, *, checkpoint: ExportedCheckpoint | None = None) -> VerifyReport:
+    """Recompute the chain from the first entry; name the first entry that does not fit."""
+    expected_prev = GENESIS
+    expected_seq = 1
+    hash_at_checkpoint: str | None = None
+    for event in _iter_events(session):
+        if event.seq != expected_seq:
+            if event.seq > expected_seq:
+                reason = f"entry {expected_seq} is missing (the log jumps to {event.seq})"
+            else:
+                reason = f"entry {event.seq} appears twice or out of order"
+            return VerifyReport(False, expected_seq - 1, expected_prev, expected_seq, reason)
+        if event.prev_hash != expected_prev:
+            return VerifyReport(
+                False,
+                event.seq - 1,
+                expected_prev,
+                event.seq,
+                f"entry {event.seq} does not follow entry {event.seq - 1} "
+                "(inserted, removed or reordered entries)",
+            )
+        computed = chain_hash(expected_prev, _document(event))
+        if event.hash != computed:
+            return VerifyReport(
+                False,
+                event.seq - 1,
+                expected_prev,
+                event.seq,
+                f"entry {event.seq} was altered (its content no longer matches its hash)",
+            )
+        expected_prev = computed
+        if checkpoint is not None and event.seq == checkpoint.size:
+            hash_at_checkpoint = computed
+        expected_seq += 1
+    size = expected_seq - 1
+    head = session.get(LogHead, 1)
+    if head is not None and (head.seq, head.hash) != (size, expected_prev):
+        return VerifyReport(
+            False,
+            size,
+            expected_prev,
+            size + 1 if head.seq > size else head.seq,
+            f"the log head records {head.seq} entries but {size} entries chain correctly "
+            "(entries were removed from the end, or the head was edited)",
+        )
+    if checkpoint is not None:
+        problem = check_checkpoint_signature(checkpoint)
+        if problem:
+            return VerifyReport(False, size, expected_prev, None, problem)
+        if size < checkpoint.size:
+            return VerifyReport(
+                False,
+                size,
+                expected_prev,
+                size + 1,
+                f"the log has {size} entries but the checkpoint signed on "
+                f"{checkpoint.signed_at} vouches for {checkpoint.size}: it was truncated",
+            )
+        if hash_at_checkpoint != checkpoint.head:
+            return VerifyReport(
+                False,
+                size,
+                expected_prev,
+                None,
+                f"entry {checkpoint.size} does not match the checkpoint signed on "
+                f"{checkpoint.signed_at}: the log up to there was rewritten",
+            )
+    return VerifyReport(True, size, expected_prev)
+
+
+# --- checkpoints --------------------------------------------------------------------------
+
+
+def _checkpoint_message(origin: str, size: int, head: str, signed_at: str) -> bytes:
+    return canonical_json(
+        {"origin": origin, "size": size, "head": head, "signed_at": signed_at}
+    ).encode()
+
+
+def load_signing_key(path: Path) -> Ed25519PrivateKey:
+    """Load the checkpoint key, creating it (mode 0600) on first use."""
+    if not path.exists():
+        key = Ed25519PrivateKey.generate()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return key
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise InvalidInputError(f"{path.name} is not an Ed25519 private key.")
+    return loaded
+
+
+def _raw_public(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(public: bytes) -> str:
+    return hashlib.sha256(public).hexdigest()[:16]
+
+
+def create_checkpoint(
+    session: Session, *, key: Ed25519PrivateKey, origin: str
+) -> ExportedCheckpoint:
+    """Sign the current head, keep the checkpoint, and return it for export off-box."""
+    head = lock_head(session)
+    signed_at = format_time(utcnow())
+    public = _raw_public(key.public_key())
+    signature = key.sign(_checkpoint_message(origin, head.seq, head.hash, signed_at))
+    exported = ExportedCheckpoint(
+        origin=origin,
+        size=head.seq,
+        head=head.hash,
+        signed_at=signed_at,
+        key_id=key_id(public),
+        public_key=base64.b64encode(public).decode(),
+        signature=base64.b64encode(signature).decode(),
+    )
+    session.add(
+        Checkpoint(
+            size=exported.size,
+            head_hash=exported.head,
+            signed_at=utcnow(),
+            key_id=exported.key_id,
+            signature=exported.signature,
+        )
+    )
+    session.flush()
+    return exported
+
+
+def check_checkpoint_signature(checkpoint: ExportedCheckpoint) -> str | None:
+    """None when the signature holds, else a sentence saying what is wrong."""
+    try:
+        public = base64.b64decode(checkpoint.public_key, validate=True)
+        signature = base64.b64decode(checkpoint.signature, validate=True)
+        if key_id(public) != checkpoint.key_id:
+            return "the checkpoint's key id does not match its public key"
+        Ed25519PublicKey.from_public_bytes(public).verify(signature, checkpoint.signed_message())
+    except (ValueError, InvalidSignature):
+        return "the checkpoint's signature does not verify: the file was altered"
+    return None
+
+
+def count_events(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(CustodyEvent)).one()

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from sqlmodel import Session, col, func, select
+
+from app.borrowers.models import Borrower
+from app.borrowers.schemas import BorrowerCreate
+from app.core.errors import NotFoundError
+
+
+def get(*, session: Session, borrower_id: int) -> Borrower:
+    borrower = session.get(Borrower, borrower_id)
+    if borrower is None or not borrower.active:
+        raise NotFoundError(f"There is no active borrower number {borrower_id}.")
+    return borrower
+
+
+def create(*, session: Session, borrower_in: BorrowerCreate) -> Borrower:
+    borrower = Borrower(
+        name=borrower_in.name, department=borrower_in.department, kind=borrower_in.kind.value
+    )
+    session.add(borrower)
+    session.flush()
+    return borrower
+
+
+def list_all(*, session: Session, offset: int, limit: int) -> tuple[list[Borrower], int]:
+    rows = session.exec(select(Borrower).order_by(col(Borrower.name)).offset(offset).limit(limit))
+    total = session.exec(select(func.count()).select_from(Borrower)).one()
+    return list(rows), total

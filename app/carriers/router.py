@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from app.carriers import service
+from app.carriers.schemas import CarrierCreate, CarrierListPublic, CarrierPublic, CarrierStatus
+from app.core.auth import require
+from app.core.db import SessionDep
+from app.core.deps import Limit, Offset
+from app.core.principal import Principal
+from app.core.validation import LABEL_PATTERN, LOCATION_CODE_PATTERN
+from app.studies import service as study_service
+from app.studies.schemas import StudyLink
+from app.tags import service as tag_service
+from app.tags.schemas import TagBind
+
+router = APIRouter(prefix="/carriers", tags=["carriers"])
+Label = Annotated[str, Query(pattern=LABEL_PATTERN)]
+
+
+@router.post("", response_model=CarrierPublic, status_code=201)
+def register_carrier(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require("carriers.register"))],
+    carrier_in: CarrierCreate,
+) -> CarrierPublic:
+    """Register a carrier (status "registered" at its home location)."""
+    carrier = service.register(session=session, principal=principal, carrier_in=carrier_in)
+    return service.to_public(session=session, carrier=carrier)
+
+
+@router.get("", response_model=CarrierListPublic)
+def read_carriers(
+    session: SessionDep,
+    _: Annotated[Principal, Depends(require("carriers.read"))],
+    offset: Offset = 0,
+    limit: Limit = 100,
+    status: CarrierStatus | None = None,
+    location: Annotated[str | None, Query(pattern=LOCATION_CODE_PATTERN)] = None,
+) -> CarrierListPublic:
+    rows, total = service.list_carriers(
+        session=session, status=status, location=location, offset=offset, limit=limit
+    )
+    data = [service.to_public(session=session, carrier=c) for c in rows]
+    return CarrierListPublic(data=data, count=total)
+
+
+@router.get("/{label}", response_model=CarrierPublic)
+def read_carrier(
+    session: SessionDep,
+    _: Annotated[Principal, Depends(require("carriers.read"))],
+    label: str,
+) -> CarrierPublic:
+    carrier = service.get_by_label(session=session, label=label)
+    return service.to_public(session=session, carrier=carrier)
+
+
+@router.post("/{label}/tag", response_model=CarrierPublic)
+def bind_tag(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require("tags.bind"))],
+    label: str,
+    bind_in: TagBind,
+) -> CarrierPublic:
+    """Bind a tag to the carrier; a carrier that had a tag is relabelled (history kept)."""
+    carrier = tag_service.bind(session=session, principal=principal, label=label, bind_in=bind_in)
+    return service.to_public(session=session, carrier=carrier)
+
+
+@router.post("/{label}/studies", response_model=CarrierPublic)
+def link_studies(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require("carriers.register"))],
+    label: str,
+    link_in: StudyLink,
+) -> CarrierPublic:
+    """Record studies held on the carrier (created or updated by StudyInstanceUID)."""
+    carrier = service.get_by_label(session=session, label=label)
+    study_service.link(
+        session=session, principal=principal, carrier=carrier, studies=link_in.studies
+    )
+    return service.to_public(session=session, carrier=carrier)

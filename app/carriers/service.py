@@ -1,0 +1,208 @@
+"""Carriers: registration, reading, and the plain sentences that describe them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import Session, col, func, select
+
+from app.audit import service as audit_service
+from app.borrowers.models import Borrower
+from app.carriers.models import Carrier
+from app.carriers.schemas import (
+    CarrierCreate,
+    CarrierPublic,
+    CarrierStatus,
+    HolderPublic,
+    PlacePublic,
+    StudyBrief,
+    TagPublic,
+    TransitPublic,
+)
+from app.core.errors import ConflictError, NotFoundError
+from app.core.principal import Principal
+from app.core.time import utcnow
+from app.core.validation import check_label
+from app.custody.models import Loan, Transfer, TransferItem
+from app.locations import service as location_service
+from app.locations.models import Location
+from app.studies.models import CarrierStudy, Study
+from app.tags.models import Tag
+
+
+def get_by_label(*, session: Session, label: str, for_update: bool = False) -> Carrier:
+    check_label(label)
+    query = select(Carrier).where(Carrier.label == label)
+    if for_update:
+        query = query.with_for_update()
+    carrier = session.exec(query).one_or_none()
+    if carrier is None:
+        raise NotFoundError(f"No carrier is registered under the label {label}.")
+    return carrier
+
+
+def register(*, session: Session, principal: Principal, carrier_in: CarrierCreate) -> Carrier:
+    audit_service.lock_head(session)
+    if session.exec(select(Carrier.id).where(Carrier.label == carrier_in.label)).first():
+        raise ConflictError(f"The label {carrier_in.label} is already registered.")
+    home = location_service.get_by_code(session=session, code=carrier_in.home_location)
+    carrier = Carrier(
+        **carrier_in.model_dump(exclude={"home_location", "kind"}),
+        kind=carrier_in.kind.value,
+        status=CarrierStatus.REGISTERED.value,
+        home_location_id=home.id,
+        current_location_id=home.id,
+    )
+    session.add(carrier)
+    session.flush()
+    audit_service.append(
+        session,
+        principal=principal,
+        action="register",
+        carrier_id=carrier.id,
+        location_id=home.id,
+        payload={"label": carrier.label, "kind": carrier.kind},
+    )
+    return carrier
+
+
+def name(carrier: Carrier) -> str:
+    """How a clerk says it: "DVD RAD0001234" (with "part 2 of 3" for a set)."""
+    part = f" (part {carrier.set_number} of {carrier.set_total})" if carrier.set_total else ""
+    return f"{carrier.kind} {carrier.label}{part}"
+
+
+def say_date(day: date) -> str:
+    """3 Dec, or 3 Dec 2027 when not this year."""
+    text = f"{day.day} {day.strftime('%b')}"
+    return text if day.year == utcnow().year else f"{text} {day.year}"
+
+
+def open_loan(*, session: Session, carrier_id: int) -> Loan | None:
+    query = select(Loan).where(Loan.carrier_id == carrier_id, col(Loan.returned_at).is_(None))
+    return session.exec(query).one_or_none()
+
+
+def open_transfer(*, session: Session, carrier_id: int) -> tuple[Transfer, TransferItem] | None:
+    query = (
+        select(Transfer, TransferItem)
+        .join(TransferItem, col(TransferItem.transfer_id) == col(Transfer.id))
+        .where(TransferItem.carrier_id == carrier_id, col(TransferItem.closed_at).is_(None))
+    )
+    row = session.exec(query).one_or_none()
+    return (row[0], row[1]) if row else None
+
+
+def state_sentence(*, session: Session, carrier: Carrier) -> str:
+    """Why a carrier is where it is, in one sentence a clerk can read out."""
+    who = name(carrier)
+    status = CarrierStatus(carrier.status)
+    if status is CarrierStatus.CHECKED_OUT:
+        loan = open_loan(session=session, carrier_id=carrier.id or 0)
+        if loan is not None:
+            borrower = session.get(Borrower, loan.borrower_id)
+            holder = borrower.name if borrower else "a borrower"
+            return f"{who} is already lent to {holder} until {say_date(loan.due_on)}."
+    if status is CarrierStatus.IN_TRANSIT:
+        transit = open_transfer(session=session, carrier_id=carrier.id or 0)
+        if transit is not None:
+            to = location_service.get(session=session, location_id=transit[0].to_location_id)
+            return f"{who} is in transit to {to.path} and must be received there first."
+    where = location_service.get(session=session, location_id=carrier.current_location_id)
+    return {
+        CarrierStatus.REGISTERED: f"{who} is registered but not yet put in storage.",
+        CarrierStatus.IN_STORAGE: f"{who} is in storage at {where.path}.",
+        CarrierStatus.CHECKED_OUT: f"{who} is lent out.",
+        CarrierStatus.IN_TRANSIT: f"{who} is in transit.",
+        CarrierStatus.MISSING: f"{who} is reported missing.",
+        CarrierStatus.FOUND: f"{who} was found at {where.path} and is not yet back in storage.",
+        CarrierStatus.RETIRED: f"{who} is retired.",
+        CarrierStatus.DESTROYED: f"{who} was destroyed.",
+    }[status]
+
+
+def studies_of(*, session: Session, carrier_id: int) -> list[StudyBrief]:
+    query = (
+        select(Study, CarrierStudy.instance_count)
+        .join(CarrierStudy, col(CarrierStudy.study_id) == col(Study.id))
+        .where(CarrierStudy.carrier_id == carrier_id)
+        .order_by(col(Study.study_date), col(Study.study_uid))
+    )
+    return [
+        StudyBrief(
+            study_uid=study.study_uid,
+            study_date=study.study_date,
+            modalities=study.modalities,
+            accession_number=study.accession_number,
+            instance_count=count,
+        )
+        for study, count in session.exec(query)
+    ]
+
+
+def _place(location: Location) -> PlacePublic:
+    return PlacePublic(code=location.code, path=location.path)
+
+
+def to_public(*, session: Session, carrier: Carrier) -> CarrierPublic:
+    assert carrier.id is not None
+    home = location_service.get(session=session, location_id=carrier.home_location_id)
+    here = location_service.get(session=session, location_id=carrier.current_location_id)
+    tag = session.get(Tag, carrier.tag_id) if carrier.tag_id else None
+    holder = None
+    loan = open_loan(session=session, carrier_id=carrier.id)
+    if loan is not None:
+        borrower = session.get(Borrower, loan.borrower_id)
+        holder = HolderPublic(
+            borrower=borrower.name if borrower else "?",
+            department=borrower.department if borrower else None,
+            purpose=loan.purpose,
+            since=loan.out_at,
+            due_on=loan.due_on,
+            overdue=loan.due_on < utcnow().date(),
+        )
+    transit = None
+    open_move = open_transfer(session=session, carrier_id=carrier.id)
+    if open_move is not None:
+        transfer = open_move[0]
+        to = location_service.get(session=session, location_id=transfer.to_location_id)
+        transit = TransitPublic(
+            transfer_id=transfer.id or 0,
+            to=_place(to),
+            seal_number=transfer.seal_number,
+            expected_on=transfer.expected_on,
+        )
+    return CarrierPublic(
+        label=carrier.label,
+        kind=carrier.kind,
+        status=carrier.status,
+        home=_place(home),
+        location=_place(here),
+        tag=TagPublic(uid=tag.uid, technology=tag.technology, tag_type=tag.tag_type)
+        if tag
+        else None,
+        set_number=carrier.set_number,
+        set_total=carrier.set_total,
+        encrypted=carrier.encrypted,
+        lto_barcode=carrier.lto_barcode,
+        cm_serial=carrier.cm_serial,
+        legal_hold=carrier.legal_hold,
+        holder=holder,
+        transit=transit,
+        last_seen_at=carrier.last_seen_at,
+        studies=studies_of(session=session, carrier_id=carrier.id),
+    )
+
+
+def list_carriers(
+    *, session: Session, status: CarrierStatus | None, location: str | None, offset: int, limit: int
+) -> tuple[list[Carrier], int]:
+    query = select(Carrier)
+    if status is not None:
+        query = query.where(Carrier.status == status.value)
+    if location is not None:
+        place = location_service.get_by_code(session=session, code=location)
+        query = query.where(Carrier.current_location_id == place.id)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(col(Carrier.label)).offset(offset).limit(limit))
+    return list(rows), total

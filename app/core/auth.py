@@ -1,0 +1,92 @@
+"""FastAPI dependencies: who is calling, and may they do this."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from sqlmodel import Session, select
+
+from app.audit import service as audit_service
+from app.core.db import get_engine, session_scope
+from app.core.errors import ForbiddenError, UnauthorizedError
+from app.core.permissions import PERMISSIONS, allowed
+from app.core.principal import Principal, Role
+from app.core.security import api_key_matches, api_key_prefix, read_token
+from app.stations.models import Station
+from app.users.models import User
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def _user_principal(session: Session, token: str, secret: str) -> Principal:
+    user = session.get(User, read_token(token, secret=secret))
+    if user is None or not user.active:
+        raise UnauthorizedError("That account no longer exists or is disabled.")
+    return Principal(kind="user", id=user.id, role=Role(user.role))
+
+
+def _station_principal(session: Session, key: str) -> Principal:
+    prefix = api_key_prefix(key)
+    station = (
+        session.exec(select(Station).where(Station.key_prefix == prefix)).one_or_none()
+        if prefix
+        else None
+    )
+    if station is None or not api_key_matches(key, station.key_hash):
+        raise UnauthorizedError("That station key is not known.")
+    if station.revoked_at is not None:
+        raise UnauthorizedError(f"The key of station {station.name} was revoked.")
+    return Principal(
+        kind="station",
+        id=station.id,
+        role=Role.STATION,
+        station_id=station.id,
+        location_id=station.location_id,
+    )
+
+
+def current_principal(
+    request: Request,
+    token: Annotated[str | None, Depends(_bearer)],
+    key: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    """A short read-only transaction of its own, separate from the request's work."""
+    if not token and not key:
+        raise UnauthorizedError("Log in first (or send the station's API key).")
+    with session_scope(get_engine(request)) as session:
+        if key:
+            return _station_principal(session, key)
+        assert token is not None
+        return _user_principal(session, token, request.app.state.settings.secret_key)
+
+
+def _route_path(request: Request) -> str:
+    """The route's template (/carriers/{label}), never the filled-in path with its values."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "?"))
+
+
+def require(permission: str) -> Callable[..., Principal]:
+    """Dependency: the caller, if the permission table lets their role do ``permission``."""
+    if permission not in PERMISSIONS:
+        raise KeyError(permission)
+
+    def check(
+        request: Request, principal: Annotated[Principal, Depends(current_principal)]
+    ) -> Principal:
+        if allowed(permission, principal.role):
+            return principal
+        audit_service.record_denied(
+            get_engine(request),
+            principal=principal,
+            permission=permission,
+            route=f"{request.method} {_route_path(request)}",
+        )
+        raise ForbiddenError(f"Your role ({principal.role.value}) may not do this ({permission}).")
+
+    check.__name__ = f"require_{permission.replace('.', '_')}"
+    return check

@@ -1,0 +1,86 @@
+"""Settings, read from the environment (prefix ``MEDIATRACK_``) by pydantic-settings."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Purpose-of-use codes after HL7 v3 PurposeOfUse. Research needs an approver.
+DEFAULT_PURPOSES = ("TREAT", "ETREAT", "PATRQT", "HLEGAL", "HOPERAT", "HRESCH")
+DEFAULT_APPROVAL_PURPOSES = ("HRESCH",)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDIATRACK_", extra="ignore")
+
+    DATA_DIR: Path = Path("data")
+    # Empty means the embedded SQLite file under DATA_DIR.
+    DATABASE_URL: str = ""
+    # Secret for login tokens; empty on the embedded default means "generate once and keep
+    # in DATA_DIR/secret.key". A configured secret must be at least 32 characters.
+    SECRET_KEY: str = ""
+    # Ed25519 key signing log checkpoints (PEM). Empty: DATA_DIR/checkpoint-signing.pem.
+    SIGNING_KEY_FILE: Path | None = None
+    SITE_NAME: str = "MediaTrack"
+    PUBLIC_URL: str = "http://127.0.0.1:8000"
+    TOKEN_MINUTES: int = Field(default=15, ge=1, le=24 * 60)
+    MAX_BODY_BYTES: int = Field(default=256 * 1024, ge=1024)
+    PURPOSES: Annotated[tuple[str, ...], NoDecode] = DEFAULT_PURPOSES
+    APPROVAL_PURPOSES: Annotated[tuple[str, ...], NoDecode] = DEFAULT_APPROVAL_PURPOSES
+    DEFAULT_LOAN_DAYS: int = Field(default=14, ge=1, le=365)
+    # SQLite busy timeout: how long a writer waits for the single write lock.
+    SQLITE_BUSY_TIMEOUT_MS: int = 10_000
+    DOCS_ENABLED: bool = True
+
+    @field_validator("PURPOSES", "APPROVAL_PURPOSES", mode="before")
+    @classmethod
+    def _split_codes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(code.strip().upper() for code in value.split(",") if code.strip())
+        return value
+
+    @field_validator("SECRET_KEY")
+    @classmethod
+    def _secret_long_enough(cls, value: str) -> str:
+        if value and len(value) < 32:
+            raise ValueError("MEDIATRACK_SECRET_KEY must be at least 32 characters")
+        return value
+
+    @property
+    def database_url(self) -> str:
+        return self.DATABASE_URL or f"sqlite:///{self.DATA_DIR / 'mediatrack.db'}"
+
+    @property
+    def is_embedded_sqlite(self) -> bool:
+        return not self.DATABASE_URL
+
+    @cached_property
+    def secret_key(self) -> str:
+        if self.SECRET_KEY:
+            return self.SECRET_KEY
+        return _read_or_create(self.DATA_DIR / "secret.key", lambda: secrets.token_urlsafe(48))
+
+    @property
+    def signing_key_file(self) -> Path:
+        return self.SIGNING_KEY_FILE or self.DATA_DIR / "checkpoint-signing.pem"
+
+
+def _read_or_create(path: Path, make: object) -> str:
+    """Read a secret kept in a file, creating it (mode 0600) on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    assert callable(make)
+    value = str(make())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(value + "\n")
+    return value
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,98 @@
+"""Engines chosen by URL, connection settings, and the request-scoped transaction.
+
+SQLite: WAL, synchronous=FULL (a station's "acknowledged" is a promise that survives a power
+cut), foreign keys on, a busy timeout, and every transaction opened with BEGIN IMMEDIATE so the
+write lock is taken up front. A DEFERRED transaction that reads and then writes fails at once
+with SQLITE_BUSY when another writer committed in between, whatever the busy timeout.
+PostgreSQL: custody writes serialise on the log head row (SELECT ... FOR UPDATE), see audit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, create_engine
+
+from app.core.errors import ConflictError, log
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+            pool_size=8,
+            max_overflow=16,
+        )
+        _configure_sqlite(engine, busy_timeout_ms)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let us issue BEGIN ourselves (pysqlite would defer it to the first write).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any exception.
+
+    Services never commit; this is the only place that does (for requests and for the CLI).
+    A unique-constraint race that slipped past the service checks becomes a 409.
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except IntegrityError as exc:
+            session.rollback()
+            log.info("integrity conflict: %s", type(exc.orig).__name__)
+            raise ConflictError(
+                "This change collides with another one made at the same moment; "
+                "nothing was saved. Look the carrier up again and retry."
+            ) from exc
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with session_scope(get_engine(request)) as session:
+        yield session
+
+
+# scope="function": the commit runs before the response is sent, so a failed commit is the
+# answer the client gets and an acknowledged answer is always a committed change.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -1,0 +1,87 @@
+"""Identifiers the archive works with: tag UIDs, carrier labels, location codes, DICOM UIDs."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from app.core.errors import InvalidInputError
+
+
+class Technology(StrEnum):
+    ISO14443A = "iso14443a"
+    ISO14443B = "iso14443b"
+    ISO15693 = "iso15693"
+    FELICA = "felica"
+
+
+# UID lengths in bytes. ISO/IEC 14443-3 Type A: single, double, triple size (4, 7, 10);
+# Type B PUPI: 4; ISO/IEC 15693 UID: 8; FeliCa IDm: 8.
+UID_LENGTHS: dict[Technology, frozenset[int]] = {
+    Technology.ISO14443A: frozenset({4, 7, 10}),
+    Technology.ISO14443B: frozenset({4}),
+    Technology.ISO15693: frozenset({8}),
+    Technology.FELICA: frozenset({8}),
+}
+_ANY_UID_LENGTH = frozenset().union(*UID_LENGTHS.values())
+_UID_SEPARATORS = re.compile(r"[\s:.\-]")
+_HEX = re.compile(r"[0-9A-F]+")
+
+# DICOM PS3.10 8.2 / PS3.12: File-set ID is at most 16 characters of A-Z, 0-9 and "_".
+LABEL_PATTERN = r"^[A-Z0-9_]{1,16}$"
+_LABEL = re.compile(LABEL_PATTERN)
+LOCATION_CODE_PATTERN = r"^[A-Z0-9_\-]{1,32}$"
+# DICOM PS3.5 9.1: UID = numeric components separated by ".", no leading zero, <= 64 chars.
+_DICOM_UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
+
+
+def normalise_uid(raw: str, technology: Technology | None = None) -> str:
+    """Upper-case hex without separators, of a length the tag technology allows."""
+    if len(raw) > 64:
+        raise InvalidInputError("That tag UID is far too long to be a tag UID.")
+    uid = _UID_SEPARATORS.sub("", raw).upper()
+    if not uid or not _HEX.fullmatch(uid) or len(uid) % 2:
+        raise InvalidInputError(
+            "A tag UID is written in hexadecimal digits (0-9, A-F), two per byte."
+        )
+    allowed = UID_LENGTHS[technology] if technology else _ANY_UID_LENGTH
+    if len(uid) // 2 not in allowed:
+        sizes = ", ".join(str(n) for n in sorted(allowed))
+        kind = technology.value if technology else "a tag"
+        raise InvalidInputError(
+            f"A UID of {len(uid) // 2} bytes is not valid for {kind} (expected {sizes} bytes)."
+        )
+    return uid
+
+
+def looks_like_uid(raw: str) -> bool:
+    try:
+        normalise_uid(raw)
+    except InvalidInputError:
+        return False
+    return True
+
+
+def check_label(label: str) -> str:
+    if not _LABEL.fullmatch(label):
+        raise InvalidInputError(
+            "A carrier label is 1 to 16 characters of A-Z, 0-9 and _ "
+            "(the DICOM File-set ID alphabet)."
+        )
+    return label
+
+
+def is_label(text: str) -> bool:
+    return bool(_LABEL.fullmatch(text))
+
+
+def is_dicom_uid(text: str) -> bool:
+    return len(text) <= 64 and bool(_DICOM_UID.fullmatch(text))
+
+
+def check_dicom_uid(text: str) -> str:
+    if not is_dicom_uid(text):
+        raise InvalidInputError(
+            "A DICOM UID is up to 64 characters of digits and dots, like 1.2.840.10008.1."
+        )
+    return text

@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from app.carriers import service as carrier_service
+from app.carriers.models import Carrier
+from app.carriers.schemas import CarrierPublic, PlacePublic
+from app.core.auth import require
+from app.core.db import SessionDep
+from app.core.deps import SettingsDep
+from app.core.principal import Principal
+from app.core.time import utcnow
+from app.custody import schemas, service
+from app.custody.models import Transfer
+from app.locations import service as location_service
+
+router = APIRouter(tags=["custody"])
+Checkout = Annotated[Principal, Depends(require("custody.checkout"))]
+Returner = Annotated[Principal, Depends(require("custody.return"))]
+Mover = Annotated[Principal, Depends(require("custody.transfer"))]
+Storer = Annotated[Principal, Depends(require("custody.store"))]
+Tracer = Annotated[Principal, Depends(require("custody.missing"))]
+Holder = Annotated[Principal, Depends(require("custody.hold"))]
+Retirer = Annotated[Principal, Depends(require("custody.retire"))]
+
+
+def _public(session: SessionDep, carrier: Carrier) -> CarrierPublic:
+    return carrier_service.to_public(session=session, carrier=carrier)
+
+
+def _transfer_public(session: SessionDep, transfer: Transfer) -> schemas.TransferPublic:
+    items = service.transfer_items(session=session, transfer_id=transfer.id or 0)
+    src = location_service.get(session=session, location_id=transfer.from_location_id)
+    dst = location_service.get(session=session, location_id=transfer.to_location_id)
+    return schemas.TransferPublic(
+        id=transfer.id or 0,
+        from_=PlacePublic(code=src.code, path=src.path),
+        to=PlacePublic(code=dst.code, path=dst.path),
+        seal_number=transfer.seal_number,
+        expected_on=transfer.expected_on,
+        carriers=[c.label for c, _ in items],
+        open_carriers=[c.label for c, i in items if i.closed_at is None],
+    )
+
+
+@router.post("/carriers/{label}/store", response_model=CarrierPublic)
+def store_carrier(
+    session: SessionDep, principal: Storer, label: str, store_in: schemas.Store
+) -> CarrierPublic:
+    """Put a carrier in storage at a location (also: move it within storage)."""
+    carrier = service.store(session=session, principal=principal, label=label, store_in=store_in)
+    return _public(session, carrier)
+
+
+@router.post("/carriers/{label}/checkout", response_model=CarrierPublic)
+def check_out_carrier(
+    session: SessionDep,
+    principal: Checkout,
+    settings: SettingsDep,
+    label: str,
+    checkout_in: schemas.CheckOut,
+) -> CarrierPublic:
+    carrier = service.check_out(
+        session=session,
+        principal=principal,
+        label=label,
+        checkout_in=checkout_in,
+        settings=settings,
+    )
+    return _public(session, carrier)
+
+
+@router.post("/carriers/{label}/return", response_model=CarrierPublic)
+def return_carrier(
+    session: SessionDep, principal: Returner, label: str, return_in: schemas.Return
+) -> CarrierPublic:
+    carrier = service.return_carrier(
+        session=session, principal=principal, label=label, return_in=return_in
+    )
+    return _public(session, carrier)
+
+
+@router.post("/carriers/{label}/missing", response_model=CarrierPublic)
+def report_missing(
+    session: SessionDep, principal: Tracer, label: str, missing_in: schemas.Missing
+) -> CarrierPublic:
+    carrier = service.report_missing(
+        session=session, principal=principal, label=label, missing_in=missing_in
+    )
+    return _public(session, carrier)
+
+
+@router.post("/carriers/{label}/found", response_model=CarrierPublic)
+def report_found(
+    session: SessionDep, principal: Tracer, label: str, found_in: schemas.Found
+) -> CarrierPublic:
+    carrier = service.report_found(
+        session=session, principal=principal, label=label, found_in=found_in
+    )
+    return _public(session, carrier)
+
+
+@router.post("/carriers/{label}/hold", response_model=CarrierPublic)
+def place_hold(
+    session: SessionDep, principal: Holder, label: str, hold_in: schemas.Hold
+) -> CarrierPublic:
+    carrier = service.set_hold(
+        session=session, principal=principal, label=label, reason=hold_in.reason, hold=True
+    )
+    return _public(session, carrier)
+
+
+@router.post("/carriers/{label}/release", response_model=CarrierPublic)
+def release_hold(
+    session: SessionDep, principal: Holder, label: str, release_in: schemas.Release
+) -> CarrierPublic:
+    carrier = service.set_hold(
+        session=session, principal=principal, label=label, reason=release_in.reason, hold=False
+    )
+    return _public(session, carrier)
+
+
+@router.post("/carriers/{label}/retire", response_model=CarrierPublic)
+def retire_carrier(
+    session: SessionDep, principal: Retirer, label: str, retire_in: schemas.Retire
+) -> CarrierPublic:
+    carrier = service.retire(
+        session=session, principal=principal, label=label, reason=retire_in.reason
+    )
+    return _public(session, carrier)
+
+
+@router.post("/transfers", response_model=schemas.TransferPublic, status_code=201)
+def dispatch_transfer(
+    session: SessionDep, principal: Mover, dispatch_in: schemas.Dispatch
+) -> schemas.TransferPublic:
+    """Dispatch one or many carriers (all from one place) to another location."""
+    transfer = service.dispatch(session=session, principal=principal, dispatch_in=dispatch_in)
+    return _transfer_public(session, transfer)
+
+
+@router.get("/transfers/{transfer_id}", response_model=schemas.TransferPublic)
+def read_transfer(
+    session: SessionDep,
+    _: Annotated[Principal, Depends(require("carriers.read"))],
+    transfer_id: int,
+) -> schemas.TransferPublic:
+    return _transfer_public(session, service.get_transfer(session=session, transfer_id=transfer_id))
+
+
+@router.post("/transfers/{transfer_id}/receive", response_model=schemas.TransferPublic)
+def receive_transfer(
+    session: SessionDep, principal: Mover, transfer_id: int, receive_in: schemas.Receive
+) -> schemas.TransferPublic:
+    """Receive all (or the listed) carriers of a transfer at its destination."""
+    transfer = service.receive(
+        session=session, principal=principal, transfer_id=transfer_id, receive_in=receive_in
+    )
+    return _transfer_public(session, transfer)
+
+
+@router.get("/overdue", response_model=schemas.OverduePublic)
+def read_overdue(
+    session: SessionDep, _: Annotated[Principal, Depends(require("custody.overdue"))]
+) -> schemas.OverduePublic:
+    """Open loans past their due date and transfers past their expected arrival."""
+    today = utcnow().date()
+    loans = [
+        schemas.OverdueLoan(carrier=_public(session, c), days_overdue=(today - loan.due_on).days)
+        for c, loan in service.overdue_loans(session=session, today=today)
+    ]
+    transfers = [
+        schemas.OverdueTransfer(
+            transfer=_transfer_public(session, t),
+            days_overdue=(today - t.expected_on).days if t.expected_on else 0,
+        )
+        for t in service.overdue_transfers(session=session, today=today)
+    ]
+    return schemas.OverduePublic(loans=loans, transfers=transfers)

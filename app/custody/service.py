@@ -1,0 +1,368 @@
+"""Custody operations. Each one: take the log lock, load and check, change, append one event
+per carrier, all in the caller's transaction. An illegal move raises a 409 sentence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from app.audit import service as audit_service
+from app.borrowers import service as borrower_service
+from app.carriers import service as carrier_service
+from app.carriers.models import Carrier
+from app.carriers.schemas import CarrierStatus
+from app.core.config import Settings
+from app.core.errors import ConflictError, InvalidInputError, NotFoundError
+from app.core.principal import Principal, Role
+from app.core.time import utcnow
+from app.custody import schemas
+from app.custody.models import Loan, Transfer, TransferItem
+from app.locations import service as location_service
+from app.locations.models import Location
+from app.users.models import User
+
+S = CarrierStatus
+
+
+def _load(session: Session, label: str) -> Carrier:
+    audit_service.lock_head(session)
+    return carrier_service.get_by_label(session=session, label=label, for_update=True)
+
+
+def _require_status(session: Session, carrier: Carrier, allowed: Iterable[S], doing: str) -> None:
+    if S(carrier.status) not in set(allowed):
+        sentence = carrier_service.state_sentence(session=session, carrier=carrier)
+        raise ConflictError(f"{sentence} It cannot be {doing} now.")
+
+
+def _require_no_hold(carrier: Carrier, doing: str) -> None:
+    if carrier.legal_hold:
+        raise ConflictError(
+            f"{carrier_service.name(carrier)} is under legal hold and cannot be {doing} "
+            "until the hold is released."
+        )
+
+
+def _log(
+    session: Session,
+    principal: Principal,
+    action: str,
+    carrier: Carrier,
+    payload: dict[str, Any],
+    location: Location | None = None,
+) -> None:
+    session.add(carrier)
+    session.flush()
+    audit_service.append(
+        session,
+        principal=principal,
+        action=action,
+        carrier_id=carrier.id,
+        location_id=location.id if location else carrier.current_location_id,
+        payload={"label": carrier.label, **payload},
+    )
+
+
+def store(
+    *, session: Session, principal: Principal, label: str, store_in: schemas.Store
+) -> Carrier:
+    carrier = _load(session, label)
+    _require_status(session, carrier, (S.REGISTERED, S.FOUND, S.IN_STORAGE), "put in storage")
+    place = location_service.get_by_code(session=session, code=store_in.location)
+    previous = carrier.current_location_id
+    carrier.status, carrier.current_location_id = S.IN_STORAGE.value, place.id or 0
+    _log(session, principal, "store", carrier, {"from_location_id": previous}, place)
+    return carrier
+
+
+def check_out(
+    *,
+    session: Session,
+    principal: Principal,
+    label: str,
+    checkout_in: schemas.CheckOut,
+    settings: Settings,
+) -> Carrier:
+    if checkout_in.purpose not in settings.PURPOSES:
+        raise InvalidInputError(
+            f"{checkout_in.purpose} is not a purpose of use here; "
+            f"choose one of {', '.join(settings.PURPOSES)}."
+        )
+    today = utcnow().date()
+    due_on = checkout_in.due_on or today + timedelta(days=settings.DEFAULT_LOAN_DAYS)
+    # Only the system (back-filling loans from a paper ledger) may enter a past due date.
+    if due_on < today and principal.kind != "system":
+        raise InvalidInputError("The due date is in the past.")
+    carrier = _load(session, label)
+    _require_no_hold(carrier, "lent out")
+    _require_status(session, carrier, (S.IN_STORAGE,), "lent out")
+    borrower = borrower_service.get(session=session, borrower_id=checkout_in.borrower_id)
+    approver = _approver(session, principal, checkout_in, settings)
+    loan = Loan(
+        carrier_id=carrier.id or 0,
+        borrower_id=borrower.id or 0,
+        purpose=checkout_in.purpose,
+        approver_id=approver.id if approver else None,
+        out_by_id=principal.user_id,
+        out_at=utcnow(),
+        due_on=due_on,
+    )
+    session.add(loan)
+    carrier.status = S.CHECKED_OUT.value
+    session.flush()
+    _log(
+        session,
+        principal,
+        "check_out",
+        carrier,
+        {
+            "loan_id": loan.id,
+            "borrower_id": borrower.id,
+            "purpose": loan.purpose,
+            "due_on": due_on.isoformat(),
+            "approver_id": loan.approver_id,
+        },
+    )
+    return carrier
+
+
+def _approver(
+    session: Session, principal: Principal, checkout_in: schemas.CheckOut, settings: Settings
+) -> User | None:
+    if checkout_in.purpose not in settings.APPROVAL_PURPOSES:
+        if checkout_in.approver:
+            raise InvalidInputError(f"Purpose {checkout_in.purpose} needs no approver.")
+        return None
+    if not checkout_in.approver:
+        raise InvalidInputError(
+            f"Purpose {checkout_in.purpose} (research) needs an approver: name the "
+            "administrator who approved this use."
+        )
+    approver = session.exec(select(User).where(User.username == checkout_in.approver)).one_or_none()
+    if approver is None or not approver.active or approver.role != Role.ADMIN:
+        raise InvalidInputError(
+            f"{checkout_in.approver} is not an active administrator who can approve research use."
+        )
+    if approver.id == principal.user_id:
+        raise InvalidInputError("Research use must be approved by someone else.")
+    return approver
+
+
+def return_carrier(
+    *, session: Session, principal: Principal, label: str, return_in: schemas.Return
+) -> Carrier:
+    carrier = _load(session, label)
+    _require_status(session, carrier, (S.CHECKED_OUT,), "taken back")
+    loan = carrier_service.open_loan(session=session, carrier_id=carrier.id or 0)
+    code = return_in.location
+    if code:
+        place = location_service.get_by_code(session=session, code=code)
+    elif principal.location_id:
+        place = location_service.get(session=session, location_id=principal.location_id)
+    else:
+        place = location_service.get(session=session, location_id=carrier.home_location_id)
+    now = utcnow()
+    overdue_days = 0
+    if loan is not None:
+        loan.returned_at = now
+        overdue_days = max(0, (now.date() - loan.due_on).days)
+        session.add(loan)
+    carrier.status, carrier.current_location_id = S.IN_STORAGE.value, place.id or 0
+    _log(
+        session,
+        principal,
+        "return",
+        carrier,
+        {"loan_id": loan.id if loan else None, "days_overdue": overdue_days},
+        place,
+    )
+    return carrier
+
+
+def dispatch(*, session: Session, principal: Principal, dispatch_in: schemas.Dispatch) -> Transfer:
+    audit_service.lock_head(session)
+    if len(set(dispatch_in.labels)) != len(dispatch_in.labels):
+        raise InvalidInputError("A carrier is listed twice in this dispatch.")
+    carriers = [_load(session, label) for label in dispatch_in.labels]
+    to = location_service.get_by_code(session=session, code=dispatch_in.to_location)
+    sources = {c.current_location_id for c in carriers}
+    for carrier in carriers:
+        _require_no_hold(carrier, "dispatched")
+        _require_status(session, carrier, (S.IN_STORAGE,), "dispatched")
+        if carrier.current_location_id == to.id:
+            raise ConflictError(f"{carrier_service.name(carrier)} is already at {to.path}.")
+    if len(sources) != 1:
+        raise InvalidInputError(
+            "One dispatch leaves from one place; these carriers are in several."
+        )
+    if dispatch_in.expected_on and dispatch_in.expected_on < utcnow().date():
+        raise InvalidInputError("The expected arrival date is in the past.")
+    transfer = Transfer(
+        from_location_id=sources.pop(),
+        to_location_id=to.id or 0,
+        seal_number=dispatch_in.seal_number,
+        dispatched_at=utcnow(),
+        expected_on=dispatch_in.expected_on,
+        dispatched_by_id=principal.user_id,
+    )
+    session.add(transfer)
+    session.flush()
+    for carrier in carriers:
+        session.add(TransferItem(transfer_id=transfer.id or 0, carrier_id=carrier.id or 0))
+        carrier.status = S.IN_TRANSIT.value
+        _log(
+            session,
+            principal,
+            "dispatch",
+            carrier,
+            {
+                "transfer_id": transfer.id,
+                "to_location_id": to.id,
+                "seal_number": transfer.seal_number,
+                "expected_on": transfer.expected_on.isoformat() if transfer.expected_on else None,
+            },
+        )
+    return transfer
+
+
+def get_transfer(*, session: Session, transfer_id: int) -> Transfer:
+    transfer = session.get(Transfer, transfer_id)
+    if transfer is None:
+        raise NotFoundError(f"There is no transfer number {transfer_id}.")
+    return transfer
+
+
+def transfer_items(*, session: Session, transfer_id: int) -> list[tuple[Carrier, TransferItem]]:
+    query = (
+        select(Carrier, TransferItem)
+        .join(TransferItem, col(TransferItem.carrier_id) == col(Carrier.id))
+        .where(TransferItem.transfer_id == transfer_id)
+        .order_by(col(Carrier.label))
+    )
+    return [(c, i) for c, i in session.exec(query)]
+
+
+def receive(
+    *, session: Session, principal: Principal, transfer_id: int, receive_in: schemas.Receive
+) -> Transfer:
+    audit_service.lock_head(session)
+    transfer = get_transfer(session=session, transfer_id=transfer_id)
+    items = transfer_items(session=session, transfer_id=transfer_id)
+    open_items = {c.label: (c, i) for c, i in items if i.closed_at is None}
+    wanted = receive_in.labels or list(open_items)
+    if not wanted:
+        raise ConflictError(f"Everything in transfer {transfer_id} was already received.")
+    to = location_service.get(session=session, location_id=transfer.to_location_id)
+    now = utcnow()
+    for label in wanted:
+        if label not in open_items:
+            listed = any(c.label == label for c, _ in items)
+            raise ConflictError(
+                f"{label} was already received from transfer {transfer_id}."
+                if listed
+                else f"{label} is not part of transfer {transfer_id}."
+            )
+        carrier, item = open_items[label]
+        item.closed_at = now
+        session.add(item)
+        carrier.status, carrier.current_location_id = S.IN_STORAGE.value, to.id or 0
+        _log(session, principal, "receive", carrier, {"transfer_id": transfer_id}, to)
+    return transfer
+
+
+def report_missing(
+    *, session: Session, principal: Principal, label: str, missing_in: schemas.Missing
+) -> Carrier:
+    carrier = _load(session, label)
+    _require_status(
+        session,
+        carrier,
+        (S.REGISTERED, S.IN_STORAGE, S.CHECKED_OUT, S.IN_TRANSIT, S.FOUND),
+        "reported missing",
+    )
+    previous = carrier.status
+    carrier.status = S.MISSING.value
+    _log(session, principal, "missing", carrier, {"was": previous, "note": missing_in.note})
+    return carrier
+
+
+def report_found(
+    *, session: Session, principal: Principal, label: str, found_in: schemas.Found
+) -> Carrier:
+    carrier = _load(session, label)
+    _require_status(session, carrier, (S.MISSING,), "recorded as found")
+    place = location_service.get_by_code(session=session, code=found_in.location)
+    now = utcnow()
+    # A carrier found again is back in the archive's hands: any loan or transfer ends here.
+    loan = carrier_service.open_loan(session=session, carrier_id=carrier.id or 0)
+    if loan is not None:
+        loan.returned_at = now
+        session.add(loan)
+    transit = carrier_service.open_transfer(session=session, carrier_id=carrier.id or 0)
+    if transit is not None:
+        transit[1].closed_at = now
+        session.add(transit[1])
+    carrier.status, carrier.current_location_id = S.FOUND.value, place.id or 0
+    _log(
+        session,
+        principal,
+        "found",
+        carrier,
+        {
+            "note": found_in.note,
+            "closed_loan_id": loan.id if loan else None,
+            "closed_transfer_id": transit[0].id if transit else None,
+        },
+        place,
+    )
+    return carrier
+
+
+def set_hold(
+    *, session: Session, principal: Principal, label: str, reason: str, hold: bool
+) -> Carrier:
+    carrier = _load(session, label)
+    if carrier.legal_hold == hold:
+        state = "already under" if hold else "not under"
+        raise ConflictError(f"{carrier_service.name(carrier)} is {state} legal hold.")
+    if carrier.status == S.DESTROYED:
+        raise ConflictError(f"{carrier_service.name(carrier)} was destroyed.")
+    carrier.legal_hold = hold
+    _log(session, principal, "legal_hold" if hold else "release", carrier, {"reason": reason})
+    return carrier
+
+
+def retire(*, session: Session, principal: Principal, label: str, reason: str) -> Carrier:
+    carrier = _load(session, label)
+    _require_no_hold(carrier, "retired")
+    _require_status(session, carrier, (S.IN_STORAGE,), "retired")
+    carrier.status = S.RETIRED.value
+    _log(session, principal, "retire", carrier, {"reason": reason})
+    return carrier
+
+
+def overdue_loans(*, session: Session, today: date) -> list[tuple[Carrier, Loan]]:
+    query = (
+        select(Carrier, Loan)
+        .join(Loan, col(Loan.carrier_id) == col(Carrier.id))
+        .where(col(Loan.returned_at).is_(None), col(Loan.due_on) < today)
+        .order_by(col(Loan.due_on))
+    )
+    return [(c, loan) for c, loan in session.exec(query)]
+
+
+def overdue_transfers(*, session: Session, today: date) -> list[Transfer]:
+    query = (
+        select(Transfer)
+        .where(
+            col(Transfer.expected_on) < today,
+            col(Transfer.id).in_(
+                select(TransferItem.transfer_id).where(col(TransferItem.closed_at).is_(None))
+            ),
+        )
+        .order_by(col(Transfer.expected_on))
+    )
+    return list(session.exec(query))

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from sqlmodel import Session, col, func, select
+
+from app.core.errors import ConflictError, NotFoundError
+from app.core.validation import normalise_uid
+from app.locations.models import Location
+from app.locations.schemas import LocationCreate, LocationPublic
+
+PATH_SEPARATOR = " / "
+
+
+def get_by_code(*, session: Session, code: str) -> Location:
+    location = session.exec(select(Location).where(Location.code == code)).one_or_none()
+    if location is None:
+        raise NotFoundError(f"There is no location with the code {code}.")
+    return location
+
+
+def get(*, session: Session, location_id: int) -> Location:
+    location = session.get(Location, location_id)
+    if location is None:
+        raise NotFoundError(f"There is no location number {location_id}.")
+    return location
+
+
+def get_by_tag(*, session: Session, uid: str) -> Location | None:
+    return session.exec(select(Location).where(Location.tag_uid == uid)).one_or_none()
+
+
+def create(*, session: Session, location_in: LocationCreate) -> Location:
+    if session.exec(select(Location.id).where(Location.code == location_in.code)).first():
+        raise ConflictError(f"The location code {location_in.code} is already taken.")
+    parent = get_by_code(session=session, code=location_in.parent) if location_in.parent else None
+    uid = normalise_uid(location_in.tag_uid) if location_in.tag_uid else None
+    if uid and get_by_tag(session=session, uid=uid):
+        raise ConflictError(f"Tag {uid} already marks another location.")
+    location = Location(
+        code=location_in.code,
+        name=location_in.name,
+        kind=location_in.kind.value,
+        parent_id=parent.id if parent else None,
+        path=f"{parent.path}{PATH_SEPARATOR}{location_in.name}" if parent else location_in.name,
+        tag_uid=uid,
+    )
+    session.add(location)
+    session.flush()
+    return location
+
+
+def list_all(*, session: Session, offset: int, limit: int) -> tuple[list[Location], int]:
+    query = select(Location).order_by(col(Location.path)).offset(offset).limit(limit)
+    rows = list(session.exec(query))
+    total = session.exec(select(func.count()).select_from(Location)).one()
+    return rows, total
+
+
+def to_public(*, session: Session, location: Location) -> LocationPublic:
+    parent = session.get(Location, location.parent_id) if location.parent_id else None
+    return LocationPublic(
+        code=location.code,
+        name=location.name,
+        kind=location.kind,
+        path=location.path,
+        parent=parent.code if parent else None,
+        tag_uid=location.tag_uid,
+    )

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from app.core.auth import require
+from app.core.db import SessionDep
+from app.core.deps import SettingsDep
+from app.core.principal import Principal
+from app.lookup import service
+from app.lookup.schemas import QueryKind, WhereResult
+
+router = APIRouter(tags=["lookup"])
+
+
+@router.get("/where", response_model=WhereResult)
+def where_is(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Depends(require("lookup"))],
+    q: Annotated[str, Query(min_length=1, max_length=64)],
+    kind: QueryKind = QueryKind.AUTO,
+) -> WhereResult:
+    """Where is it? By tag UID, label, StudyInstanceUID, accession number or patient ID."""
+    return service.where(
+        session=session, principal=principal, query=q, kind=kind, secret=settings.secret_key
+    )

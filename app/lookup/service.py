@@ -1,0 +1,113 @@
+""" "Where is it?" by tag UID, label, StudyInstanceUID, accession number or patient ID."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from sqlmodel import Session, col, select
+
+from app.audit import service as audit_service
+from app.carriers import service as carrier_service
+from app.carriers.models import Carrier
+from app.core.errors import AppError
+from app.core.principal import Principal
+from app.core.validation import is_dicom_uid, is_label, looks_like_uid, normalise_uid
+from app.locations import service as location_service
+from app.lookup.schemas import OtherCopy, QueryKind, WhereHit, WhereResult
+from app.studies import service as study_service
+from app.studies.models import CarrierStudy, Study
+from app.tags import service as tag_service
+
+MAX_HITS = 50
+
+
+def _guess(query: str) -> list[QueryKind]:
+    """What the text could be, most specific first. A label-shaped text may also be an
+    accession number or a patient ID, so those are tried too."""
+    if is_dicom_uid(query):
+        return [QueryKind.STUDY]
+    kinds = []
+    if looks_like_uid(query):
+        kinds.append(QueryKind.TAG)
+    if is_label(query):
+        kinds.append(QueryKind.LABEL)
+    return [*kinds, QueryKind.ACCESSION, QueryKind.PATIENT]
+
+
+def _carriers(session: Session, kind: QueryKind, query: str) -> list[Carrier]:
+    if kind is QueryKind.TAG:
+        try:
+            uid = normalise_uid(query)
+        except AppError:
+            return []
+        carrier = tag_service.carrier_of(session=session, uid=uid)
+        return [carrier] if carrier else []
+    if kind is QueryKind.LABEL:
+        found = session.exec(select(Carrier).where(Carrier.label == query)).one_or_none()
+        return [found] if found else []
+    column = {
+        QueryKind.STUDY: Study.study_uid,
+        QueryKind.ACCESSION: Study.accession_number,
+        QueryKind.PATIENT: Study.patient_id,
+    }[kind]
+    ids = list(session.exec(select(Study.id).where(column == query).limit(MAX_HITS)))
+    return study_service.carriers_holding(session=session, study_ids=[i for i in ids if i])
+
+
+def _other_copies(session: Session, carrier: Carrier) -> list[OtherCopy]:
+    mine = select(CarrierStudy.study_id).where(CarrierStudy.carrier_id == carrier.id)
+    query = (
+        select(Carrier, Study.study_uid)
+        .join(CarrierStudy, col(CarrierStudy.carrier_id) == col(Carrier.id))
+        .join(Study, col(Study.id) == col(CarrierStudy.study_id))
+        .where(col(CarrierStudy.study_id).in_(mine), Carrier.id != carrier.id)
+        .order_by(col(Carrier.label))
+    )
+    copies: dict[str, OtherCopy] = {}
+    for other, study_uid in session.exec(query):
+        if other.label not in copies:
+            place = location_service.get(session=session, location_id=other.current_location_id)
+            copies[other.label] = OtherCopy(
+                label=other.label,
+                kind=other.kind,
+                status=other.status,
+                location_path=place.path,
+                shared_studies=[],
+            )
+        copies[other.label].shared_studies.append(study_uid)
+    return list(copies.values())
+
+
+def where(
+    *, session: Session, principal: Principal, query: str, kind: QueryKind, secret: str
+) -> WhereResult:
+    query = query.strip()
+    kinds = _guess(query) if kind is QueryKind.AUTO else [kind]
+    used, carriers = kinds[0], []
+    for candidate in kinds:
+        carriers = _carriers(session, candidate, query)
+        if carriers:
+            used = candidate
+            break
+    hits = [
+        WhereHit(
+            carrier=carrier_service.to_public(session=session, carrier=c),
+            other_copies=_other_copies(session, c),
+        )
+        for c in carriers[:MAX_HITS]
+    ]
+    # Who asked for what: the query is kept only as a keyed digest (it may be a patient ID);
+    # an auditor holding the query can recompute it, nobody reading the log can reverse it.
+    audit_service.append(
+        session,
+        principal=principal,
+        action="lookup",
+        payload={
+            "kind": used.value,
+            "query_digest": hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest(),
+            "carriers": [h.carrier.label for h in hits],
+            "study_uids": sorted({s.study_uid for h in hits for s in h.carrier.studies}),
+        },
+    )
+    return WhereResult(kind=used, hits=hits)

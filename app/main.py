@@ -1,0 +1,89 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api import api_router
+from app.core.config import Settings
+from app.core.db import make_engine
+from app.core.errors import PayloadTooLargeError, error_body, register_handlers
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, whether or not Content-Length
+    is sent (chunked bodies are counted as they arrive)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await _reject(send, self.limit)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise PayloadTooLargeError(_too_large(self.limit))
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _too_large(limit: int) -> str:
+    return f"The request body is larger than the {limit // 1024} KiB this service accepts."
+
+
+async def _reject(send: Send, limit: int) -> None:
+    import json
+
+    body = json.dumps(error_body("payload_too_large", _too_large(limit))).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url, busy_timeout_ms=settings.SQLITE_BUSY_TIMEOUT_MS)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="MediaTrack",
+        summary="Custody of radiology archive media: carriers, tags, studies, custody log.",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs" if settings.DOCS_ENABLED else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.DOCS_ENABLED else None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    register_handlers(app)
+    app.include_router(api_router)
+    app.add_middleware(BodyLimit, limit=settings.MAX_BODY_BYTES)
+    return app

@@ -1,0 +1,36 @@
+"""Every table, imported so that ``SQLModel.metadata`` knows them all (migrations, tests)."""
+
+from sqlmodel import SQLModel
+
+from app.audit.models import Checkpoint, CustodyEvent, LogHead
+from app.borrowers.models import Borrower
+from app.carriers.models import Carrier
+from app.custody.models import Loan, Transfer, TransferItem
+from app.locations.models import Location
+from app.scans.models import Scan
+from app.stations.models import Station
+from app.studies.models import CarrierStudy, Study
+from app.tags.models import Tag, TagBinding
+from app.users.models import User
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "Borrower",
+    "Carrier",
+    "CarrierStudy",
+    "Checkpoint",
+    "CustodyEvent",
+    "Location",
+    "Loan",
+    "LogHead",
+    "Scan",
+    "Station",
+    "Study",
+    "Tag",
+    "TagBinding",
+    "Transfer",
+    "TransferItem",
+    "User",
+    "metadata",
+]

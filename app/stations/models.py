@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from app.core.time import utcnow
+from app.core.types import UTCDateTime
+
+
+class Station(SQLModel, table=True):
+    """A reader place. Its API key is shown once; only its SHA-256 is kept."""
+
+    __tablename__ = "station"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    kind: str = Field(default="desk", max_length=16)
+    location_id: int = Field(foreign_key="location.id")
+    key_prefix: str = Field(max_length=16, unique=True)
+    key_hash: str = Field(max_length=64)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_seq: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from app.core.auth import require
+from app.core.db import SessionDep
+from app.core.deps import Limit, Offset
+from app.core.principal import Principal
+from app.stations import service
+from app.stations.schemas import StationCreate, StationCreated, StationListPublic, StationPublic
+
+router = APIRouter(prefix="/stations", tags=["stations"])
+Admin = Annotated[Principal, Depends(require("stations.manage"))]
+
+
+@router.post("", response_model=StationCreated, status_code=201)
+def create_station(session: SessionDep, _: Admin, station_in: StationCreate) -> StationCreated:
+    """Register a station. Its API key is in this answer and nowhere else: keep it."""
+    station, key = service.create(session=session, station_in=station_in)
+    public = service.to_public(session=session, station=station)
+    return StationCreated(**public.model_dump(), api_key=key)
+
+
+@router.get("", response_model=StationListPublic)
+def read_stations(
+    session: SessionDep, _: Admin, offset: Offset = 0, limit: Limit = 100
+) -> StationListPublic:
+    rows, total = service.list_all(session=session, offset=offset, limit=limit)
+    return StationListPublic(
+        data=[service.to_public(session=session, station=s) for s in rows], count=total
+    )
+
+
+@router.post("/{name}/revoke", response_model=StationPublic)
+def revoke_station(session: SessionDep, _: Admin, name: str) -> StationPublic:
+    station = service.revoke(session=session, name=name)
+    return service.to_public(session=session, station=station)

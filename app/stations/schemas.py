@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from app.carriers.schemas import Strict
+from app.core.validation import LOCATION_CODE_PATTERN
+
+
+class StationKind(StrEnum):
+    DESK = "desk"
+    VERIFY = "verify"
+    HANDHELD = "handheld"
+    PORTAL = "portal"
+
+
+class StationCreate(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    kind: StationKind = StationKind.DESK
+    location: str = Field(pattern=LOCATION_CODE_PATTERN)
+
+
+class StationPublic(BaseModel):
+    name: str
+    kind: str
+    location: str
+    revoked: bool
+    last_seen_at: datetime | None
+    last_seq: int
+
+
+class StationCreated(StationPublic):
+    api_key: str = Field(description="Shown once; only its hash is kept.")
+
+
+class StationListPublic(BaseModel):
+    data: list[StationPublic]
+    count: int

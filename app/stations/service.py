@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from sqlmodel import Session, col, func, select
+
+from app.core.errors import ConflictError, NotFoundError
+from app.core.security import new_api_key
+from app.core.time import utcnow
+from app.locations import service as location_service
+from app.stations.models import Station
+from app.stations.schemas import StationCreate, StationPublic
+
+
+def create(*, session: Session, station_in: StationCreate) -> tuple[Station, str]:
+    """The new station and its API key, which is not kept and cannot be shown again."""
+    if session.exec(select(Station.id).where(Station.name == station_in.name)).first():
+        raise ConflictError(f"A station named {station_in.name} exists already.")
+    place = location_service.get_by_code(session=session, code=station_in.location)
+    key, prefix, key_hash = new_api_key()
+    station = Station(
+        name=station_in.name,
+        kind=station_in.kind.value,
+        location_id=place.id or 0,
+        key_prefix=prefix,
+        key_hash=key_hash,
+    )
+    session.add(station)
+    session.flush()
+    return station, key
+
+
+def get_by_name(*, session: Session, name: str) -> Station:
+    station = session.exec(select(Station).where(Station.name == name)).one_or_none()
+    if station is None:
+        raise NotFoundError(f"There is no station named {name}.")
+    return station
+
+
+def revoke(*, session: Session, name: str) -> Station:
+    station = get_by_name(session=session, name=name)
+    if station.revoked_at is not None:
+        raise ConflictError(f"The key of station {name} is already revoked.")
+    station.revoked_at = utcnow()
+    session.add(station)
+    session.flush()
+    return station
+
+
+def list_all(*, session: Session, offset: int, limit: int) -> tuple[list[Station], int]:
+    rows = session.exec(select(Station).order_by(col(Station.name)).offset(offset).limit(limit))
+    return list(rows), session.exec(select(func.count()).select_from(Station)).one()
+
+
+def to_public(*, session: Session, station: Station) -> StationPublic:
+    place = location_service.get(session=session, location_id=station.location_id)
+    return StationPublic(
+        name=station.name,
+        kind=station.kind,
+        location=place.code,
+        revoked=station.revoked_at is not None,
+        last_seen_at=station.last_seen_at,
+        last_seq=station.last_seq,
+    )

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from app.core.auth import require
+from app.core.db import SessionDep
+from app.core.principal import Principal
+from app.core.validation import check_dicom_uid
+from app.studies import service
+from app.studies.schemas import StudyPublic
+
+router = APIRouter(prefix="/studies", tags=["studies"])
+
+
+@router.get("/{study_uid}", response_model=StudyPublic)
+def read_study(
+    session: SessionDep,
+    _: Annotated[Principal, Depends(require("studies.read"))],
+    study_uid: str,
+) -> StudyPublic:
+    study = service.get_by_uid(session=session, study_uid=check_dicom_uid(study_uid))
+    carriers = service.carriers_holding(session=session, study_ids=[study.id or 0])
+    return StudyPublic(
+        **study.model_dump(
+            include={
+                "study_uid",
+                "accession_number",
+                "patient_id",
+                "issuer_of_patient_id",
+                "study_date",
+                "modalities",
+                "series_count",
+                "instance_count",
+            }
+        ),
+        carriers=[c.label for c in carriers],
+    )

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from app.carriers.schemas import Strict
+
+
+class EncounterClass(StrEnum):
+    INPATIENT = "inpatient"
+    OUTPATIENT = "outpatient"
+
+
+DICOM_UID = r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$"
+
+
+class StudyIn(Strict):
+    study_uid: str = Field(max_length=64, pattern=DICOM_UID)
+    # DICOM VRs: AccessionNumber SH (16), PatientID LO (64), IssuerOfPatientID LO (64).
+    accession_number: str | None = Field(default=None, max_length=16)
+    patient_id: str | None = Field(default=None, max_length=64)
+    issuer_of_patient_id: str | None = Field(default=None, max_length=64)
+    study_date: date | None = None
+    modalities: list[str] = Field(default=[], max_length=16)
+    series_count: int = Field(default=0, ge=0)
+    instance_count: int = Field(default=0, ge=0)
+    encounter_class: EncounterClass | None = None
+
+
+class StudyLink(Strict):
+    studies: list[StudyIn] = Field(min_length=1, max_length=500)
+
+
+class StudyPublic(BaseModel):
+    study_uid: str
+    accession_number: str | None
+    patient_id: str | None
+    issuer_of_patient_id: str | None
+    study_date: date | None
+    modalities: str
+    series_count: int
+    instance_count: int
+    carriers: list[str]

@@ -1,0 +1,83 @@
+"""Tags: find by UID, bind to a carrier (relabelling keeps the history)."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, col, select
+
+from app.audit import service as audit_service
+from app.carriers import service as carrier_service
+from app.carriers.models import Carrier
+from app.carriers.schemas import CarrierStatus
+from app.core.errors import ConflictError
+from app.core.principal import Principal
+from app.core.time import utcnow
+from app.core.validation import normalise_uid
+from app.locations import service as location_service
+from app.tags.models import Tag, TagBinding
+from app.tags.schemas import TagBind
+
+
+def get_by_uid(*, session: Session, uid: str) -> Tag | None:
+    return session.exec(select(Tag).where(Tag.uid == uid)).one_or_none()
+
+
+def carrier_of(*, session: Session, uid: str) -> Carrier | None:
+    query = select(Carrier).join(Tag, col(Carrier.tag_id) == col(Tag.id)).where(Tag.uid == uid)
+    return session.exec(query).one_or_none()
+
+
+def bind(*, session: Session, principal: Principal, label: str, bind_in: TagBind) -> Carrier:
+    audit_service.lock_head(session)
+    uid = normalise_uid(bind_in.tag_uid, bind_in.technology)
+    carrier = carrier_service.get_by_label(session=session, label=label)
+    if carrier.status == CarrierStatus.DESTROYED:
+        raise ConflictError(f"{carrier_service.name(carrier)} was destroyed; it takes no tag.")
+    if location_service.get_by_tag(session=session, uid=uid):
+        raise ConflictError(f"Tag {uid} marks a location, not a carrier.")
+    tag = get_by_uid(session=session, uid=uid)
+    if tag is None:
+        tag = Tag(uid=uid, technology=bind_in.technology.value, tag_type=bind_in.tag_type)
+        session.add(tag)
+        session.flush()
+    else:
+        holder = carrier_of(session=session, uid=uid)
+        if holder is not None and holder.id != carrier.id:
+            raise ConflictError(
+                f"Tag {uid} already labels {carrier_service.name(holder)}; "
+                "take it off that carrier first."
+            )
+        if holder is not None:
+            raise ConflictError(f"Tag {uid} already labels {carrier_service.name(carrier)}.")
+        if bind_in.tag_type:
+            tag.tag_type = bind_in.tag_type
+    now = utcnow()
+    previous = carrier.tag_id
+    if previous is not None:
+        open_binding = select(TagBinding).where(
+            TagBinding.carrier_id == carrier.id, col(TagBinding.unbound_at).is_(None)
+        )
+        for binding in session.exec(open_binding):
+            binding.unbound_at = now
+            session.add(binding)
+        # Release the unique carrier.tag_id before pointing it at the new tag.
+        carrier.tag_id = None
+        session.add(carrier)
+        session.flush()
+    assert tag.id is not None and carrier.id is not None
+    carrier.tag_id = tag.id
+    session.add(carrier)
+    session.add(TagBinding(tag_id=tag.id, carrier_id=carrier.id, bound_at=now))
+    session.flush()
+    old = session.get(Tag, previous) if previous else None
+    audit_service.append(
+        session,
+        principal=principal,
+        action="relabel" if old else "label",
+        carrier_id=carrier.id,
+        payload={
+            "tag_uid": uid,
+            "technology": tag.technology,
+            "replaced": old.uid if old else None,
+        },
+    )
+    return carrier

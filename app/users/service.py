@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import Session, col, func, select
+
+from app.core.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    TooManyRequestsError,
+    UnauthorizedError,
+)
+from app.core.principal import STAFF_ROLES, Role
+from app.core.security import hash_password, verify_password
+from app.core.time import utcnow
+from app.users.models import User
+from app.users.schemas import UserCreate
+
+# NIST SP 800-63B 5.2.2 allows up to 100; a small archive needs far fewer.
+MAX_FAILED_LOGINS = 10
+LOCK_MINUTES = 15
+
+
+def create(*, session: Session, user_in: UserCreate) -> User:
+    if user_in.role not in STAFF_ROLES:
+        raise InvalidInputError(f"Staff roles are {', '.join(r.value for r in STAFF_ROLES)}.")
+    if session.exec(select(User.id).where(User.username == user_in.username)).first():
+        raise ConflictError(f"The user name {user_in.username} is taken.")
+    user = User(
+        username=user_in.username,
+        display_name=user_in.display_name,
+        role=user_in.role.value,
+        password_hash=hash_password(user_in.password),
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_by_username(*, session: Session, username: str) -> User:
+    user = session.exec(select(User).where(User.username == username)).one_or_none()
+    if user is None:
+        raise NotFoundError(f"There is no user {username}.")
+    return user
+
+
+def authenticate(*, session: Session, username: str, password: str) -> User:
+    """The user, if the password is right. Failures count; too many lock the account."""
+    user = session.exec(select(User).where(User.username == username)).one_or_none()
+    now = utcnow()
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        raise TooManyRequestsError(
+            "Too many failed logins for this account; try again in a few minutes."
+        )
+    if not verify_password(password, user.password_hash if user else None) or user is None:
+        if user is not None:
+            user.failed_logins += 1
+            if user.failed_logins >= MAX_FAILED_LOGINS:
+                user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+                user.failed_logins = 0
+            session.add(user)
+        raise UnauthorizedError("Wrong user name or password.")
+    if not user.active:
+        raise UnauthorizedError("This account is disabled.")
+    user.failed_logins, user.locked_until = 0, None
+    session.add(user)
+    return user
+
+
+def deactivate(*, session: Session, username: str) -> User:
+    user = get_by_username(session=session, username=username)
+    user.active = False
+    session.add(user)
+    session.flush()
+    return user
+
+
+def list_all(*, session: Session, offset: int, limit: int) -> tuple[list[User], int]:
+    rows = session.exec(select(User).order_by(col(User.username)).offset(offset).limit(limit))
+    return list(rows), session.exec(select(func.count()).select_from(User)).one()
+
+
+def count_admins(*, session: Session) -> int:
+    query = select(func.count()).select_from(User).where(User.role == Role.ADMIN.value)
+    return session.exec(query).one()
