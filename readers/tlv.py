@@ -1,0 +1,128 @@
+"""NDEF on 4-byte-block tag memory: NFC Forum Type 2 (NTAG21x) and Type 5 (ICODE SLIX).
+
+Both keep a capability container (CC) and then a TLV area: ``03 L <NDEF> FE`` (NFC Forum T2T
+1.0 §2.3, T5T 1.0 §4.3), with ``L`` as ``FF hi lo`` when the message is 255 bytes or longer,
+``00`` NULL padding and ``01``/``02`` lock/memory control TLVs that readers skip. Backends give
+this module a :class:`BlockDevice` (their READ/UPDATE BINARY or native commands) and get NDEF
+reads and writes that follow the spec's write order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from readers.errors import TagCapacityError, TagFormatError, UnsupportedError
+
+BLOCK = 4
+# TLV tags, NFC Forum T2T 1.0 §2.3.
+TLV_NULL = 0x00
+TLV_LOCK_CONTROL = 0x01
+TLV_MEMORY_CONTROL = 0x02
+TLV_NDEF = 0x03
+TLV_TERMINATOR = 0xFE
+# CC magic number: T2T §2.1 / T5T §4.1. E2 = T5T with 2-byte block addresses.
+CC_MAGIC = (0xE1, 0xE2)
+# CC access byte: 0x00 read/write, 0x0F read-only (T2T §2.1, byte 3).
+CC_ACCESS_READ_ONLY = 0x0F
+
+
+class BlockDevice(Protocol):
+    """Raw 4-byte-block access to a tag, as a backend provides it."""
+
+    def read(self, block: int, count: int) -> bytes: ...
+
+    def write(self, block: int, data: bytes) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NdefArea:
+    """Where a tag's TLV area is and how big it is."""
+
+    first_block: int
+    capacity: int  # bytes in the TLV area
+    read_only: bool
+
+
+def type2_area(cc: bytes) -> NdefArea:
+    """Parse a Type 2 CC (page 3): ``E1 10 size access``, data area = size x 8 bytes from page 4."""
+    if len(cc) < BLOCK or cc[0] != 0xE1:
+        raise TagFormatError("The tag is not NDEF-formatted (no capability container).")
+    return NdefArea(first_block=4, capacity=cc[2] * 8, read_only=cc[3] == CC_ACCESS_READ_ONLY)
+
+
+def type5_area(cc: bytes, blocks: int) -> NdefArea:
+    """Parse a Type 5 CC (block 0): ``E1 40 MLEN features``; MLEN x 8 bytes, capped by memory."""
+    if len(cc) < BLOCK or cc[0] not in CC_MAGIC:
+        raise TagFormatError("The tag is not NDEF-formatted (no capability container).")
+    # T5T §4.1: the access bits are b1-b0 of the version byte; 00 = always writable.
+    read_only = cc[1] & 0x03 != 0
+    # Tools disagree whether MLEN counts the CC (see the reference notes), so cap by memory.
+    capacity = min(cc[2] * 8, (blocks - 1) * BLOCK)
+    return NdefArea(first_block=1, capacity=capacity, read_only=read_only)
+
+
+def encode_tlv(message: bytes) -> bytes:
+    """Wrap an NDEF message in its TLV and the terminator."""
+    n = len(message)
+    length = bytes([n]) if n < 0xFF else bytes([0xFF, n >> 8, n & 0xFF])
+    return bytes([TLV_NDEF]) + length + message + bytes([TLV_TERMINATOR])
+
+
+def read_ndef(device: BlockDevice, area: NdefArea) -> bytes:
+    """Find the NDEF TLV in the area and return its message."""
+    buf = bytearray()
+    pos = 0
+    end_block = area.first_block + area.capacity // BLOCK
+
+    def need(upto: int) -> None:
+        # Read whole 16-byte chunks: one READ BINARY on most readers (PC/SC part 3, Le=16).
+        while len(buf) < upto:
+            block = area.first_block + len(buf) // BLOCK
+            if block >= end_block:
+                raise TagFormatError("The tag's NDEF data runs past the end of its memory.")
+            buf.extend(device.read(block, min(4, end_block - block)))
+
+    while True:
+        need(pos + 1)
+        tag = buf[pos]
+        if tag == TLV_NULL:
+            pos += 1
+            continue
+        if tag == TLV_TERMINATOR:
+            raise TagFormatError("The tag holds no NDEF message.")
+        need(pos + 4)
+        if buf[pos + 1] == 0xFF:
+            length, header = (buf[pos + 2] << 8) | buf[pos + 3], 4
+        else:
+            length, header = buf[pos + 1], 2
+        if tag == TLV_NDEF:
+            need(pos + header + length)
+            return bytes(buf[pos + header : pos + header + length])
+        if tag not in (TLV_LOCK_CONTROL, TLV_MEMORY_CONTROL):
+            raise TagFormatError(f"The tag holds an unknown TLV (0x{tag:02X}).")
+        pos += header + length
+
+
+def write_ndef(device: BlockDevice, area: NdefArea, message: bytes) -> None:
+    """Write an NDEF message in the order T2T 1.0 §6.4.3 prescribes.
+
+    The first block goes out with a zero length, then the rest of the message, then the first
+    block again with the real length. A tag lifted half-way therefore holds an empty NDEF message,
+    never a truncated one that a phone would misread.
+    """
+    if area.read_only:
+        raise UnsupportedError("The tag is locked read-only; use a new tag.")
+    tlv = encode_tlv(message)
+    if len(tlv) > area.capacity:
+        raise TagCapacityError(
+            f"The label needs {len(tlv)} bytes but the tag holds {area.capacity}; "
+            "use a larger tag (NTAG215 or NTAG216)."
+        )
+    tlv += bytes(-len(tlv) % BLOCK)
+    header = 2 if len(message) < 0xFF else 4
+    empty_first = bytes([TLV_NDEF]) + bytes(header - 1) + tlv[header:BLOCK]
+    device.write(area.first_block, empty_first[:BLOCK])
+    for i in range(BLOCK, len(tlv), BLOCK):
+        device.write(area.first_block + i // BLOCK, tlv[i : i + BLOCK])
+    device.write(area.first_block, tlv[:BLOCK])
