@@ -34,8 +34,9 @@ from app.core.errors import InvalidInputError
 # Large reads keep the drive streaming and the per-call overhead negligible; the first chunk
 # also holds the DICOM header of nearly every file (headers are a few KiB).
 CHUNK_SIZE = 1 << 20
-# Files read ahead of the parser: bounds memory to a few chunks while keeping the drive busy.
-READ_AHEAD = 8
+# Files read ahead of the parser: bounds memory (at most this many first chunks) while the
+# drive keeps streaming during the DICOMDIR parse and slow headers.
+READ_AHEAD = 64
 # The DICOMDIR file name is fixed by PS3.10 section 8.6 (root of the File-set).
 DICOMDIR = "DICOMDIR"
 # ISO 9660 shows a version suffix (";1") and, for names without an extension, a trailing dot.
@@ -214,7 +215,20 @@ def read_medium(
 def _read(root: Path, label: str | None, progress: ProgressCallback | None) -> MediumReading:
     problems: list[Problem] = []
     on_disk = _list_files(root, problems)
+    names = sorted(on_disk)
+    with ReadAhead(root, [(n, on_disk[n][0]) for n in names]) as reads:
+        return _collect(root, label, progress, problems, on_disk, reads)
 
+
+def _collect(
+    root: Path,
+    label: str | None,
+    progress: ProgressCallback | None,
+    problems: list[Problem],
+    on_disk: dict[str, tuple[str, int]],
+    reads: ReadAhead,
+) -> MediumReading:
+    # The DICOMDIR is parsed while the reader thread is already reading the files.
     directory = (
         _read_dicomdir(root / on_disk[DICOMDIR][0], problems) if DICOMDIR in on_disk else None
     )
@@ -237,8 +251,7 @@ def _read(root: Path, label: str | None, progress: ProgressCallback | None) -> M
     empty_study_id: set[str] = set()
     bytes_total = sum(size for _, size in on_disk.values())
     bytes_done = 0
-    names = sorted(on_disk)
-    for done, item in enumerate(_read_and_hash(root, [(n, on_disk[n][0]) for n in names]), 1):
+    for done, item in enumerate(reads, 1):
         bytes_done += item.size
         if item.error is not None:
             problems.append(
@@ -268,7 +281,7 @@ def _read(root: Path, label: str | None, progress: ProgressCallback | None) -> M
                     )
                 seen_sops[entry.sop_instance_uid] = item.path
         if progress is not None:
-            progress(ReadProgress(done, len(names), bytes_done, bytes_total))
+            progress(ReadProgress(done, len(on_disk), bytes_done, bytes_total))
 
     instances_read = {f.path for f in files if f.sop_instance_uid is not None}
     for file_id, record in sorted(records.items()):
@@ -472,36 +485,46 @@ def _keep_leaf(record: Dataset, context: dict[str, str | None], found: dict[str,
     )
 
 
-def _read_and_hash(root: Path, names: list[tuple[str, str]]) -> Iterator[_Read]:
-    """Read and hash files on one thread, in order, handing them to the caller as they finish.
+class ReadAhead:
+    """Reads and hashes files in order on one thread, handing them over as they finish.
 
-    hashlib and file reads release the GIL, so the caller parses headers meanwhile.
+    File reads and hashlib release the GIL, so the caller parses headers (and the DICOMDIR)
+    while the drive keeps streaming. Use as a context manager: leaving it stops the thread.
     """
-    out: queue.Queue[_Read | None] = queue.Queue(maxsize=READ_AHEAD)
-    stop = threading.Event()
 
-    def work() -> None:
-        buffer = bytearray(CHUNK_SIZE)
-        view = memoryview(buffer)
+    def __init__(self, root: Path, names: list[tuple[str, str]]) -> None:
+        self._out: queue.Queue[_Read | None] = queue.Queue(maxsize=READ_AHEAD)
+        self._stop = threading.Event()
+        self._finished = False
+        self._worker = threading.Thread(
+            target=self._work, args=(root, names), name="media-reader", daemon=True
+        )
+        self._worker.start()
+
+    def _work(self, root: Path, names: list[tuple[str, str]]) -> None:
+        view = memoryview(bytearray(CHUNK_SIZE))
         for file_id, rel in names:
-            if stop.is_set():
+            if self._stop.is_set():
                 break
-            out.put(_read_one(root / rel, file_id, view))
-        out.put(None)
+            self._out.put(_read_one(root / rel, file_id, view))
+        self._out.put(None)
 
-    worker = threading.Thread(target=work, name="media-reader", daemon=True)
-    worker.start()
-    try:
-        while (item := out.get()) is not None:
+    def __iter__(self) -> Iterator[_Read]:
+        while (item := self._out.get()) is not None:
             yield item
-    finally:
-        stop.set()
-        while worker.is_alive():
-            # Drain so a worker blocked on a full queue can see the stop flag and finish.
-            try:
-                out.get_nowait()
-            except queue.Empty:
-                worker.join(timeout=0.1)
+        self._finished = True
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        # Take what is queued up to the end marker, so a worker blocked on a full queue can
+        # finish its file, see the stop flag and end.
+        while not self._finished and self._out.get() is not None:
+            pass
+        self._finished = True
+        self._worker.join()
 
 
 def _read_one(path: Path, file_id: str, view: memoryview) -> _Read:

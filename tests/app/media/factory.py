@@ -39,6 +39,7 @@ class SeriesSpec:
     instances: int
     frames: int = 1
     transfer_syntax: UID = ExplicitVRLittleEndian
+    rows: int = 16
     uid: str = field(default_factory=lambda: str(generate_uid()))
 
 
@@ -57,9 +58,7 @@ class StudySpec:
         return sum(s.instances for s in self.series)
 
 
-def instance(
-    study: StudySpec, series: SeriesSpec, number: int, *, rows: int = 16, columns: int = 16
-) -> Dataset:
+def instance(study: StudySpec, series: SeriesSpec, number: int) -> Dataset:
     """One Part-10 instance of ``series`` in ``study``, ready for ``save_as``."""
     sop_class = SOP_CLASS[series.modality]
     meta = FileMetaDataset()
@@ -88,15 +87,14 @@ def instance(
     ds.InstanceNumber = number
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = rows
-    ds.Columns = columns
+    ds.Rows = ds.Columns = series.rows
     ds.BitsAllocated = 8 if series.transfer_syntax == JPEGBaseline8Bit else 16
     ds.BitsStored = ds.BitsAllocated
     ds.HighBit = ds.BitsAllocated - 1
     ds.PixelRepresentation = 0
     if series.frames > 1:
         ds.NumberOfFrames = series.frames
-    frame_size = rows * columns * ds.BitsAllocated // 8
+    frame_size = series.rows * series.rows * ds.BitsAllocated // 8
     frames = [bytes([(number + f) % 251]) * frame_size for f in range(series.frames)]
     if series.transfer_syntax in COMPRESSED:
         ds.PixelData = encapsulate(frames)
