@@ -11,6 +11,8 @@ import pytest
 from readers.base import Reader
 from readers.emulators.tags import EmulatedTag
 from readers.emulators.vpcd import VirtualTag
+from readers.client import ServiceClient
+from tests.readers.service import Service
 from tests.readers.stacks import PcscStack, wait_for
 
 
@@ -57,3 +59,31 @@ def pcsc_reader(pcsc: PcscStack) -> Iterator[Reader]:
     reader = PcscReader()
     yield reader
     reader.close()
+
+
+@pytest.fixture(scope="session")
+def service_process() -> Iterator[Service]:
+    service = Service()
+    service.start()
+    yield service
+    service.destroy()
+
+
+@pytest.fixture
+def service(service_process: Service) -> Service:
+    """The running service (a test may have stopped it on purpose)."""
+    if not service_process.running:
+        service_process.start()
+    return service_process
+
+
+@pytest.fixture
+def station_key(service: Service) -> str:
+    return service.new_station()
+
+
+@pytest.fixture
+def client(service: Service, station_key: str) -> Iterator[ServiceClient]:
+    client = ServiceClient(service.url, station_key)
+    yield client
+    client.close()

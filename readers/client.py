@@ -1,0 +1,78 @@
+"""The station's side of the service's HTTP API (the only contract between readers and app)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from readers.base import TagType, Technology
+
+
+class ServiceError(Exception):
+    """The service answered with an error, or could not be reached (``status`` 0)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ServiceClient:
+    """Calls the MediaTrack service with a station API key."""
+
+    def __init__(
+        self,
+        server: str,
+        api_key: str,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.server = server.rstrip("/")
+        self._http = httpx.Client(
+            base_url=f"{self.server}/api/v1",
+            headers={"X-API-Key": api_key},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        try:
+            response = self._http.request(method, path, json=body)
+        except httpx.TransportError as exc:
+            reason = type(exc).__name__
+            raise ServiceError(
+                0, f"The MediaTrack server at {self.server} cannot be reached ({reason})."
+            ) from exc
+        if response.is_success:
+            return response.json()
+        try:
+            detail = str(response.json().get("detail", ""))
+        except ValueError:
+            detail = ""
+        if response.status_code == 401:
+            detail = "The station's API key was refused (wrong or revoked); ask an administrator."
+        raise ServiceError(
+            response.status_code, detail or f"The server answered HTTP {response.status_code}."
+        )
+
+    def post_scans(self, reads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """POST /scans; the results, one per read, in order."""
+        results: list[dict[str, Any]] = self._call("POST", "/scans", {"reads": reads})["results"]
+        return results
+
+    def get_carrier(self, label: str) -> dict[str, Any]:
+        carrier: dict[str, Any] = self._call("GET", f"/carriers/{label}")
+        return carrier
+
+    def bind_tag(
+        self, label: str, uid: str, technology: Technology, tag_type: TagType | None
+    ) -> dict[str, Any]:
+        body = {"tag_uid": uid, "technology": str(technology),
+                "tag_type": str(tag_type) if tag_type else None}
+        carrier: dict[str, Any] = self._call("POST", f"/carriers/{label}/tag", body)
+        return carrier

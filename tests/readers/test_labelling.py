@@ -1,0 +1,82 @@
+"""Labelling a tag on the real PC/SC stack and binding it on the real service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from readers.backends.pcsc import PcscReader
+from readers.base import EventKind, TagType
+from readers.client import ServiceClient, ServiceError
+from readers.emulators.tags import Ntag21x
+from readers.emulators.vpcd import VirtualTag
+from readers.errors import TagLostError
+from readers.label import LabelCheck, decode_label
+from readers.labelling import label_tag
+from tests.readers.service import Service
+from tests.readers.stacks import expect_event
+
+Place = Callable[..., VirtualTag]
+KEYS = {3: bytes(range(100, 132))}
+OPTIONS = {"keys": KEYS, "key_id": 3}
+
+
+class TestLabelTag:
+    def test_writes_verifies_and_binds(self, service: Service, client: ServiceClient,
+                                       pcsc_reader: PcscReader, place: Place) -> None:
+        service.register("LBL0001", "BD")
+        place(Ntag21x(TagType.NTAG215, uid=bytes.fromhex("04100000000001")))
+        event = expect_event(pcsc_reader, EventKind.ARRIVED)
+        with pcsc_reader.session(event) as tag:
+            result = label_tag(tag, client, "LBL0001", public_url=service.url, **OPTIONS)
+            reading = decode_label(tag.read_ndef(), uid=tag.uid, keys=KEYS)
+        assert reading.check is LabelCheck.GENUINE
+        assert reading.uri == f"{service.url}/c/LBL0001"
+        assert result.carrier.kind == "BD"
+        bound = client.get_carrier("LBL0001")["tag"]
+        assert bound == {"uid": "04100000000001", "technology": "iso14443a",
+                         "tag_type": "NTAG215"}
+
+    def test_lock(self, service: Service, client: ServiceClient, pcsc_reader: PcscReader,
+                  place: Place) -> None:
+        service.register("LBL0002")
+        vtag = place(Ntag21x(uid=bytes.fromhex("04100000000002")))
+        event = expect_event(pcsc_reader, EventKind.ARRIVED)
+        with pcsc_reader.session(event) as tag:
+            assert label_tag(tag, client, "LBL0002", public_url=service.url, lock=True,
+                             **OPTIONS).locked
+        assert vtag.tag.memory[15] == 0x0F  # CC says read-only
+
+    def test_lifted_mid_write_binds_nothing(self, service: Service, client: ServiceClient,
+                                            pcsc_reader: PcscReader, place: Place) -> None:
+        service.register("LBL0003")
+        vtag = place(Ntag21x(uid=bytes.fromhex("04100000000003")))
+        event = expect_event(pcsc_reader, EventKind.ARRIVED)
+        vtag.faults.leave_when = lambda apdu: apdu[1] == 0xD6 and apdu[3] == 8
+        with pcsc_reader.session(event) as tag, pytest.raises(TagLostError):
+            label_tag(tag, client, "LBL0003", public_url=service.url, **OPTIONS)
+        assert client.get_carrier("LBL0003")["tag"] is None
+        assert vtag.tag.memory[16:18] == b"\x03\x00"  # an empty message, not a torn one
+
+    def test_unknown_carrier_writes_nothing(self, client: ServiceClient,
+                                            pcsc_reader: PcscReader, place: Place) -> None:
+        vtag = place(Ntag21x())
+        event = expect_event(pcsc_reader, EventKind.ARRIVED)
+        with pcsc_reader.session(event) as tag, pytest.raises(ServiceError) as caught:
+            label_tag(tag, client, "NOSUCH", public_url="https://x.example", **OPTIONS)
+        assert caught.value.status == 404
+        assert not [a for a in vtag.apdus if a[1] == 0xD6]
+
+    def test_tag_bound_elsewhere(self, service: Service, client: ServiceClient,
+                                 pcsc_reader: PcscReader, place: Place) -> None:
+        service.register("LBL0004")
+        service.register("LBL0005")
+        vtag = place(Ntag21x(uid=bytes.fromhex("04100000000004")))
+        event = expect_event(pcsc_reader, EventKind.ARRIVED)
+        with pcsc_reader.session(event) as tag:
+            label_tag(tag, client, "LBL0004", public_url=service.url, **OPTIONS)
+            with pytest.raises(ServiceError) as caught:
+                label_tag(tag, client, "LBL0005", public_url=service.url, **OPTIONS)
+        assert caught.value.status == 409 and caught.value.message
+        assert vtag.placed
