@@ -65,9 +65,16 @@ def current_principal(
 
 
 def _route_path(request: Request) -> str:
-    """The route's template (/carriers/{label}), never the filled-in path with its values."""
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "?"))
+    """The route's template (/api/v1/carriers/{label}), never the filled-in path with its values.
+
+    A route of an included router knows only its own part (/carriers/{label}); the segments
+    before it come from the router prefixes, which hold no values, so they are taken as sent.
+    """
+    template = getattr(request.scope.get("route"), "path", None)
+    if not isinstance(template, str):
+        return "?"
+    segments = request.url.path.split("/")
+    return "/".join(segments[: len(segments) - template.count("/")]) + template
 
 
 def require(permission: str) -> Callable[..., Principal]:
