@@ -7,6 +7,9 @@ from app.borrowers.models import Borrower
 from app.carriers.models import Carrier
 from app.custody.models import Loan, Transfer, TransferItem
 from app.locations.models import Location
+from app.media.models import FixityCheck, ManifestEntry, MediaIntake
+from app.pacs.models import PacsCheck
+from app.preservation.models import DestructionRecord, Succession
 from app.scans.models import Scan
 from app.stations.models import Station
 from app.studies.models import CarrierStudy, Study
@@ -21,9 +24,15 @@ __all__ = [
     "CarrierStudy",
     "Checkpoint",
     "CustodyEvent",
+    "DestructionRecord",
+    "FixityCheck",
     "Location",
     "Loan",
     "LogHead",
+    "ManifestEntry",
+    "MediaIntake",
+    "PacsCheck",
+    "Succession",
     "Scan",
     "Station",
     "Study",
