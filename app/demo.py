@@ -69,10 +69,10 @@ def load(*, session: Session, settings: Settings, echo: Callable[[str], object])
     if session.exec(select(Location.id).where(Location.code == "HOSP")).first():
         raise ConflictError("The demo archive is loaded already (use --reset to start over).")
     rng = random.Random(20261128)
-    for code, name, kind, parent in LOCATIONS:
+    for code, name, place_kind, parent in LOCATIONS:
         location_service.create(
             session=session,
-            location_in=LocationCreate(code=code, name=name, kind=kind, parent=parent),
+            location_in=LocationCreate(code=code, name=name, kind=place_kind, parent=parent),
         )
     shelves = []
     for cab in range(1, 5):

@@ -50,8 +50,8 @@ def register(*, session: Session, principal: Principal, carrier_in: CarrierCreat
         **carrier_in.model_dump(exclude={"home_location", "kind"}),
         kind=carrier_in.kind.value,
         status=CarrierStatus.REGISTERED.value,
-        home_location_id=home.id,
-        current_location_id=home.id,
+        home_location_id=home.id or 0,
+        current_location_id=home.id or 0,
     )
     session.add(carrier)
     session.flush()
