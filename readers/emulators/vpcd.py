@@ -70,6 +70,8 @@ class VirtualTag:
     faults: Faults = field(default_factory=Faults)
     leds: list[LedCommand] = field(default_factory=list)
     apdus: list[bytes] = field(default_factory=list)
+    #: ATR requests seen: pcscd asks for the ATR on every presence poll (every 400 ms)
+    polls: int = 0
     _sock: socket.socket | None = None
     _thread: threading.Thread | None = None
 
@@ -117,6 +119,7 @@ class VirtualTag:
                     return
                 if len(message) == 1:
                     if message[0] == VPCD_GET_ATR:
+                        self.polls += 1
                         self._send(sock, self.atr)
                     continue  # power on/off/reset need no answer
                 self.apdus.append(message)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from functools import partial
+from pathlib import Path
 
 import pytest
 
 from readers.base import Reader
+from readers.client import ServiceClient
 from readers.emulators.tags import EmulatedTag
 from readers.emulators.vpcd import VirtualTag
-from readers.client import ServiceClient
+from tests.readers.agent_process import AgentProcess
 from tests.readers.service import Service
 from tests.readers.stacks import PcscStack, wait_for
 
@@ -87,3 +89,21 @@ def client(service: Service, station_key: str) -> Iterator[ServiceClient]:
     client = ServiceClient(service.url, station_key)
     yield client
     client.close()
+
+
+@pytest.fixture
+def agents(pcsc: PcscStack, service: Service, station_key: str,
+           tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
+    """Start station agents on pcsc:// for this test's station; all stopped afterwards."""
+    started: list[AgentProcess] = []
+
+    def _start(*extra: str) -> AgentProcess:
+        agent = AgentProcess(reader="pcsc://", server=service.url, key=station_key,
+                             outbox=tmp_path / "outbox.db", env=pcsc.env, extra=extra)
+        agent.start()
+        started.append(agent)
+        return agent
+
+    yield _start
+    for agent in started:
+        agent.stop()

@@ -1,0 +1,231 @@
+"""The station agent: reader events in, scans out to the service, feedback to the operator.
+
+Rules:
+
+- One scan per placement. A tag resting on the pad is one scan; lifted and put back, a new one.
+  The backends report ``arrived`` once per placement; the agent also ignores a repeated
+  ``arrived`` for the tag already resting on that reader.
+- Store first, send later. A scan is written to the outbox (:mod:`readers.outbox`) before
+  anything else happens, sent in sequence order in batches, and deleted only when the service's
+  answer lists its event id. Sending retries with exponential backoff while the server or the
+  network is down; the operator is told how many scans wait.
+- Feedback from the server's answer: one line per scan on standard output, and the reader's
+  buzzer/LED where it has them (good beep for "seen", error beep otherwise).
+
+Run: ``python -m readers.agent --reader pcsc:// --server https://mediatrack.example``, with
+the station API key in ``--key-file`` or ``$MEDIATRACK_STATION_KEY``. ``mediatrack station run``
+calls :func:`main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from readers.base import EventKind, Reader, TagEvent
+from readers.client import ServiceClient, ServiceError
+from readers.errors import ReaderError
+from readers.label import LabelCheck, decode_label, parse_keys
+from readers.outbox import Outbox, Scan
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500  # the scans API takes 1 to 500 reads per request
+
+
+class StationAgent:
+    def __init__(
+        self,
+        reader: Reader,
+        client: ServiceClient,
+        outbox: Outbox,
+        *,
+        out: TextIO = sys.stdout,
+        site_keys: dict[int, bytes] | None = None,
+        batch: int = 100,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.reader = reader
+        self.client = client
+        self.outbox = outbox
+        self.out = out
+        self.site_keys = site_keys
+        self.batch = min(batch, MAX_BATCH)
+        self.max_backoff = max_backoff
+        self.stop = threading.Event()
+        self._wake = threading.Event()
+        self._resting: dict[str, str] = {}  # reader -> UID of the tag resting on it
+        self._events: dict[str, TagEvent] = {}  # event id -> reader event, for feedback
+        self._outage: str | None = None
+
+    def say(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+    # -- reader side -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run until :attr:`stop` is set: read events here, send in a second thread."""
+        waiting = self.outbox.count()
+        if waiting:
+            self.say(f"{waiting} scan(s) from before wait to be sent.")
+        sender = threading.Thread(target=self._send_loop, name="agent-sender", daemon=True)
+        sender.start()
+        try:
+            while not self.stop.is_set():
+                event = self.reader.next_event(timeout=0.2)
+                if event is not None:
+                    self.handle(event)
+        finally:
+            self.stop.set()
+            self._wake.set()
+            sender.join(timeout=10)
+
+    def handle(self, event: TagEvent) -> Scan | None:
+        """Apply the rest/lift rule; queue a scan for each new placement."""
+        if event.kind is EventKind.ERROR:
+            self.say(f"reader: {event.message}")
+            return None
+        assert event.uid is not None
+        if event.kind is EventKind.REMOVED:
+            if self._resting.get(event.reader) == event.uid:
+                del self._resting[event.reader]
+            return None
+        if self._resting.get(event.reader) == event.uid:
+            return None  # still the same placement
+        self._resting[event.reader] = event.uid
+        assert event.technology is not None
+        scan = self.outbox.add(event.uid, str(event.technology), event.at)
+        self._events[scan.event_id] = event
+        self.say(f"queued #{scan.station_seq} {scan.tag_uid}"
+                 + (f" ({self.outbox.count()} waiting, server unreachable)" if self._outage
+                    else ""))
+        self._wake.set()
+        if self.site_keys is not None:
+            self._check_label(event)
+        return scan
+
+    def _check_label(self, event: TagEvent) -> None:
+        """Read the tag's label and warn when it is not a genuine one of this site."""
+        assert self.site_keys is not None and event.uid is not None
+        try:
+            with self.reader.session(event) as session:
+                reading = decode_label(session.read_ndef(), uid=event.uid, keys=self.site_keys)
+        except ReaderError as exc:
+            self.say(f"label of {event.uid} not checked: {exc}")
+            return
+        if reading.check is not LabelCheck.GENUINE:
+            self.say(f"warning: {reading.message}")
+
+    # -- server side -------------------------------------------------------------------------
+
+    def _send_loop(self) -> None:
+        backoff = 0.2
+        while not self.stop.is_set():
+            batch = self.outbox.pending(self.batch)
+            if not batch:
+                self._wake.wait(timeout=1.0)
+                self._wake.clear()
+                continue
+            try:
+                results = self.client.post_scans([s.as_read() for s in batch])
+            except ServiceError as exc:
+                self._failed(exc)
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            backoff = 0.2
+            self._delivered(batch, results)
+
+    def _failed(self, exc: ServiceError) -> None:
+        if exc.status == 413 and self.batch > 1:
+            self.batch = max(1, self.batch // 2)  # body too large: send fewer per request
+            return
+        if exc.message != self._outage:
+            self._outage = exc.message
+            self.say(f"server: {exc.message} {self.outbox.count()} scan(s) waiting; "
+                     "they will be sent when it answers.")
+
+    def _delivered(self, batch: list[Scan], results: list[dict[str, Any]]) -> None:
+        if self._outage is not None:
+            self._outage = None
+            self.say("server: reachable again.")
+        sent = {s.event_id: s for s in batch}
+        acknowledged = [r["event_id"] for r in results if r.get("event_id") in sent]
+        self.outbox.acknowledge(acknowledged)
+        for result in results:
+            scan = sent.get(result.get("event_id", ""))
+            if scan is None:
+                continue
+            replay = " (again)" if result.get("replayed") else ""
+            self.say(f"#{scan.station_seq} {scan.tag_uid} {result['outcome']}{replay}: "
+                     f"{result.get('message', '')}")
+            event = self._events.pop(scan.event_id, None)
+            if event is not None:
+                self.reader.signal(event, ok=result["outcome"] == "seen")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``mediatrack station run``: run the station agent until SIGTERM or Ctrl-C."""
+    parser = argparse.ArgumentParser(prog="mediatrack station run",
+                                     description="Turn tag reads into scans on the server.")
+    parser.add_argument("--reader", required=True, help="reader URL: pcsc://, nfc://usb, ...")
+    parser.add_argument("--server", required=True, help="service URL")
+    parser.add_argument("--key-file", type=Path,
+                        help="file holding the station API key (default: "
+                        "$MEDIATRACK_STATION_KEY)")
+    parser.add_argument("--outbox", type=Path,
+                        default=Path(os.environ.get("MEDIATRACK_STATION_OUTBOX",
+                                                    "station-outbox.db")),
+                        help="SQLite outbox file (default: $MEDIATRACK_STATION_OUTBOX or "
+                        "./station-outbox.db); keep it: it holds unsent scans and the "
+                        "station's sequence counter")
+    parser.add_argument("--site-keys", type=Path,
+                        help="site key file; when given, each tag's label is checked offline")
+    parser.add_argument("--batch", type=int, default=100, help="scans per request (1-500)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    api_key = (args.key_file.read_text().strip() if args.key_file
+               else os.environ.get("MEDIATRACK_STATION_KEY", "").strip())
+    if not api_key:
+        print("No station API key: pass --key-file or set MEDIATRACK_STATION_KEY.",
+              file=sys.stderr)
+        return 2
+    site_keys = parse_keys(args.site_keys.read_text()) if args.site_keys else None
+
+    from readers.registry import open_reader
+
+    outbox = Outbox(args.outbox)
+    client = ServiceClient(args.server, api_key)
+    try:
+        reader = open_reader(args.reader)
+    except (ReaderError, ValueError) as exc:
+        print(f"Cannot open the reader: {exc}", file=sys.stderr)
+        return 1
+    agent = StationAgent(reader, client, outbox, site_keys=site_keys, batch=args.batch)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        agent.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    agent.say(f"station agent: reader {args.reader}, server {args.server}.")
+    try:
+        agent.run()
+    finally:
+        reader.close()
+        client.close()
+        outbox.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The station's local outbox: every scan is durable here before it is sent.
+
+SQLite in WAL mode with ``synchronous=FULL``: a scan the agent has reported as queued survives a
+power cut. Station sequence numbers come from a counter in the same file, assigned in the same
+transaction as the insert, so they stay strictly increasing across restarts and never repeat
+(the service uses ``(station, station_seq)`` to record each scan once). A scan leaves the outbox
+only when the service acknowledged its event id.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS scan (
+    station_seq INTEGER PRIMARY KEY,
+    event_id    TEXT NOT NULL UNIQUE,
+    tag_uid     TEXT NOT NULL,
+    technology  TEXT NOT NULL,
+    read_at     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counter (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO counter (name, value) VALUES ('last_station_seq', 0);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    event_id: str
+    station_seq: int
+    tag_uid: str
+    technology: str
+    read_at: str  # ISO 8601 with timezone
+
+    def as_read(self) -> dict[str, str | int]:
+        """The read as ``POST /scans`` takes it."""
+        return {"event_id": self.event_id, "station_seq": self.station_seq,
+                "tag_uid": self.tag_uid, "technology": self.technology, "read_at": self.read_at}
+
+
+class Outbox:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode; we open our own transactions. One connection, shared under a lock
+        # by the agent's reader and sender threads.
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def add(self, tag_uid: str, technology: str, read_at: datetime) -> Scan:
+        """Record a scan durably and give it the next station sequence number."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                (seq,) = self._db.execute(
+                    "UPDATE counter SET value = value + 1 WHERE name = 'last_station_seq' "
+                    "RETURNING value"
+                ).fetchone()
+                scan = Scan(str(uuid.uuid4()), seq, tag_uid, technology, read_at.isoformat())
+                self._db.execute(
+                    "INSERT INTO scan VALUES (?, ?, ?, ?, ?)",
+                    (scan.station_seq, scan.event_id, scan.tag_uid, scan.technology,
+                     scan.read_at),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return scan
+
+    def pending(self, limit: int) -> list[Scan]:
+        """The oldest unacknowledged scans, in sequence order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT event_id, station_seq, tag_uid, technology, read_at FROM scan "
+                "ORDER BY station_seq LIMIT ?", (limit,)
+            ).fetchall()
+        return [Scan(*row) for row in rows]
+
+    def acknowledge(self, event_ids: list[str]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM scan WHERE event_id = ?",
+                                 [(e,) for e in event_ids])
+            self._db.execute("COMMIT")
+
+    def count(self) -> int:
+        with self._lock:
+            (n,) = self._db.execute("SELECT count(*) FROM scan").fetchone()
+        return int(n)

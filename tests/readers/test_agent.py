@@ -1,0 +1,151 @@
+"""The station agent end to end: virtual tag -> real pcscd -> agent process -> real service."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from readers.base import TagType, Technology
+from readers.client import ServiceClient
+from readers.emulators.tags import Ntag21x
+from readers.emulators.vpcd import VirtualTag
+from readers.outbox import Outbox
+from tests.readers.agent_process import AgentProcess
+from tests.readers.service import Service
+from tests.readers.stacks import PcscStack, wait_for
+
+Place = Callable[..., VirtualTag]
+Agents = Callable[..., AgentProcess]
+
+
+def _lift(pcsc: PcscStack, vtag: VirtualTag) -> None:
+    """Lift the tag and wait until pcscd has seen it go (it polls every 400 ms)."""
+    vtag.lift()
+    if pcsc.running:
+        wait_for(lambda: pcsc.slot_empty(0, 0), 5, "pcscd to see the tag lifted")
+
+
+def _tap(pcsc: PcscStack, vtag: VirtualTag, agent: AgentProcess, seq: int) -> None:
+    """Put the tag down, wait until the agent queued scan ``seq``, lift it again."""
+    vtag.place()
+    agent.wait_line(f"queued #{seq} ")
+    _lift(pcsc, vtag)
+
+
+class TestEndToEnd:
+    def test_tag_on_reader_is_seen_on_the_service(
+        self, service: Service, client: ServiceClient, agents: Agents, place: Place
+    ) -> None:
+        service.register("AGT0001")
+        client.bind_tag("AGT0001", "04200000000001", Technology.ISO14443A, TagType.NTAG213)
+        agent = agents()
+        place(Ntag21x(uid=bytes.fromhex("04200000000001")))
+        line = agent.wait_line("#1 04200000000001 seen:")
+        # The agent prints the server's own sentence for the clerk.
+        assert "AGT0001" in line
+        [(seq, _)] = service.recorded_seqs(client_key(client), 1)
+        assert seq == 1
+
+    def test_unknown_tag(self, agents: Agents, place: Place) -> None:
+        agent = agents()
+        place(Ntag21x(uid=bytes.fromhex("04200000000002")))
+        agent.wait_line("#1 04200000000002 unregistered_tag:")
+
+
+def client_key(client: ServiceClient) -> str:
+    key: str = client._http.headers["X-API-Key"]
+    return key
+
+
+class TestRestLiftRetap:
+    def test_resting_is_one_scan_and_retap_is_a_new_one(
+        self, pcsc: PcscStack, service: Service, station_key: str, agents: Agents, place: Place
+    ) -> None:
+        agent = agents()
+        vtag = place(Ntag21x(uid=bytes.fromhex("04200000000003")))
+        agent.wait_line("#1 04200000000003")
+        # Let pcscd poll the resting tag several more times: still one scan.
+        polls = vtag.polls
+        wait_for(lambda: vtag.polls >= polls + 3, 10, "three more presence polls")
+        _lift(pcsc, vtag)
+        vtag.place()
+        agent.wait_line("#2 04200000000003")
+        assert not [line for line in agent.lines if "queued #3" in line]
+        assert [seq for seq, _ in service.recorded_seqs(station_key, 3)] == [1, 2]
+
+
+class TestDelivery:
+    def test_server_down_for_a_while(self, pcsc: PcscStack, service: Service, station_key: str,
+                                     agents: Agents, place: Place) -> None:
+        agent = agents()
+        vtag = place(Ntag21x(uid=bytes.fromhex("04200000000004")))
+        agent.wait_line("#1 04200000000004")
+        _lift(pcsc, vtag)
+        service.stop()
+        for seq in (2, 3, 4):
+            _tap(pcsc, vtag, agent, seq)
+        agent.wait_line("cannot be reached")
+        assert "3 waiting" in agent.wait_line("queued #4")
+        service.start()
+        agent.wait_line("reachable again")
+        for seq in (2, 3, 4):
+            agent.wait_line(f"#{seq} 04200000000004 unregistered_tag")
+        recorded = service.recorded_seqs(station_key, 5)
+        assert [seq for seq, _ in recorded] == [1, 2, 3, 4]
+        assert len({event for _, event in recorded}) == 4
+
+    def test_station_killed_mid_run(self, pcsc: PcscStack, service: Service, station_key: str,
+                                    agents: Agents, place: Place) -> None:
+        agent = agents()
+        vtag = place(Ntag21x(uid=bytes.fromhex("04200000000005")))
+        _tap(pcsc, vtag, agent, 1)
+        agent.wait_line("#1 04200000000005 unregistered_tag")
+        service.stop()
+        _tap(pcsc, vtag, agent, 2)
+        _tap(pcsc, vtag, agent, 3)
+        agent.kill()
+        # The same station restarts with the same outbox while the server is still down.
+        agent = agents()
+        agent.wait_line("2 scan(s) from before wait")
+        _tap(pcsc, vtag, agent, 4)
+        service.start()
+        for seq in (2, 3, 4):
+            agent.wait_line(f"#{seq} 04200000000005")
+        recorded = service.recorded_seqs(station_key, 5)
+        assert [seq for seq, _ in recorded] == [1, 2, 3, 4]
+        assert len({event for _, event in recorded}) == 4
+
+    def test_killed_after_the_server_recorded_but_before_the_outbox_forgot(
+        self, service: Service, station_key: str, client: ServiceClient, agents: Agents,
+        tmp_path: Path
+    ) -> None:
+        from datetime import UTC, datetime
+
+        # What a kill between the server's commit and the outbox delete leaves behind.
+        outbox = Outbox(tmp_path / "outbox.db")
+        scan = outbox.add("04200000000006", "iso14443a", datetime.now(UTC))
+        client.post_scans([scan.as_read()])
+        outbox.close()
+        agent = agents()
+        agent.wait_line("#1 04200000000006 unregistered_tag (again)")
+        wait_for(lambda: Outbox(tmp_path / "outbox.db").count() == 0, 10, "an empty outbox")
+        recorded = service.recorded_seqs(station_key, 2)
+        assert recorded == [(1, scan.event_id)]
+
+
+class TestPcscdRestart:
+    def test_agent_keeps_scanning_across_a_pcscd_restart(
+        self, pcsc: PcscStack, service: Service, station_key: str, agents: Agents,
+        place: Place
+    ) -> None:
+        agent = agents()
+        vtag = place(Ntag21x(uid=bytes.fromhex("04200000000007")))
+        agent.wait_line("#1 04200000000007")
+        pcsc.stop(signal.SIGKILL)
+        agent.wait_line("reader: The PC/SC service (pcscd) is not running")
+        vtag.lift()
+        pcsc.start()
+        vtag.place()
+        agent.wait_line("#2 04200000000007", timeout=30)
+        assert [seq for seq, _ in service.recorded_seqs(station_key, 3)] == [1, 2]
