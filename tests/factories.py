@@ -13,7 +13,7 @@ from app.carriers import service as carrier_service
 from app.carriers.schemas import CarrierCreate, CarrierKind
 from app.core.config import Settings
 from app.core.db import session_scope
-from app.core.principal import SYSTEM, STAFF_ROLES, Role
+from app.core.principal import STAFF_ROLES, SYSTEM, Role
 from app.core.security import hash_password, issue_token
 from app.custody import schemas as custody_schemas
 from app.custody import service as custody_service
@@ -103,7 +103,10 @@ def build_world(engine: Engine, settings: Settings, carriers: int = 3) -> World:
             session=session, station_in=StationCreate(name="desk-2", location="VAULT")
         )
         world = World(
-            tokens=tokens, station_key=key, other_station_key=other_key, borrower_id=borrower.id or 0
+            tokens=tokens,
+            station_key=key,
+            other_station_key=other_key,
+            borrower_id=borrower.id or 0,
         )
     for n in range(1, carriers + 1):
         world.labels.append(make_carrier(engine, f"RAD{n:07d}", uid=tag_uid(n), study=n))

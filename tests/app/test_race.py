@@ -26,16 +26,16 @@ def test_one_winner_per_round(app: FastAPI, engine: Engine, world: World) -> Non
     headers = world.auth("clerk")
     body = {"borrower_id": world.borrower_id, "purpose": "TREAT"}
     tallies = []
+
+    def attempt(client: httpx.Client, start: threading.Barrier) -> int:
+        start.wait()  # all 16 requests leave together
+        return client.post(f"/api/v1/carriers/{label}/checkout", json=body).status_code
+
     with serve(app) as base, ThreadPoolExecutor(CLIENTS) as pool:
         clients = [httpx.Client(base_url=base, headers=headers, timeout=60) for _ in range(CLIENTS)]
         for _ in range(ROUNDS):
             start = threading.Barrier(CLIENTS)
-
-            def attempt(client: httpx.Client) -> int:
-                start.wait()
-                return client.post(f"/api/v1/carriers/{label}/checkout", json=body).status_code
-
-            codes = list(pool.map(attempt, clients))
+            codes = list(pool.map(attempt, clients, [start] * CLIENTS))
             tallies.append(sorted(codes))
             back = clients[0].post(f"/api/v1/carriers/{label}/return", json={})
             assert back.status_code == 200, back.text
@@ -47,7 +47,8 @@ def test_one_winner_per_round(app: FastAPI, engine: Engine, world: World) -> Non
     with engine.connect() as conn:
         doubled = conn.execute(
             text(
-                "SELECT carrier_id FROM loan WHERE returned_at IS NULL GROUP BY carrier_id HAVING COUNT(*) > 1"
+                "SELECT carrier_id FROM loan WHERE returned_at IS NULL"
+                " GROUP BY carrier_id HAVING COUNT(*) > 1"
             )
         ).all()
         loans = conn.execute(text("SELECT COUNT(*) FROM loan")).scalar()

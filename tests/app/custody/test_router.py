@@ -11,7 +11,9 @@ TODAY = date.today()
 
 def checkout(client: TestClient, world: World, label: str, **body: object) -> object:
     payload = {"borrower_id": world.borrower_id, "purpose": "TREAT", **body}
-    return client.post(f"/api/v1/carriers/{label}/checkout", json=payload, headers=world.auth("clerk"))
+    return client.post(
+        f"/api/v1/carriers/{label}/checkout", json=payload, headers=world.auth("clerk")
+    )
 
 
 class TestCheckOut:
@@ -54,13 +56,17 @@ class TestCheckOut:
     def test_legal_hold_blocks_checkout(self, client: TestClient, world: World) -> None:
         label = world.labels[0]
         r = client.post(
-            f"/api/v1/carriers/{label}/hold", json={"reason": "litigation"}, headers=world.auth("admin")
+            f"/api/v1/carriers/{label}/hold",
+            json={"reason": "litigation"},
+            headers=world.auth("admin"),
         )
         assert r.status_code == 200
         r = checkout(client, world, label)
         assert r.status_code == 409 and "legal hold" in r.json()["detail"]
         r = client.post(
-            f"/api/v1/carriers/{label}/release", json={"reason": "case closed"}, headers=world.auth("admin")
+            f"/api/v1/carriers/{label}/release",
+            json={"reason": "case closed"},
+            headers=world.auth("admin"),
         )
         assert r.status_code == 200
         assert checkout(client, world, label).status_code == 200
@@ -71,13 +77,17 @@ class TestReturn:
         label = world.labels[0]
         assert checkout(client, world, label).status_code == 200
         r = client.post(
-            f"/api/v1/carriers/{label}/return", json={"location": "SHELF2"}, headers=world.auth("clerk")
+            f"/api/v1/carriers/{label}/return",
+            json={"location": "SHELF2"},
+            headers=world.auth("clerk"),
         )
         assert r.status_code == 200
         assert r.json()["status"] == "in_storage"
         assert r.json()["holder"] is None
         assert r.json()["location"]["code"] == "SHELF2"
-        again = client.post(f"/api/v1/carriers/{label}/return", json={}, headers=world.auth("clerk"))
+        again = client.post(
+            f"/api/v1/carriers/{label}/return", json={}, headers=world.auth("clerk")
+        )
         assert again.status_code == 409
         assert "in storage" in again.json()["detail"]
 
@@ -129,7 +139,9 @@ class TestMissingFoundRetire:
         label = world.labels[0]
         assert checkout(client, world, label).status_code == 200
         h = world.auth("clerk")
-        assert client.post(f"/api/v1/carriers/{label}/missing", json={}, headers=h).status_code == 200
+        assert (
+            client.post(f"/api/v1/carriers/{label}/missing", json={}, headers=h).status_code == 200
+        )
         r = client.post(f"/api/v1/carriers/{label}/found", json={"location": "DESK"}, headers=h)
         assert r.status_code == 200
         assert r.json()["status"] == "found" and r.json()["holder"] is None
@@ -140,10 +152,14 @@ class TestMissingFoundRetire:
         label = world.labels[0]
         admin = world.auth("admin")
         client.post(f"/api/v1/carriers/{label}/hold", json={"reason": "audit"}, headers=admin)
-        r = client.post(f"/api/v1/carriers/{label}/retire", json={"reason": "migrated"}, headers=admin)
+        r = client.post(
+            f"/api/v1/carriers/{label}/retire", json={"reason": "migrated"}, headers=admin
+        )
         assert r.status_code == 409
         client.post(f"/api/v1/carriers/{label}/release", json={"reason": "done"}, headers=admin)
-        r = client.post(f"/api/v1/carriers/{label}/retire", json={"reason": "migrated"}, headers=admin)
+        r = client.post(
+            f"/api/v1/carriers/{label}/retire", json={"reason": "migrated"}, headers=admin
+        )
         assert r.status_code == 200 and r.json()["status"] == "retired"
 
 
