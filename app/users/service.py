@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
+from app.core.db import session_scope
 from app.core.errors import (
     ConflictError,
     InvalidInputError,
@@ -55,17 +57,28 @@ def authenticate(*, session: Session, username: str, password: str) -> User:
         )
     if not verify_password(password, user.password_hash if user else None) or user is None:
         if user is not None:
-            user.failed_logins += 1
-            if user.failed_logins >= MAX_FAILED_LOGINS:
-                user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-                user.failed_logins = 0
-            session.add(user)
+            _count_failure(session, user_id=user.id or 0, now=now)
         raise UnauthorizedError("Wrong user name or password.")
     if not user.active:
         raise UnauthorizedError("This account is disabled.")
     user.failed_logins, user.locked_until = 0, None
     session.add(user)
     return user
+
+
+def _count_failure(session: Session, *, user_id: int, now: datetime) -> None:
+    """Count a failed login in a transaction of its own: the request's own transaction is
+    rolled back with the 401, and would take the count with it."""
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    session.rollback()  # ends the request's transaction (on SQLite: frees the write lock)
+    with session_scope(engine) as own:
+        user = own.exec(select(User).where(User.id == user_id).with_for_update()).one()
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+            user.failed_logins = 0
+        own.add(user)
 
 
 def deactivate(*, session: Session, username: str) -> User:
