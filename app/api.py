@@ -8,6 +8,9 @@ from app.carriers.router import router as carriers_router
 from app.custody.router import router as custody_router
 from app.locations.router import router as locations_router
 from app.lookup.router import router as lookup_router
+from app.media.router import router as media_router
+from app.pacs.router import router as pacs_router
+from app.preservation.router import router as preservation_router
 from app.scans.router import router as scans_router
 from app.stations.router import router as stations_router
 from app.studies.router import router as studies_router
@@ -25,5 +28,8 @@ for router in (
     borrowers_router,
     stations_router,
     audit_router,
+    media_router,
+    pacs_router,
+    preservation_router,
 ):
     api_router.include_router(router)

@@ -5,6 +5,7 @@ Pure functions over manifest lines; the service feeds them database rows or a fr
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,6 +29,15 @@ class InstanceLine(Protocol):
     def sop_instance_uid(self) -> str | None: ...
     @property
     def sha256(self) -> str: ...
+
+
+def manifest_digest(manifest: Iterable[ManifestLine]) -> str:
+    """One SHA-256 naming the whole manifest: over "path<TAB>size<TAB>sha256<LF>" lines, sorted
+    by path, so equal manifests give equal digests whatever order they were read in."""
+    digest = hashlib.sha256()
+    for line in sorted(manifest, key=lambda m: m.path):
+        digest.update(f"{line.path}\t{line.size}\t{line.sha256}\n".encode())
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

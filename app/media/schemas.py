@@ -1,0 +1,119 @@
+"""A station's reading of a medium, sent as JSON, and what intake and fixity answer."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field
+
+from app.carriers.schemas import CarrierKind, Strict
+from app.core.validation import LOCATION_CODE_PATTERN
+from app.media.reading import (
+    FileEntry,
+    MediumReading,
+    Problem,
+    ProblemCode,
+    Severity,
+    StudySummary,
+)
+
+_SHA256 = r"^[0-9a-f]{64}$"
+_UID = r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$"
+
+
+class FileIn(Strict):
+    path: str = Field(min_length=1, max_length=255)
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=_SHA256)
+    sop_instance_uid: str | None = Field(default=None, max_length=64)
+    sop_class_uid: str | None = Field(default=None, max_length=64)
+    transfer_syntax_uid: str | None = Field(default=None, max_length=64)
+    study_instance_uid: str | None = Field(default=None, max_length=64)
+    series_instance_uid: str | None = Field(default=None, max_length=64)
+
+
+class StudyReadIn(Strict):
+    study_instance_uid: str = Field(max_length=64, pattern=_UID)
+    accession_number: str | None = Field(default=None, max_length=16)
+    patient_id: str | None = Field(default=None, max_length=64)
+    issuer_of_patient_id: str | None = Field(default=None, max_length=64)
+    study_date: date | None = None
+    study_id: str | None = Field(default=None, max_length=16)
+    modalities: list[str] = Field(default=[], max_length=16)
+    series_count: int = Field(default=0, ge=0)
+    instance_count: int = Field(default=0, ge=0)
+    missing_instance_count: int = Field(default=0, ge=0)
+
+
+class ProblemIn(Strict):
+    code: ProblemCode
+    severity: Severity
+    message: str = Field(max_length=500)
+    path: str | None = Field(default=None, max_length=255)
+
+
+class ReadingIn(Strict):
+    """What ``app.media.reading.read_medium`` reports, as a station sends it."""
+
+    fileset_id: str | None = Field(default=None, max_length=64)
+    fileset_uid: str | None = Field(default=None, max_length=64)
+    has_dicomdir: bool = False
+    files: list[FileIn] = Field(max_length=200_000)
+    studies: list[StudyReadIn] = Field(default=[], max_length=10_000)
+    problems: list[ProblemIn] = Field(default=[], max_length=200_000)
+
+    def to_reading(self) -> MediumReading:
+        return MediumReading(
+            fileset_id=self.fileset_id,
+            fileset_uid=self.fileset_uid,
+            has_dicomdir=self.has_dicomdir,
+            files=tuple(FileEntry(**f.model_dump()) for f in self.files),
+            studies=tuple(StudySummary(**s.model_dump()) for s in self.studies),
+            problems=tuple(Problem(**p.model_dump()) for p in self.problems),
+        )
+
+
+class IntakeIn(ReadingIn):
+    # For a label not yet registered: its media kind and home location.
+    kind: CarrierKind | None = None
+    home_location: str | None = Field(default=None, pattern=LOCATION_CODE_PATTERN)
+    accept_problems: bool = False
+
+
+class IntakePublic(BaseModel):
+    label: str
+    read_at: datetime
+    fileset_id: str | None
+    fileset_uid: str | None
+    file_count: int
+    instance_count: int
+    byte_count: int
+    manifest_sha256: str
+    problem_count: int
+    retention_until: date | None
+
+
+class FixityPublic(BaseModel):
+    label: str
+    checked_at: datetime
+    ok: bool
+    summary: str
+    checked: int
+    missing: list[str]
+    changed: list[str]
+    extra: list[str]
+    unreadable: list[str]
+
+
+class ManifestLinePublic(BaseModel):
+    path: str
+    size: int
+    sha256: str
+    sop_instance_uid: str | None
+    study_instance_uid: str | None
+
+
+class ManifestPublic(BaseModel):
+    label: str
+    data: list[ManifestLinePublic]
+    count: int

@@ -1,0 +1,268 @@
+"""Intake and fixity: a carrier's reading becomes its manifest and study links; a re-read is
+compared with the manifest. Each is one transaction with its custody event; nothing commits here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from sqlmodel import Session, col, delete, select
+
+from app.audit import service as audit_service
+from app.carriers import service as carrier_service
+from app.carriers.models import Carrier
+from app.carriers.schemas import CarrierCreate, CarrierKind, CarrierStatus
+from app.core.errors import ConflictError, InvalidInputError
+from app.core.principal import Principal
+from app.media.fixity import FixityResult, compare_manifest, manifest_digest
+from app.media.models import FixityCheck, ManifestEntry, MediaIntake
+from app.media.reading import MediumReading, Severity, StudySummary
+from app.media.schemas import FixityPublic, IntakePublic
+from app.preservation import service as preservation_service
+from app.studies import service as study_service
+from app.studies.schemas import StudyIn
+
+# PREMIS event types (id.loc.gov/vocabulary/preservation/eventType) carried in the payloads.
+PREMIS_DIGEST = "message digest calculation"
+PREMIS_FIXITY = "fixity check"
+# File IDs kept per kind of difference in a fixity result; the counts are always complete.
+DETAIL_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Registration:
+    """How to register a carrier that intake meets for the first time."""
+
+    kind: CarrierKind
+    home_location: str
+
+
+def import_medium(
+    *,
+    session: Session,
+    principal: Principal,
+    label: str,
+    reading: MediumReading,
+    register: Registration | None = None,
+    accept_problems: bool = False,
+) -> MediaIntake:
+    """Record what a carrier holds: studies linked, File-set identity, a fresh manifest."""
+    audit_service.lock_head(session)
+    errors = Counter(p.code.value for p in reading.problems if p.severity is Severity.ERROR)
+    if errors and not accept_problems:
+        found = ", ".join(f"{n} {code.replace('_', ' ')}" for code, n in sorted(errors.items()))
+        raise InvalidInputError(
+            f"The medium for {label} has problems ({found}); nothing was recorded. Check the "
+            "report; to record the medium as it is, import it again accepting the problems."
+        )
+    if reading.instance_count == 0:
+        raise InvalidInputError(f"No DICOM instance was read for {label}; nothing was recorded.")
+    carrier = _carrier_for_intake(
+        session=session, principal=principal, label=label, register=register
+    )
+    studies = [_study_in(s) for s in reading.studies if s.instance_count > 0]
+    study_service.link(session=session, principal=principal, carrier=carrier, studies=studies)
+
+    session.exec(delete(ManifestEntry).where(col(ManifestEntry.carrier_id) == carrier.id))
+    session.add_all(
+        ManifestEntry(
+            carrier_id=carrier.id or 0,
+            path=f.path,
+            size=f.size,
+            sha256=f.sha256,
+            sop_instance_uid=f.sop_instance_uid,
+            sop_class_uid=f.sop_class_uid,
+            transfer_syntax_uid=f.transfer_syntax_uid,
+            study_instance_uid=f.study_instance_uid,
+        )
+        for f in reading.files
+    )
+    # File-set ID is CS, at most 16 characters (PS3.5 6.2); a longer one is not kept.
+    if reading.fileset_id is not None and len(reading.fileset_id) <= 16:
+        carrier.fileset_id = reading.fileset_id
+    if reading.fileset_uid is not None and len(reading.fileset_uid) <= 64:
+        carrier.fileset_uid = reading.fileset_uid
+    session.add(carrier)
+    preservation_service.refresh_retention(session=session, carrier=carrier)
+
+    digest = manifest_digest(reading.files)
+    problems = Counter(p.code.value for p in reading.problems)
+    event = audit_service.append(
+        session,
+        principal=principal,
+        action="intake",
+        carrier_id=carrier.id,
+        payload={
+            "label": carrier.label,
+            "premis_event_type": PREMIS_DIGEST,
+            "fileset_id": reading.fileset_id,
+            "fileset_uid": reading.fileset_uid,
+            "files": len(reading.files),
+            "instances": reading.instance_count,
+            "bytes": reading.byte_count,
+            "manifest_sha256": digest,
+            "study_uids": sorted(s.study_uid for s in studies),
+            "problems": dict(sorted(problems.items())),
+        },
+    )
+    intake = MediaIntake(
+        carrier_id=carrier.id or 0,
+        read_at=event.recorded_at,
+        fileset_id=carrier.fileset_id,
+        fileset_uid=carrier.fileset_uid,
+        file_count=len(reading.files),
+        instance_count=reading.instance_count,
+        byte_count=reading.byte_count,
+        manifest_sha256=digest,
+        problem_count=len(reading.problems),
+        problems=json.dumps(reading.to_json()["problems"]),
+        event_seq=event.seq,
+    )
+    session.add(intake)
+    session.flush()
+    return intake
+
+
+def verify_medium(
+    *, session: Session, principal: Principal, label: str, reading: MediumReading
+) -> tuple[FixityCheck, FixityResult]:
+    """Compare a re-read with the manifest; the outcome is a PREMIS "fixity check" event."""
+    audit_service.lock_head(session)
+    carrier = carrier_service.get_by_label(session=session, label=label, for_update=True)
+    manifest = manifest_of(session=session, carrier=carrier)
+    if not manifest:
+        raise ConflictError(
+            f"{carrier_service.name(carrier)} has no manifest yet: import it first."
+        )
+    result = compare_manifest(manifest, reading)
+    event = audit_service.append(
+        session,
+        principal=principal,
+        action="verify",
+        carrier_id=carrier.id,
+        payload={
+            "label": carrier.label,
+            "premis_event_type": PREMIS_FIXITY,
+            "outcome": "success" if result.ok else "failure",
+            "detail": result.summary(),
+            "manifest_sha256": manifest_digest(manifest),
+            "checked": result.checked,
+            "missing": len(result.missing),
+            "changed": len(result.changed),
+            "extra": len(result.extra),
+            "unreadable": len(result.unreadable),
+        },
+    )
+    check = FixityCheck(
+        carrier_id=carrier.id or 0,
+        checked_at=event.recorded_at,
+        ok=result.ok,
+        checked=result.checked,
+        missing=len(result.missing),
+        changed=len(result.changed),
+        extra=len(result.extra),
+        unreadable=len(result.unreadable),
+        detail=json.dumps(
+            {
+                "missing": result.missing[:DETAIL_LIMIT],
+                "changed": result.changed[:DETAIL_LIMIT],
+                "extra": result.extra[:DETAIL_LIMIT],
+                "unreadable": result.unreadable[:DETAIL_LIMIT],
+            }
+        ),
+        event_seq=event.seq,
+    )
+    session.add(check)
+    session.flush()
+    return check, result
+
+
+def manifest_of(*, session: Session, carrier: Carrier) -> list[ManifestEntry]:
+    query = select(ManifestEntry).where(ManifestEntry.carrier_id == carrier.id)
+    return list(session.exec(query.order_by(col(ManifestEntry.path))))
+
+
+def _carrier_for_intake(
+    *, session: Session, principal: Principal, label: str, register: Registration | None
+) -> Carrier:
+    existing = session.exec(select(Carrier).where(Carrier.label == label)).one_or_none()
+    if existing is None:
+        if register is None:
+            raise InvalidInputError(
+                f"No carrier is registered under the label {label}; give its media kind and "
+                "home location to register it at intake."
+            )
+        try:
+            carrier_in = CarrierCreate(
+                label=label, kind=register.kind, home_location=register.home_location
+            )
+        except ValidationError as exc:
+            raise InvalidInputError(
+                f"{label} cannot be registered: a label is 1 to 16 characters of A-Z, 0-9 and _, "
+                "and a location code 1 to 32 of A-Z, 0-9, _ and -."
+            ) from exc
+        return carrier_service.register(session=session, principal=principal, carrier_in=carrier_in)
+    carrier = carrier_service.get_by_label(session=session, label=label, for_update=True)
+    if CarrierStatus(carrier.status) is CarrierStatus.DESTROYED:
+        raise ConflictError(f"{carrier_service.name(carrier)} was destroyed; it has no content.")
+    return carrier
+
+
+def _study_in(summary: StudySummary) -> StudyIn:
+    """The study record from a reading. Values that break the record's limits are refused
+    with the attribute's name only: the values themselves are patient data."""
+    try:
+        return StudyIn(
+            study_uid=summary.study_instance_uid,
+            accession_number=summary.accession_number,
+            patient_id=summary.patient_id,
+            issuer_of_patient_id=summary.issuer_of_patient_id,
+            study_date=summary.study_date,
+            modalities=summary.modalities,
+            series_count=summary.series_count,
+            instance_count=summary.instance_count,
+        )
+    except ValidationError as exc:
+        fields = ", ".join(sorted({str(e["loc"][0]) for e in exc.errors()}))
+        raise InvalidInputError(
+            f"Study {summary.study_instance_uid} on the medium has values the record cannot "
+            f"hold ({fields}); nothing was recorded."
+        ) from exc
+
+
+def intake_public(*, session: Session, intake: MediaIntake) -> IntakePublic:
+    carrier = session.get(Carrier, intake.carrier_id)
+    assert carrier is not None
+    return IntakePublic(
+        label=carrier.label,
+        retention_until=carrier.retention_until,
+        **intake.model_dump(
+            include={
+                "read_at",
+                "fileset_id",
+                "fileset_uid",
+                "file_count",
+                "instance_count",
+                "byte_count",
+                "manifest_sha256",
+                "problem_count",
+            }
+        ),
+    )
+
+
+def fixity_public(*, label: str, check: FixityCheck, result: FixityResult) -> FixityPublic:
+    return FixityPublic(
+        label=label,
+        checked_at=check.checked_at,
+        ok=result.ok,
+        summary=result.summary(),
+        checked=result.checked,
+        missing=list(result.missing),
+        changed=list(result.changed),
+        extra=list(result.extra),
+        unreadable=list(result.unreadable),
+    )

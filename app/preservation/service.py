@@ -1,0 +1,374 @@
+"""Retention, verification policy, migration to successors, retirement checks and destruction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from app.audit import service as audit_service
+from app.audit.models import CustodyEvent
+from app.carriers import service as carrier_service
+from app.carriers.models import Carrier
+from app.carriers.schemas import CarrierStatus
+from app.core.errors import ConflictError, InvalidInputError, NotFoundError
+from app.core.principal import Principal
+from app.media.fixity import compare_copies
+from app.media.models import FixityCheck, ManifestEntry, MediaIntake
+from app.pacs.check import PacsStatus
+from app.pacs.models import PacsCheck
+from app.preservation.models import DestructionRecord, Succession
+from app.preservation.policy import PreservationPolicy, retention_until, verification_reasons
+from app.studies.models import CarrierStudy, Study
+
+# Carriers whose copies count as "safe elsewhere": present and not on their way out.
+_UNSAFE_STATUSES = (CarrierStatus.MISSING.value, CarrierStatus.DESTROYED.value)
+# Custody actions after which a carrier should be read again (it was out of the archive's hands).
+_RETURN_ACTIONS = ("return", "receive", "found")
+
+
+def refresh_retention(
+    *, session: Session, carrier: Carrier, policy: PreservationPolicy | None = None
+) -> date | None:
+    """Set the carrier's retention date from its studies' dates and encounter classes."""
+    policy = policy or PreservationPolicy()
+    rows = session.exec(
+        select(col(Study.study_date), col(Study.encounter_class))
+        .join(CarrierStudy, col(CarrierStudy.study_id) == col(Study.id))
+        .where(CarrierStudy.carrier_id == carrier.id)
+    ).all()
+    carrier.retention_until = retention_until(rows, policy)
+    session.add(carrier)
+    session.flush()
+    return carrier.retention_until
+
+
+@dataclass(frozen=True)
+class DueCarrier:
+    carrier: Carrier
+    last_verified: date | None
+    reasons: list[str]
+
+
+def verification_due(
+    *, session: Session, today: date, policy: PreservationPolicy | None = None
+) -> list[DueCarrier]:
+    """Carriers with a manifest that the verification policy says must be read again."""
+    policy = policy or PreservationPolicy()
+    last_ok = (
+        select(FixityCheck.carrier_id, func.max(FixityCheck.checked_at).label("at"))
+        .where(col(FixityCheck.ok).is_(True))
+        .group_by(col(FixityCheck.carrier_id))
+        .subquery()
+    )
+    rows = session.exec(
+        select(Carrier, last_ok.c.at)
+        .outerjoin(last_ok, last_ok.c.carrier_id == col(Carrier.id))
+        .where(
+            col(Carrier.id).in_(select(MediaIntake.carrier_id)),
+            col(Carrier.status).not_in(
+                (CarrierStatus.DESTROYED.value, CarrierStatus.MISSING.value)
+            ),
+        )
+        .order_by(col(Carrier.label))
+    ).all()
+    due = []
+    for carrier, last_verified in rows:
+        returned = session.exec(
+            select(func.count())
+            .select_from(CustodyEvent)
+            .where(
+                CustodyEvent.carrier_id == carrier.id,
+                col(CustodyEvent.action).in_(_RETURN_ACTIONS),
+                *([col(CustodyEvent.recorded_at) > last_verified] if last_verified else []),
+            )
+        ).one()
+        reasons = verification_reasons(
+            kind=carrier.kind,
+            last_verified=last_verified,
+            returned_since=returned > 0,
+            today=today,
+            policy=policy,
+        )
+        if reasons:
+            due.append(
+                DueCarrier(carrier, last_verified.date() if last_verified else None, reasons)
+            )
+    return due
+
+
+def migrate(
+    *,
+    session: Session,
+    principal: Principal,
+    label: str,
+    successor_label: str,
+    study_uids: list[str] | None = None,
+) -> Succession:
+    """Link ``successor_label`` as the successor of ``label`` once its manifest holds the same
+    bytes for every study moved (all of the carrier's studies unless named)."""
+    audit_service.lock_head(session)
+    source = carrier_service.get_by_label(session=session, label=label, for_update=True)
+    target = carrier_service.get_by_label(session=session, label=successor_label, for_update=True)
+    if source.id == target.id:
+        raise InvalidInputError("A carrier cannot be its own successor.")
+    held = _study_uids(session=session, carrier=source)
+    moved = sorted(set(study_uids)) if study_uids else sorted(held)
+    if not moved:
+        raise ConflictError(f"{carrier_service.name(source)} holds no studies to migrate.")
+    if unknown := [uid for uid in moved if uid not in held]:
+        raise InvalidInputError(
+            f"{carrier_service.name(source)} does not hold {len(unknown)} of the studies named "
+            f"(first: {unknown[0]})."
+        )
+    for carrier in (source, target):
+        if not session.exec(
+            select(MediaIntake.id).where(MediaIntake.carrier_id == carrier.id)
+        ).first():
+            raise ConflictError(
+                f"{carrier_service.name(carrier)} has no manifest: import it before migrating."
+            )
+    diffs = [
+        d
+        for d in compare_copies(_manifest(session, source), _manifest(session, target), moved)
+        if not d.ok
+    ]
+    if diffs:
+        missing = sum(len(d.missing) for d in diffs)
+        changed = sum(len(d.changed) for d in diffs)
+        raise ConflictError(
+            f"{carrier_service.name(target)} is not a faithful copy of "
+            f"{carrier_service.name(source)}: in {len(diffs)} of {len(moved)} studies, "
+            f"{missing} instances are missing and {changed} differ. Nothing was linked."
+        )
+    if session.exec(
+        select(Succession.id).where(
+            Succession.predecessor_id == source.id, Succession.successor_id == target.id
+        )
+    ).first():
+        raise ConflictError(
+            f"{carrier_service.name(target)} is already the successor of "
+            f"{carrier_service.name(source)}."
+        )
+    event = audit_service.append(
+        session,
+        principal=principal,
+        action="migrate",
+        carrier_id=source.id,
+        payload={
+            "label": source.label,
+            "premis_event_type": "replication",
+            "successor": target.label,
+            "successor_id": target.id,
+            "study_uids": moved,
+        },
+    )
+    succession = Succession(
+        predecessor_id=source.id or 0,
+        successor_id=target.id or 0,
+        migrated_at=event.recorded_at,
+        study_count=len(moved),
+        event_seq=event.seq,
+    )
+    session.add(succession)
+    session.flush()
+    return succession
+
+
+@dataclass(frozen=True)
+class StudySafety:
+    study_uid: str
+    safe_on: str | None  # "successor LABEL" or "PACS"; None: the carrier may be the only copy
+
+
+def study_safety(*, session: Session, carrier: Carrier) -> list[StudySafety]:
+    """For each study on the carrier, where else a trustworthy copy is kept."""
+    successors = _verified_successors(session=session, carrier=carrier)
+    out = []
+    for study in _studies(session=session, carrier=carrier):
+        on = next(
+            (
+                c.label
+                for c in successors
+                if session.get(CarrierStudy, (c.id, study.id)) is not None
+            ),
+            None,
+        )
+        if on is not None:
+            out.append(StudySafety(study.study_uid, f"successor {on}"))
+        elif _complete_in_pacs(session=session, carrier=carrier, study=study):
+            out.append(StudySafety(study.study_uid, "PACS"))
+        else:
+            out.append(StudySafety(study.study_uid, None))
+    return out
+
+
+def ensure_retirable(*, session: Session, carrier: Carrier) -> None:
+    """Raise 409 unless every study is on a verified successor or complete in the PACS."""
+    unsafe = [s.study_uid for s in study_safety(session=session, carrier=carrier) if not s.safe_on]
+    if unsafe:
+        raise ConflictError(
+            f"{carrier_service.name(carrier)} may hold the only copy of {len(unsafe)} "
+            f"{'study' if len(unsafe) == 1 else 'studies'} (first: {unsafe[0]}): each must be "
+            "on a verified successor or complete in the PACS first."
+        )
+
+
+def destroy(
+    *,
+    session: Session,
+    principal: Principal,
+    label: str,
+    witness: str,
+    method: str,
+    today: date,
+) -> DestructionRecord:
+    """Destroy a retired carrier: retention ended, no hold, every study safe, witnessed."""
+    audit_service.lock_head(session)
+    carrier = carrier_service.get_by_label(session=session, label=label, for_update=True)
+    who = carrier_service.name(carrier)
+    witness, method = witness.strip(), method.strip()
+    if not witness:
+        raise InvalidInputError("A destruction needs a named witness.")
+    if CarrierStatus(carrier.status) is not CarrierStatus.RETIRED:
+        raise ConflictError(f"{who} is {carrier.status.replace('_', ' ')}; retire it first.")
+    if carrier.legal_hold:
+        raise ConflictError(f"{who} is under legal hold and cannot be destroyed.")
+    if carrier.retention_until is None:
+        raise ConflictError(f"{who} has no retention date (no dated study); it is kept.")
+    if carrier.retention_until >= today:
+        raise ConflictError(
+            f"{who} must be kept until {carrier.retention_until.isoformat()} (retention)."
+        )
+    ensure_retirable(session=session, carrier=carrier)
+    safety = study_safety(session=session, carrier=carrier)
+    carrier.status = CarrierStatus.DESTROYED.value
+    session.add(carrier)
+    event = audit_service.append(
+        session,
+        principal=principal,
+        action="destroy",
+        carrier_id=carrier.id,
+        payload={
+            "label": carrier.label,
+            "premis_event_type": "deaccession",
+            "witness": witness,
+            "method": method,
+            "retention_until": carrier.retention_until.isoformat(),
+            "studies": {s.study_uid: s.safe_on for s in safety},
+        },
+    )
+    record = DestructionRecord(
+        carrier_id=carrier.id or 0,
+        destroyed_at=event.recorded_at,
+        destroyed_by_id=principal.user_id,
+        actor_role=principal.role.value,
+        witness=witness,
+        method=method,
+        retention_until=carrier.retention_until,
+        studies=json.dumps({s.study_uid: s.safe_on for s in safety}),
+        event_seq=event.seq,
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def destruction_record(*, session: Session, carrier: Carrier) -> DestructionRecord:
+    record = session.exec(
+        select(DestructionRecord).where(DestructionRecord.carrier_id == carrier.id)
+    ).one_or_none()
+    if record is None:
+        raise NotFoundError(f"{carrier_service.name(carrier)} has no destruction record.")
+    return record
+
+
+def render_destruction_record(*, carrier: Carrier, record: DestructionRecord, site: str) -> str:
+    """The printable certificate: plain text, one page, signature lines for actor and witness."""
+    studies: dict[str, str] = json.loads(record.studies)
+    lines = [
+        f"{site}: RECORD OF DESTRUCTION OF A RADIOLOGY ARCHIVE CARRIER",
+        "",
+        f"Carrier          {carrier_service.name(carrier)}",
+        f"File-set ID/UID  {carrier.fileset_id or '-'} / {carrier.fileset_uid or '-'}",
+        f"Destroyed at     {record.destroyed_at.strftime('%Y-%m-%d %H:%M UTC')}",
+        f"Method           {record.method or '-'}",
+        f"Retention until  {record.retention_until.isoformat()} (ended)",
+        f"Performed by     user #{record.destroyed_by_id or '-'} ({record.actor_role})",
+        f"Witness          {record.witness}",
+        f"Custody log      entry {record.event_seq}",
+        "",
+        f"Studies held ({len(studies)}), each kept elsewhere:",
+        *(f"  {uid}  on {where}" for uid, where in sorted(studies.items())),
+        "",
+        "Signature (performed by): ______________________   Date: __________",
+        "",
+        "Signature (witness):      ______________________   Date: __________",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _studies(*, session: Session, carrier: Carrier) -> list[Study]:
+    return list(
+        session.exec(
+            select(Study)
+            .join(CarrierStudy, col(CarrierStudy.study_id) == col(Study.id))
+            .where(CarrierStudy.carrier_id == carrier.id)
+            .order_by(col(Study.study_uid))
+        )
+    )
+
+
+def _study_uids(*, session: Session, carrier: Carrier) -> set[str]:
+    return {s.study_uid for s in _studies(session=session, carrier=carrier)}
+
+
+def _manifest(session: Session, carrier: Carrier) -> list[ManifestEntry]:
+    return list(session.exec(select(ManifestEntry).where(ManifestEntry.carrier_id == carrier.id)))
+
+
+def _verified_successors(*, session: Session, carrier: Carrier) -> list[Carrier]:
+    """Successors (and theirs, transitively) that are present and whose last fixity check
+    passed; a successor never verified does not count."""
+    found: list[Carrier] = []
+    seen = {carrier.id}
+    frontier = [carrier.id]
+    while frontier:
+        rows = session.exec(
+            select(Carrier)
+            .join(Succession, col(Succession.successor_id) == col(Carrier.id))
+            .where(col(Succession.predecessor_id).in_(frontier))
+        ).all()
+        frontier = []
+        for successor in rows:
+            if successor.id in seen:
+                continue
+            seen.add(successor.id)
+            frontier.append(successor.id)
+            if successor.status not in _UNSAFE_STATUSES and _last_fixity_ok(session, successor):
+                found.append(successor)
+    return found
+
+
+def _last_fixity_ok(session: Session, carrier: Carrier) -> bool:
+    last = session.exec(
+        select(FixityCheck.ok)
+        .where(FixityCheck.carrier_id == carrier.id)
+        .order_by(col(FixityCheck.checked_at).desc(), col(FixityCheck.id).desc())
+        .limit(1)
+    ).first()
+    return bool(last)
+
+
+def _complete_in_pacs(*, session: Session, carrier: Carrier, study: Study) -> bool:
+    """The latest PACS answer about this carrier's copy of the study says complete."""
+    last = session.exec(
+        select(PacsCheck.status)
+        .where(PacsCheck.carrier_id == carrier.id, PacsCheck.study_id == study.id)
+        .order_by(col(PacsCheck.checked_at).desc(), col(PacsCheck.id).desc())
+        .limit(1)
+    ).first()
+    return last == PacsStatus.COMPLETE.value
