@@ -24,18 +24,24 @@ from app.core.time import utcnow
 
 
 def lock_head(session: Session) -> LogHead:
-    """Take the log's write lock for this transaction (a no-op second time).
+    """Take the log's write lock for this transaction (once; later calls reuse it).
 
     Every custody change calls this before reading the state it checks, so on PostgreSQL
     writers queue here and each sees the previous one's committed state; on SQLite
     BEGIN IMMEDIATE already made the transaction the only writer.
     """
-    head = session.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).one_or_none()
-    if head is None:
-        head = LogHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
+    transaction = session.get_transaction()
+    held = session.info.get("log_head")
+    if held is not None and held[0] is transaction:
+        head: LogHead = held[1]
+        return head
+    found = session.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).one_or_none()
+    if found is None:
+        found = LogHead(id=1, seq=0, hash=GENESIS)
+        session.add(found)
         session.flush()
-    return head
+    session.info["log_head"] = (transaction, found)
+    return found
 
 
 def append(
@@ -66,7 +72,6 @@ def append(
     head.seq, head.hash = event.seq, event.hash
     session.add(event)
     session.add(head)
-    session.flush()
     return event
 
 

@@ -34,7 +34,8 @@ def _load(session: Session, label: str) -> Carrier:
 
 def _require_status(session: Session, carrier: Carrier, allowed: Iterable[S], doing: str) -> None:
     if S(carrier.status) not in set(allowed):
-        sentence = carrier_service.state_sentence(session=session, carrier=carrier)
+        snap = carrier_service.snapshot(session=session, carrier=carrier)
+        sentence = carrier_service.state_sentence(snap)
         raise ConflictError(f"{sentence} It cannot be {doing} now.")
 
 

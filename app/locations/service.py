@@ -28,6 +28,11 @@ def get_by_tag(*, session: Session, uid: str) -> Location | None:
     return session.exec(select(Location).where(Location.tag_uid == uid)).one_or_none()
 
 
+def get_by_tags(*, session: Session, uids: list[str]) -> dict[str, Location]:
+    query = select(Location).where(col(Location.tag_uid).in_(uids))
+    return {loc.tag_uid: loc for loc in session.exec(query) if loc.tag_uid}
+
+
 def create(*, session: Session, location_in: LocationCreate) -> Location:
     if session.exec(select(Location.id).where(Location.code == location_in.code)).first():
         raise ConflictError(f"The location code {location_in.code} is already taken.")

@@ -2,6 +2,7 @@
 
 Delivery is idempotent: a read already stored under its event id or its (station, sequence)
 answers exactly what it answered the first time, flagged ``replayed``, and changes nothing.
+A batch is resolved with a fixed number of queries, whatever its size.
 """
 
 from __future__ import annotations
@@ -9,10 +10,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, or_, select
 
 from app.audit import service as audit_service
-from app.audit.models import CustodyEvent
-from app.borrowers.models import Borrower
 from app.carriers import service as carrier_service
-from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierStatus
 from app.core.errors import AppError
 from app.core.principal import Principal
@@ -42,39 +40,74 @@ def ingest(*, session: Session, principal: Principal, reads: list[ScanRead]) -> 
     audit_service.lock_head(session)
     station = session.get(Station, principal.station_id)
     assert station is not None
-    known = _already_stored(session, station.id or 0, reads)
+    answered = _already_stored(session, station.id or 0, reads)
+    uids = _normalised(reads)
+    valid = sorted({uid for uid in uids.values() if isinstance(uid, str)})
+    carriers = tag_service.carriers_of(session=session, uids=valid)
+    places = location_service.get_by_tags(
+        session=session, uids=[u for u in valid if u not in carriers]
+    )
+    snaps = carrier_service.snapshots(session=session, carriers=list(carriers.values()))
     now = utcnow()
     results: list[ScanResult] = []
     for read in reads:
         event_id = str(read.event_id)
-        stored = known.get(("e", event_id)) or known.get(("s", read.station_seq))
+        stored = answered.get(("e", event_id)) or answered.get(("s", read.station_seq))
         if stored is not None:
             replay = ScanResult.model_validate_json(stored)
             results.append(replay.model_copy(update={"replayed": True}))
             continue
-        result, event_seq = _resolve(session, principal, read)
+        uid = uids[event_id]
+        event_seq = None
+        if isinstance(uid, AppError):
+            result = _answer(read, Outcome.REJECTED, f"Unreadable tag: {uid.message}")
+        elif uid in carriers:
+            snap = snaps[carriers[uid].id or 0]
+            event_seq = _record_seen(session, principal, snap, read)
+            result = _seen(read, snap, principal)
+        elif uid in places:
+            result = _answer(read, Outcome.LOCATION, f"Location tag: {places[uid].path}.")
+        else:
+            result = _answer(
+                read,
+                Outcome.UNREGISTERED,
+                f"Tag {uid} is not on any registered carrier: register it at this desk.",
+                actions=["register"],
+            )
+        answer = result.model_dump_json()
         session.add(
             Scan(
                 event_id=event_id,
                 station_id=station.id or 0,
                 station_seq=read.station_seq,
-                tag_uid=read.tag_uid[:64],
+                tag_uid=read.tag_uid,
                 technology=read.technology.value,
                 read_at=read.read_at,
                 received_at=now,
                 outcome=result.outcome.value,
                 event_seq=event_seq,
-                response=result.model_dump_json(),
+                response=answer,
             )
         )
         # The same batch may repeat a read: later copies answer as replays.
-        known[("e", event_id)] = known[("s", read.station_seq)] = result.model_dump_json()
+        answered[("e", event_id)] = answered[("s", read.station_seq)] = answer
         results.append(result)
     station.last_seen_at = now
     station.last_seq = max([station.last_seq, *(r.station_seq for r in reads)])
     session.add(station)
     session.flush()
     return results
+
+
+def _normalised(reads: list[ScanRead]) -> dict[str, str | AppError]:
+    """Each read's UID in normal form, or the error that says why it is not a UID."""
+    uids: dict[str, str | AppError] = {}
+    for read in reads:
+        try:
+            uids[str(read.event_id)] = normalise_uid(read.tag_uid, read.technology)
+        except AppError as exc:
+            uids[str(read.event_id)] = exc
+    return uids
 
 
 def _already_stored(
@@ -97,58 +130,14 @@ def _already_stored(
     return found
 
 
-def _resolve(
-    session: Session, principal: Principal, read: ScanRead
-) -> tuple[ScanResult, int | None]:
-    event_id = str(read.event_id)
-    try:
-        uid = normalise_uid(read.tag_uid, read.technology)
-    except AppError as exc:
-        return ScanResult(
-            event_id=event_id,
-            station_seq=read.station_seq,
-            outcome=Outcome.REJECTED,
-            message=f"Unreadable tag: {exc.message}",
-        ), None
-    carrier = tag_service.carrier_of(session=session, uid=uid)
-    if carrier is None:
-        place = location_service.get_by_tag(session=session, uid=uid)
-        if place is not None:
-            return ScanResult(
-                event_id=event_id,
-                station_seq=read.station_seq,
-                outcome=Outcome.LOCATION,
-                message=f"Location tag: {place.path}.",
-            ), None
-        return ScanResult(
-            event_id=event_id,
-            station_seq=read.station_seq,
-            outcome=Outcome.UNREGISTERED,
-            message=f"Tag {uid} is not on any registered carrier: register it at this desk.",
-            actions=["register"],
-        ), None
-    event = _record_seen(session, principal, carrier, read)
-    sentence = carrier_service.state_sentence(session=session, carrier=carrier)
-    here = principal.location_id
-    if carrier.status == CarrierStatus.IN_STORAGE and carrier.current_location_id != here:
-        sentence += " It was just read at another place: check where it belongs."
-    return ScanResult(
-        event_id=event_id,
-        station_seq=read.station_seq,
-        outcome=Outcome.SEEN,
-        message=sentence,
-        carrier=_short(session, carrier),
-        actions=NEXT_ACTIONS[CarrierStatus(carrier.status)],
-    ), event.seq
-
-
 def _record_seen(
-    session: Session, principal: Principal, carrier: Carrier, read: ScanRead
-) -> CustodyEvent:
+    session: Session, principal: Principal, snap: carrier_service.Snapshot, read: ScanRead
+) -> int:
+    carrier = snap.carrier
     carrier.last_seen_at = read.read_at
     carrier.last_seen_location_id = principal.location_id
     session.add(carrier)
-    return audit_service.append(
+    event = audit_service.append(
         session,
         principal=principal,
         action="seen",
@@ -161,19 +150,36 @@ def _record_seen(
             "read_at": read.read_at.isoformat(),
         },
     )
+    return event.seq
 
 
-def _short(session: Session, carrier: Carrier) -> ScanCarrier:
-    place = location_service.get(session=session, location_id=carrier.current_location_id)
-    loan = carrier_service.open_loan(session=session, carrier_id=carrier.id or 0)
-    borrower = session.get(Borrower, loan.borrower_id) if loan else None
-    return ScanCarrier(
+def _answer(
+    read: ScanRead, outcome: Outcome, message: str, actions: list[str] | None = None
+) -> ScanResult:
+    return ScanResult(
+        event_id=str(read.event_id),
+        station_seq=read.station_seq,
+        outcome=outcome,
+        message=message,
+        actions=actions or [],
+    )
+
+
+def _seen(read: ScanRead, snap: carrier_service.Snapshot, principal: Principal) -> ScanResult:
+    carrier = snap.carrier
+    sentence = carrier_service.state_sentence(snap)
+    if carrier.status == CarrierStatus.IN_STORAGE and carrier.current_location_id != (
+        principal.location_id
+    ):
+        sentence += " It was just read at another place: check where it belongs."
+    answer = _answer(read, Outcome.SEEN, sentence, NEXT_ACTIONS[CarrierStatus(carrier.status)])
+    answer.carrier = ScanCarrier(
         label=carrier.label,
         kind=carrier.kind,
         status=carrier.status,
-        location_path=place.path,
-        holder=borrower.name if borrower else None,
-        due_at=loan.due_on.isoformat() if loan else None,
+        location_path=snap.place.path,
+        holder=snap.borrower.name if snap.borrower else None,
+        due_at=snap.loan.due_on.isoformat() if snap.loan else None,
         set_number=carrier.set_number,
         set_total=carrier.set_total,
         legal_hold=carrier.legal_hold,
@@ -184,6 +190,7 @@ def _short(session: Session, carrier: Carrier) -> ScanCarrier:
                 "modalities": s.modalities,
                 "instances": s.instance_count,
             }
-            for s in carrier_service.studies_of(session=session, carrier_id=carrier.id or 0)
+            for s in snap.studies
         ],
     )
+    return answer

@@ -22,8 +22,17 @@ def get_by_uid(*, session: Session, uid: str) -> Tag | None:
 
 
 def carrier_of(*, session: Session, uid: str) -> Carrier | None:
-    query = select(Carrier).join(Tag, col(Carrier.tag_id) == col(Tag.id)).where(Tag.uid == uid)
-    return session.exec(query).one_or_none()
+    return carriers_of(session=session, uids=[uid]).get(uid)
+
+
+def carriers_of(*, session: Session, uids: list[str]) -> dict[str, Carrier]:
+    """Carriers by the UID of their active tag, for the UIDs that label one."""
+    query = (
+        select(Tag.uid, Carrier)
+        .join(Carrier, col(Carrier.tag_id) == col(Tag.id))
+        .where(col(Tag.uid).in_(uids))
+    )
+    return dict(session.exec(query).all())
 
 
 def bind(*, session: Session, principal: Principal, label: str, bind_in: TagBind) -> Carrier:
