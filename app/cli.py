@@ -16,6 +16,7 @@ from app.core.config import Settings
 from app.core.db import make_engine, session_scope
 from app.core.errors import AppError
 from app.core.principal import SYSTEM
+from app.media import cli as media_cli
 
 cli = typer.Typer(help="MediaTrack: custody of radiology archive media.", no_args_is_help=True)
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -30,6 +31,7 @@ cli.add_typer(station_cli, name="station")
 cli.add_typer(carrier_cli, name="carrier")
 cli.add_typer(location_cli, name="location")
 cli.add_typer(audit_cli, name="audit")
+media_cli.add_commands(cli)
 
 
 def fail(message: str) -> typer.Exit:

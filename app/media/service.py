@@ -17,6 +17,7 @@ from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierCreate, CarrierKind, CarrierStatus
 from app.core.errors import ConflictError, InvalidInputError
 from app.core.principal import Principal
+from app.core.validation import check_label
 from app.media.fixity import FixityResult, compare_manifest, manifest_digest
 from app.media.models import FixityCheck, ManifestEntry, MediaIntake
 from app.media.reading import MediumReading, Severity, StudySummary
@@ -50,6 +51,7 @@ def import_medium(
     accept_problems: bool = False,
 ) -> MediaIntake:
     """Record what a carrier holds: studies linked, File-set identity, a fresh manifest."""
+    check_label(label)
     audit_service.lock_head(session)
     errors = Counter(p.code.value for p in reading.problems if p.severity is Severity.ERROR)
     if errors and not accept_problems:
