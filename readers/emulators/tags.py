@@ -89,17 +89,16 @@ class Ntag21x:
         mem[dl + 12 : dl + 16] = b"\xff\xff\xff\xff"
         mem[dl + 16 : dl + 20] = bytes(4)
         self.memory = mem
+        self.deselect()
 
     # -- configuration pages -------------------------------------------------------------
 
-    @property
-    def auth0(self) -> int:
-        return self.memory[self.model.cfg0_page * 4 + 3]
-
-    @property
-    def read_protected(self) -> bool:
+    def _latch_config(self) -> None:
+        # AUTH0 and PROT take effect at the next activation, not on the WRITE that sets them
+        # (which is why nfcpy re-activates the tag after protect()).
+        self.auth0 = self.memory[self.model.cfg0_page * 4 + 3]
         # ACCESS byte bit 7 = PROT: the password also guards reads (datasheet §8.5.7).
-        return bool(self.memory[(self.model.cfg0_page + 1) * 4] & 0x80)
+        self.read_protected = bool(self.memory[(self.model.cfg0_page + 1) * 4] & 0x80)
 
     def _page_locked(self, page: int) -> bool:
         lock0, lock1 = self.memory[10], self.memory[11]
@@ -171,8 +170,9 @@ class Ntag21x:
         return hashlib.sha256(b"emulated NXP originality signature" + self.uid).digest()
 
     def deselect(self) -> None:
-        """The tag left the field: authentication does not survive (datasheet §8.8.1)."""
+        """The tag left the field or was re-activated: authentication is gone (§8.8.1)."""
         self.authenticated = False
+        self._latch_config()
 
 
 class IcodeSlix:

@@ -19,7 +19,6 @@ from tests.readers.stacks import expect_event
 
 Place = Callable[..., VirtualTag]
 KEYS = {3: bytes(range(100, 132))}
-OPTIONS = {"keys": KEYS, "key_id": 3}
 
 
 class TestLabelTag:
@@ -29,7 +28,7 @@ class TestLabelTag:
         place(Ntag21x(TagType.NTAG215, uid=bytes.fromhex("04100000000001")))
         event = expect_event(pcsc_reader, EventKind.ARRIVED)
         with pcsc_reader.session(event) as tag:
-            result = label_tag(tag, client, "LBL0001", public_url=service.url, **OPTIONS)
+            result = label_tag(tag, client, "LBL0001", public_url=service.url, keys=KEYS, key_id=3)
             reading = decode_label(tag.read_ndef(), uid=tag.uid, keys=KEYS)
         assert reading.check is LabelCheck.GENUINE
         assert reading.uri == f"{service.url}/c/LBL0001"
@@ -45,7 +44,7 @@ class TestLabelTag:
         event = expect_event(pcsc_reader, EventKind.ARRIVED)
         with pcsc_reader.session(event) as tag:
             assert label_tag(tag, client, "LBL0002", public_url=service.url, lock=True,
-                             **OPTIONS).locked
+                             keys=KEYS, key_id=3).locked
         assert vtag.tag.memory[15] == 0x0F  # CC says read-only
 
     def test_lifted_mid_write_binds_nothing(self, service: Service, client: ServiceClient,
@@ -55,7 +54,7 @@ class TestLabelTag:
         event = expect_event(pcsc_reader, EventKind.ARRIVED)
         vtag.faults.leave_when = lambda apdu: apdu[1] == 0xD6 and apdu[3] == 8
         with pcsc_reader.session(event) as tag, pytest.raises(TagLostError):
-            label_tag(tag, client, "LBL0003", public_url=service.url, **OPTIONS)
+            label_tag(tag, client, "LBL0003", public_url=service.url, keys=KEYS, key_id=3)
         assert client.get_carrier("LBL0003")["tag"] is None
         assert vtag.tag.memory[16:18] == b"\x03\x00"  # an empty message, not a torn one
 
@@ -64,7 +63,7 @@ class TestLabelTag:
         vtag = place(Ntag21x())
         event = expect_event(pcsc_reader, EventKind.ARRIVED)
         with pcsc_reader.session(event) as tag, pytest.raises(ServiceError) as caught:
-            label_tag(tag, client, "NOSUCH", public_url="https://x.example", **OPTIONS)
+            label_tag(tag, client, "NOSUCH", public_url="https://x.example", keys=KEYS, key_id=3)
         assert caught.value.status == 404
         assert not [a for a in vtag.apdus if a[1] == 0xD6]
 
@@ -75,8 +74,34 @@ class TestLabelTag:
         vtag = place(Ntag21x(uid=bytes.fromhex("04100000000004")))
         event = expect_event(pcsc_reader, EventKind.ARRIVED)
         with pcsc_reader.session(event) as tag:
-            label_tag(tag, client, "LBL0004", public_url=service.url, **OPTIONS)
+            label_tag(tag, client, "LBL0004", public_url=service.url, keys=KEYS, key_id=3)
             with pytest.raises(ServiceError) as caught:
-                label_tag(tag, client, "LBL0005", public_url=service.url, **OPTIONS)
+                label_tag(tag, client, "LBL0005", public_url=service.url, keys=KEYS, key_id=3)
         assert caught.value.status == 409 and caught.value.message
         assert vtag.placed
+
+
+class TestLabelTagOnNfcpy:
+    def test_label_and_password_protect(self, service: Service, client: ServiceClient) -> None:
+        import socket
+
+        from readers.backends.nfc import NfcReader
+        from readers.emulators.udp import UdpTag
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        service.register("LBL0006", "LTO-8")
+        tag = UdpTag(Ntag21x(TagType.NTAG216, uid=bytes.fromhex("04100000000006")), port)
+        tag.place()
+        try:
+            with NfcReader(f"udp:127.0.0.1:{port}") as reader:
+                event = expect_event(reader, EventKind.ARRIVED)
+                with reader.session(event) as session:
+                    result = label_tag(session, client, "LBL0006", public_url=service.url,
+                                       keys=KEYS, key_id=3, password=b"pw1234")
+        finally:
+            tag.lift()
+        assert result.protected and result.carrier.kind == "LTO-8"
+        assert tag.tag.auth0 == 4
+        assert client.get_carrier("LBL0006")["tag"]["tag_type"] == "NTAG216"
