@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from app.carriers.schemas import CarrierKind, Strict
 from app.core.validation import LOCATION_CODE_PATTERN
@@ -61,6 +61,22 @@ class ReadingIn(Strict):
     files: list[FileIn] = Field(max_length=200_000)
     studies: list[StudyReadIn] = Field(default=[], max_length=10_000)
     problems: list[ProblemIn] = Field(default=[], max_length=200_000)
+    # The totals ``MediumReading.to_json`` adds; when sent they must agree with the lists.
+    instance_count: int | None = Field(default=None, ge=0)
+    file_count: int | None = Field(default=None, ge=0)
+    byte_count: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _totals_agree(self) -> ReadingIn:
+        reading = self.to_reading()
+        for name, sent, actual in (
+            ("instance_count", self.instance_count, reading.instance_count),
+            ("file_count", self.file_count, len(reading.files)),
+            ("byte_count", self.byte_count, reading.byte_count),
+        ):
+            if sent is not None and sent != actual:
+                raise ValueError(f"{name} does not agree with the files listed")
+        return self
 
     def to_reading(self) -> MediumReading:
         return MediumReading(
