@@ -19,6 +19,19 @@ from typing import Any
 from app.core.time import as_utc
 
 GENESIS = "00" * 32
+# The stored columns an entry's hash covers (everything but the hashes themselves).
+ENTRY_FIELDS = (
+    "seq",
+    "recorded_at",
+    "action",
+    "actor_kind",
+    "actor_id",
+    "actor_role",
+    "station_id",
+    "carrier_id",
+    "location_id",
+    "payload",
+)
 
 
 def _check_no_floats(value: Any) -> None:

@@ -6,16 +6,24 @@ import base64
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, func, insert
 from sqlmodel import Session, col, select
 
-from app.audit.chain import GENESIS, canonical_json, chain_hash, entry_document, format_time
+from app.audit.chain import (
+    ENTRY_FIELDS,
+    GENESIS,
+    canonical_json,
+    chain_hash,
+    entry_document,
+    format_time,
+)
 from app.audit.models import Checkpoint, CustodyEvent, LogHead
 from app.core.db import session_scope
 from app.core.errors import InvalidInputError
@@ -44,6 +52,51 @@ def lock_head(session: Session) -> LogHead:
     return found
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One event to append."""
+
+    action: str
+    payload: dict[str, Any]
+    carrier_id: int | None = None
+    location_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Appended:
+    seq: int
+    recorded_at: datetime
+    hash: str
+
+
+def append_many(session: Session, *, principal: Principal, entries: list[Entry]) -> list[Appended]:
+    """Chain the entries after the current head and insert them in one statement."""
+    head = lock_head(session)
+    recorded_at = utcnow()
+    rows: list[dict[str, Any]] = []
+    for entry in entries:
+        row: dict[str, Any] = {
+            "seq": head.seq + 1,
+            "recorded_at": recorded_at,
+            "action": entry.action,
+            "actor_kind": principal.kind,
+            "actor_id": principal.id,
+            "actor_role": principal.role.value,
+            "station_id": principal.station_id,
+            "carrier_id": entry.carrier_id,
+            "location_id": entry.location_id,
+            "payload": canonical_json(entry.payload),
+        }
+        row["prev_hash"] = head.hash
+        row["hash"] = chain_hash(head.hash, entry_document(**{k: row[k] for k in ENTRY_FIELDS}))
+        head.seq, head.hash = row["seq"], row["hash"]
+        rows.append(row)
+    if rows:
+        session.execute(insert(CustodyEvent), rows)
+        session.add(head)
+    return [Appended(seq=r["seq"], recorded_at=recorded_at, hash=r["hash"]) for r in rows]
+
+
 def append(
     session: Session,
     *,
@@ -52,27 +105,9 @@ def append(
     payload: dict[str, Any],
     carrier_id: int | None = None,
     location_id: int | None = None,
-) -> CustodyEvent:
-    head = lock_head(session)
-    event = CustodyEvent(
-        seq=head.seq + 1,
-        recorded_at=utcnow(),
-        action=action,
-        actor_kind=principal.kind,
-        actor_id=principal.id,
-        actor_role=principal.role.value,
-        station_id=principal.station_id,
-        carrier_id=carrier_id,
-        location_id=location_id,
-        payload=canonical_json(payload),
-        prev_hash=head.hash,
-        hash="",
-    )
-    event.hash = chain_hash(head.hash, _document(event))
-    head.seq, head.hash = event.seq, event.hash
-    session.add(event)
-    session.add(head)
-    return event
+) -> Appended:
+    entry = Entry(action=action, payload=payload, carrier_id=carrier_id, location_id=location_id)
+    return append_many(session, principal=principal, entries=[entry])[0]
 
 
 def record_denied(engine: Engine, *, principal: Principal, permission: str, route: str) -> None:
@@ -87,18 +122,7 @@ def record_denied(engine: Engine, *, principal: Principal, permission: str, rout
 
 
 def _document(event: CustodyEvent) -> dict[str, Any]:
-    return entry_document(
-        seq=event.seq,
-        recorded_at=event.recorded_at,
-        action=event.action,
-        actor_kind=event.actor_kind,
-        actor_id=event.actor_id,
-        actor_role=event.actor_role,
-        station_id=event.station_id,
-        carrier_id=event.carrier_id,
-        location_id=event.location_id,
-        payload=event.payload,
-    )
+    return entry_document(**{field: getattr(event, field) for field in ENTRY_FIELDS})
 
 
 def list_events(

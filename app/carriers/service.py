@@ -6,6 +6,7 @@ import functools
 from dataclasses import dataclass, field
 from datetime import date
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from app.audit import service as audit_service
@@ -149,19 +150,27 @@ def snapshots(*, session: Session, carriers: list[Carrier]) -> dict[int, Snapsho
         tags = {t.id: t for t in session.exec(select(Tag).where(col(Tag.id).in_(tag_ids)))}
         for snap in found.values():
             snap.tag = tags.get(snap.carrier.tag_id)
+    # Columns, not Study entities: building ORM objects was most of a big batch's cost.
     studies = (
-        select(CarrierStudy.carrier_id, CarrierStudy.instance_count, Study)
+        sa_select(
+            col(CarrierStudy.carrier_id),
+            col(CarrierStudy.instance_count),
+            col(Study.study_uid),
+            col(Study.study_date),
+            col(Study.modalities),
+            col(Study.accession_number),
+        )
         .join(Study, col(Study.id) == col(CarrierStudy.study_id))
         .where(col(CarrierStudy.carrier_id).in_(ids))
         .order_by(col(Study.study_date), col(Study.study_uid))
     )
-    for carrier_id, count, study in session.exec(studies):
+    for carrier_id, count, study_uid, study_date, modalities, accession in session.execute(studies):
         found[carrier_id].studies.append(
             StudyBrief(
-                study_uid=study.study_uid,
-                study_date=study.study_date,
-                modalities=study.modalities,
-                accession_number=study.accession_number,
+                study_uid=study_uid,
+                study_date=study_date,
+                modalities=modalities,
+                accession_number=accession,
                 instance_count=count,
             )
         )

@@ -7,6 +7,9 @@ A batch is resolved with a fixed number of queries, whatever its size.
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import insert
 from sqlmodel import Session, col, or_, select
 
 from app.audit import service as audit_service
@@ -50,6 +53,9 @@ def ingest(*, session: Session, principal: Principal, reads: list[ScanRead]) -> 
     snaps = carrier_service.snapshots(session=session, carriers=list(carriers.values()))
     now = utcnow()
     results: list[ScanResult] = []
+    seen: list[audit_service.Entry] = []
+    rows: list[dict[str, Any]] = []
+    seen_index: list[int | None] = []  # per row: its entry in ``seen``, if it has one
     for read in reads:
         event_id = str(read.event_id)
         stored = answered.get(("e", event_id)) or answered.get(("s", read.station_seq))
@@ -58,12 +64,13 @@ def ingest(*, session: Session, principal: Principal, reads: list[ScanRead]) -> 
             results.append(replay.model_copy(update={"replayed": True}))
             continue
         uid = uids[event_id]
-        event_seq = None
+        entry = None
         if isinstance(uid, AppError):
             result = _answer(read, Outcome.REJECTED, f"Unreadable tag: {uid.message}")
         elif uid in carriers:
             snap = snaps[carriers[uid].id or 0]
-            event_seq = _record_seen(session, principal, snap, read)
+            entry = _seen_entry(principal, snap, read)
+            seen.append(entry)
             result = _seen(read, snap, principal)
         elif uid in places:
             result = _answer(read, Outcome.LOCATION, f"Location tag: {places[uid].path}.")
@@ -75,23 +82,30 @@ def ingest(*, session: Session, principal: Principal, reads: list[ScanRead]) -> 
                 actions=["register"],
             )
         answer = result.model_dump_json()
-        session.add(
-            Scan(
-                event_id=event_id,
-                station_id=station.id or 0,
-                station_seq=read.station_seq,
-                tag_uid=read.tag_uid,
-                technology=read.technology.value,
-                read_at=read.read_at,
-                received_at=now,
-                outcome=result.outcome.value,
-                event_seq=event_seq,
-                response=answer,
-            )
+        rows.append(
+            {
+                "event_id": event_id,
+                "station_id": station.id,
+                "station_seq": read.station_seq,
+                "tag_uid": read.tag_uid,
+                "technology": read.technology.value,
+                "read_at": read.read_at,
+                "received_at": now,
+                "outcome": result.outcome.value,
+                "event_seq": None,
+                "response": answer,
+            }
         )
+        seen_index.append(len(seen) - 1 if entry else None)
         # The same batch may repeat a read: later copies answer as replays.
         answered[("e", event_id)] = answered[("s", read.station_seq)] = answer
         results.append(result)
+    appended = audit_service.append_many(session, principal=principal, entries=seen)
+    for row, index in zip(rows, seen_index, strict=True):
+        if index is not None:
+            row["event_seq"] = appended[index].seq
+    if rows:
+        session.execute(insert(Scan), rows)
     station.last_seen_at = now
     station.last_seq = max([station.last_seq, *(r.station_seq for r in reads)])
     session.add(station)
@@ -130,16 +144,14 @@ def _already_stored(
     return found
 
 
-def _record_seen(
-    session: Session, principal: Principal, snap: carrier_service.Snapshot, read: ScanRead
-) -> int:
+def _seen_entry(
+    principal: Principal, snap: carrier_service.Snapshot, read: ScanRead
+) -> audit_service.Entry:
+    """Note when and where the carrier was last seen; the "seen" event to append."""
     carrier = snap.carrier
     carrier.last_seen_at = read.read_at
     carrier.last_seen_location_id = principal.location_id
-    session.add(carrier)
-    event = audit_service.append(
-        session,
-        principal=principal,
+    return audit_service.Entry(
         action="seen",
         carrier_id=carrier.id,
         location_id=principal.location_id,
@@ -150,7 +162,6 @@ def _record_seen(
             "read_at": read.read_at.isoformat(),
         },
     )
-    return event.seq
 
 
 def _answer(

@@ -10,23 +10,11 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DatabaseError
 
 from app.audit import service as audit_service
-from app.audit.chain import chain_hash, entry_document
+from app.audit.chain import ENTRY_FIELDS, chain_hash, entry_document
 from app.core.db import session_scope
 from app.core.principal import SYSTEM
 
 SIZE = 40
-ENTRY_FIELDS = (
-    "seq",
-    "recorded_at",
-    "action",
-    "actor_kind",
-    "actor_id",
-    "actor_role",
-    "station_id",
-    "carrier_id",
-    "location_id",
-    "payload",
-)
 
 
 @pytest.fixture
