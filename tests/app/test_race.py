@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import httpx
 from fastapi import FastAPI
@@ -14,7 +15,7 @@ from sqlalchemy import Engine, text
 
 from app.audit import service as audit_service
 from app.core.db import session_scope
-from tests.factories import World
+from tests.factories import World, tag_uid
 from tests.support.server import serve
 
 CLIENTS = 16
@@ -58,3 +59,43 @@ def test_one_winner_per_round(app: FastAPI, engine: Engine, world: World) -> Non
     assert seqs[0] == seqs[1]  # gap-free
     with session_scope(engine) as session:
         assert audit_service.verify(session).ok
+
+
+def test_same_batch_posted_concurrently_is_recorded_once(
+    app: FastAPI, engine: Engine, world: World
+) -> None:
+    """A station that retries while its first delivery is still in flight."""
+    batch = {
+        "reads": [
+            {
+                "event_id": f"00000000-0000-4000-8000-{n:012d}",
+                "station_seq": n,
+                "tag_uid": tag_uid(n % 3 + 1),
+                "technology": "iso14443a",
+                "read_at": datetime.now(UTC).isoformat(),
+            }
+            for n in range(1, 51)
+        ]
+    }
+
+    def deliver(client: httpx.Client, start: threading.Barrier) -> tuple[int, list[bool]]:
+        start.wait()
+        r = client.post("/api/v1/scans", json=batch)
+        return r.status_code, [x["replayed"] for x in r.json()["results"]]
+
+    with serve(app) as base, ThreadPoolExecutor(8) as pool:
+        clients = [
+            httpx.Client(base_url=base, headers=world.auth("station"), timeout=60) for _ in range(8)
+        ]
+        start = threading.Barrier(8)
+        answers = list(pool.map(deliver, clients, [start] * 8))
+        for client in clients:
+            client.close()
+    assert {code for code, _ in answers} == {200}
+    firsts = [flags for _, flags in answers if not any(flags)]
+    assert len(firsts) == 1  # one delivery recorded the batch, seven were replays
+    assert sum(all(flags) for _, flags in answers) == 7
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM scan")).scalar() == 50
+        seen = "SELECT COUNT(*) FROM custody_event WHERE action = 'seen'"
+        assert conn.execute(text(seen)).scalar() == 50
