@@ -60,7 +60,7 @@ class Orthanc:
                 client.delete(f"/patients/{patient}").raise_for_status()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -141,7 +141,7 @@ def orthanc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc
     log: list[str] = []
     # A free port can be taken between our probe and Orthanc's bind: try fresh ports again.
     for attempt in range(3):
-        http_port, dicom_port = _free_port(), _free_port()
+        http_port, dicom_port = free_port(), free_port()
         config = root / f"orthanc-{attempt}.json"
         config.write_text(json.dumps(_config(root / f"db-{attempt}", http_port, dicom_port)))
         process = _Process(executable, config)

@@ -13,7 +13,7 @@ from app.media.reading import StudySummary, read_medium
 from app.pacs.check import PacsStatus, assess, check_studies
 from app.pacs.clients import PacsClient, PacsStudy, PacsUnavailableError, QidoClient
 from tests.app.media import factory
-from tests.support.orthanc import Orthanc
+from tests.support.orthanc import Orthanc, free_port
 
 PROTOCOLS: dict[str, Callable[[Orthanc], PacsClient]] = {
     "qido": Orthanc.qido,
@@ -99,9 +99,7 @@ class TestUnavailable:
             orthanc.cfind(calling_aet="INTRUDER").find_studies(["1.2.3"])
 
     def test_closed_port(self) -> None:
-        from tests.support.orthanc import _free_port
-
-        port = _free_port()
+        port = free_port()
         with pytest.raises(PacsUnavailableError, match="did not answer"):
             QidoClient(f"http://127.0.0.1:{port}/dicom-web", timeout=2).find_studies(["1.2.3"])
 
