@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import Self
 
 from readers.errors import UnsupportedError
 
@@ -169,7 +170,7 @@ class Reader(abc.ABC):
     def close(self) -> None:
         """Stop watching and release the reader."""
 
-    def __enter__(self) -> Reader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from readers.base import TagType
 from readers.errors import TagCapacityError, TagFormatError, UnsupportedError
 
 BLOCK = 4
@@ -25,6 +26,17 @@ TLV_TERMINATOR = 0xFE
 CC_MAGIC = (0xE1, 0xE2)
 # CC access byte: 0x00 read/write, 0x0F read-only (T2T §2.1, byte 3).
 CC_ACCESS_READ_ONLY = 0x0F
+
+
+# Type 2 CC byte 2 (data area / 8) -> chip; NXP NTAG213/215/216 datasheet §8.5.6, Ultralight.
+CC_SIZE_TYPES = {
+    0x12: TagType.NTAG213,
+    0x3E: TagType.NTAG215,
+    0x6D: TagType.NTAG216,
+    0x06: TagType.MIFARE_ULTRALIGHT,
+}
+# Page of the dynamic lock bytes, datasheet §8.5.3 (Ultralight has static locks only).
+DYNAMIC_LOCK_PAGE = {TagType.NTAG213: 0x28, TagType.NTAG215: 0x82, TagType.NTAG216: 0xE2}
 
 
 class BlockDevice(Protocol):
@@ -126,3 +138,14 @@ def write_ndef(device: BlockDevice, area: NdefArea, message: bytes) -> None:
     for i in range(BLOCK, len(tlv), BLOCK):
         device.write(area.first_block + i // BLOCK, tlv[i : i + BLOCK])
     device.write(area.first_block, tlv[:BLOCK])
+
+
+def make_type2_read_only(device: BlockDevice, tag_type: TagType | None) -> None:
+    """Set the CC to read-only, then the dynamic and static lock bits (T2T 1.0 §6.5)."""
+    if tag_type not in DYNAMIC_LOCK_PAGE:
+        raise UnsupportedError("Locking is supported for NTAG213/215/216 tags only.")
+    # Page 3 is OTP: writing 0F into byte 3 sets the CC access byte to read-only.
+    device.write(3, b"\x00\x00\x00\x0f")
+    device.write(DYNAMIC_LOCK_PAGE[tag_type], b"\xff\xff\x00\x00")
+    # Page 2 bytes 2-3 are the static lock bytes (pages 3-15); last, as they lock the CC.
+    device.write(2, b"\x00\x00\xff\xff")

@@ -46,16 +46,6 @@ STATUS_TIMEOUT_MS = 1000
 # APDUs, PC/SC 2.02 part 3 §3.2.2.1 (CLA FF is the reader itself, not the tag).
 GET_UID = [0xFF, 0xCA, 0x00, 0x00, 0x00]  # GET DATA, P1 00 = UID, Le 00 = all of it
 
-# Type 2 CC byte 2 (data area / 8) -> chip; NXP NTAG213/215/216 datasheet §8.5.6, Ultralight.
-CC_SIZE_TYPES = {
-    0x12: TagType.NTAG213,
-    0x3E: TagType.NTAG215,
-    0x6D: TagType.NTAG216,
-    0x06: TagType.MIFARE_ULTRALIGHT,
-}
-# Page of the dynamic lock bytes, datasheet §8.5.3 (Ultralight has static locks only).
-DYNAMIC_LOCK_PAGE = {TagType.NTAG213: 0x28, TagType.NTAG215: 0x82, TagType.NTAG216: 0xE2}
-
 _SERVICE_GONE = {
     scard.SCARD_E_NO_SERVICE,
     scard.SCARD_E_SERVICE_STOPPED,
@@ -241,7 +231,7 @@ class PcscSession(TagSession):
         if self.technology is Technology.ISO15693:
             cc = self._blocks.read(0, 1)
             return tlv.type5_area(cc, blocks=28 if self.tag_type is TagType.ICODE_SLIX else 256)
-        if self.tag_type not in CC_SIZE_TYPES.values():
+        if self.tag_type not in tlv.CC_SIZE_TYPES.values():
             raise UnsupportedError("This tag type has no NDEF support on PC/SC readers here.")
         return tlv.type2_area(self._blocks.read(3, 1))
 
@@ -258,14 +248,7 @@ class PcscSession(TagSession):
         self._blocks.write(block, data)
 
     def make_read_only(self) -> None:
-        """Set the CC to read-only, then the dynamic and static lock bits (T2T 1.0 §6.5)."""
-        if self.tag_type not in DYNAMIC_LOCK_PAGE:
-            raise UnsupportedError("Locking is supported for NTAG213/215/216 tags only.")
-        # Page 3 is OTP: writing 0F into byte 3 sets the CC access byte to read-only.
-        self._blocks.write(3, b"\x00\x00\x00\x0f")
-        self._blocks.write(DYNAMIC_LOCK_PAGE[self.tag_type], b"\xff\xff\x00\x00")
-        # Page 2 bytes 2-3 are the static lock bytes (pages 3-15); last, as they lock the CC.
-        self._blocks.write(2, b"\x00\x00\xff\xff")
+        tlv.make_type2_read_only(self._blocks, self.tag_type)
 
 
 class PcscReader(Reader):
@@ -382,7 +365,8 @@ class PcscReader(Reader):
                 if tag_type is TagType.MIFARE_ULTRALIGHT:
                     # NTAG21x report Ultralight's ATR; CC byte 2 names the chip.
                     cc = card.transmit([0xFF, 0xB0, 0x00, 0x03, 0x04])
-                    tag_type = CC_SIZE_TYPES.get(cc[2], tag_type) if cc[:1] == b"\xe1" else tag_type
+                    if cc[:1] == b"\xe1":
+                        tag_type = tlv.CC_SIZE_TYPES.get(cc[2], tag_type)
             finally:
                 card.close()
         except ReaderUnavailableError:

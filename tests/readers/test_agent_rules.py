@@ -1,0 +1,123 @@
+"""The agent's rules in process, on sim:// with a scripted server for what a real one won't do.
+
+The real-service behaviour is in test_agent.py; here: repeated events, label checks and a
+server that answers 413.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from readers.agent import StationAgent
+from readers.backends.sim import SimReader
+from readers.base import EventKind, TagEvent, TagType, Technology
+from readers.client import ServiceClient
+from readers.emulators.tags import Ntag21x
+from readers.label import CarrierLabel, encode_label
+from readers.outbox import Outbox
+from tests.readers.stacks import wait_for
+
+KEYS = {1: bytes(32)}
+
+
+class ScriptedServer:
+    """Answers POST /scans as the contract says; can refuse large bodies with 413."""
+
+    def __init__(self) -> None:
+        self.requests: list[list[dict[str, Any]]] = []
+        self.max_reads: int | None = None
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        reads = json.loads(request.content)["reads"]
+        if self.max_reads is not None and len(reads) > self.max_reads:
+            return httpx.Response(413, json={"error": "PayloadTooLarge", "detail": "too big"})
+        self.requests.append(reads)
+        return httpx.Response(200, json={"results": [
+            {"event_id": r["event_id"], "station_seq": r["station_seq"], "outcome": "seen",
+             "replayed": False, "message": f"Seen {r['tag_uid']}.", "carrier": None,
+             "actions": []} for r in reads
+        ]})
+
+
+@pytest.fixture
+def server() -> ScriptedServer:
+    return ScriptedServer()
+
+
+@pytest.fixture
+def agent(server: ScriptedServer, tmp_path: Path) -> Iterator[StationAgent]:
+    reader = SimReader()
+    client = ServiceClient("http://station.test", "key", transport=httpx.MockTransport(server))
+    outbox = Outbox(tmp_path / "outbox.db")
+    agent = StationAgent(reader, client, outbox, out=io.StringIO(), site_keys=KEYS,
+                         batch=8)
+    yield agent
+    agent.stop.set()
+    reader.close()
+    client.close()
+    outbox.close()
+
+
+def _output(agent: StationAgent) -> str:
+    assert isinstance(agent.out, io.StringIO)
+    return agent.out.getvalue()
+
+
+def _arrived(uid: str, reader: str = "r0") -> TagEvent:
+    return TagEvent(EventKind.ARRIVED, reader, uid=uid, technology=Technology.ISO14443A)
+
+
+class TestRestLiftRule:
+    def test_repeated_arrival_of_a_resting_tag_is_not_a_scan(self, agent: StationAgent) -> None:
+        assert agent.handle(_arrived("04A1")) is not None
+        assert agent.handle(_arrived("04A1")) is None
+        assert agent.handle(_arrived("04B2", reader="r1")) is not None  # another slot
+        agent.handle(TagEvent(EventKind.REMOVED, "r0", uid="04A1"))
+        assert agent.handle(_arrived("04A1")) is not None
+        assert agent.outbox.count() == 3
+
+    def test_reader_errors_are_printed(self, agent: StationAgent) -> None:
+        agent.handle(TagEvent(EventKind.ERROR, "r0", message="pcscd is not running."))
+        assert "reader: pcscd is not running." in _output(agent)
+
+
+class TestSending:
+    def test_413_halves_the_batch(self, agent: StationAgent, server: ScriptedServer) -> None:
+        server.max_reads = 3
+        for i in range(10):
+            agent.handle(_arrived(f"04{i:02X}"))
+            agent.handle(TagEvent(EventKind.REMOVED, "r0", uid=f"04{i:02X}"))
+        runner = threading.Thread(target=agent.run)
+        runner.start()
+        wait_for(lambda: agent.outbox.count() == 0, 20, "every scan acknowledged")
+        agent.stop.set()
+        runner.join()
+        sent = [r["station_seq"] for request in server.requests for r in request]
+        assert sent == list(range(1, 11))  # in order, each once
+        assert max(len(request) for request in server.requests) <= 3
+        assert "#10 0409 seen: Seen 0409." in _output(agent)
+
+
+class TestLabelCheck:
+    def test_genuine_label_is_quiet_and_copied_one_warns(self, agent: StationAgent) -> None:
+        reader = agent.reader
+        assert isinstance(reader, SimReader)
+        genuine = Ntag21x(TagType.NTAG213, bytes.fromhex("04000000000001"))
+        copy = Ntag21x(TagType.NTAG213, bytes.fromhex("04000000000002"))
+        label = encode_label(CarrierLabel("DVD0001", "DVD"), uid="04000000000001",
+                             public_url="https://mt.example", key=KEYS[1])
+        for tag in (genuine, copy):
+            event = reader.place(tag)
+            with reader.session(event) as session:
+                session.write_ndef(label)
+            agent.handle(event)
+        assert _output(agent).count("warning:") == 1
+        assert "warning: Label of DVD0001 was edited or copied" in _output(agent)

@@ -1,0 +1,48 @@
+"""The station outbox: durable, ordered, sequence numbers that never repeat."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from readers.outbox import Outbox
+
+NOW = datetime(2026, 11, 28, 13, 0, tzinfo=UTC)
+
+
+class TestOutbox:
+    def test_sequence_survives_ack_and_reopen(self, tmp_path: Path) -> None:
+        path = tmp_path / "outbox.db"
+        outbox = Outbox(path)
+        first = outbox.add("04A224B1C35E80", "iso14443a", NOW)
+        second = outbox.add("04A224B1C35E80", "iso14443a", NOW)
+        outbox.acknowledge([first.event_id, second.event_id])
+        outbox.close()
+        reopened = Outbox(path)
+        third = reopened.add("04A224B1C35E80", "iso14443a", NOW)
+        assert [first.station_seq, second.station_seq, third.station_seq] == [1, 2, 3]
+        assert reopened.count() == 1
+        reopened.close()
+
+    def test_pending_in_order_and_as_reads(self, tmp_path: Path) -> None:
+        outbox = Outbox(tmp_path / "outbox.db")
+        scans = [outbox.add(f"0400000000000{i}", "iso14443a", NOW) for i in range(5)]
+        assert outbox.pending(3) == scans[:3]
+        assert scans[0].as_read() == {
+            "event_id": scans[0].event_id, "station_seq": 1, "tag_uid": "04000000000000",
+            "technology": "iso14443a", "read_at": "2026-11-28T13:00:00+00:00",
+        }
+        outbox.acknowledge([scans[1].event_id])
+        assert [s.station_seq for s in outbox.pending(10)] == [1, 3, 4, 5]
+        outbox.close()
+
+    def test_wal_and_full_sync(self, tmp_path: Path) -> None:
+        Outbox(tmp_path / "outbox.db").close()
+        db = sqlite3.connect(tmp_path / "outbox.db")
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        db.close()
+        outbox = Outbox(tmp_path / "outbox.db")
+        # synchronous is per connection: 2 = FULL
+        assert outbox._db.execute("PRAGMA synchronous").fetchone() == (2,)
+        outbox.close()
