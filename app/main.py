@@ -11,12 +11,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api import api_router
 from app.core.config import Settings
 from app.core.db import make_engine
-from app.core.errors import PayloadTooLargeError, error_body, register_handlers
+from app.core.errors import error_body, register_handlers
 
 
 class BodyLimit:
     """Refuse request bodies over ``limit`` bytes with 413, whether or not Content-Length
-    is sent (chunked bodies are counted as they arrive)."""
+    is sent. A body without a length is read (up to the limit) before the app sees it, so an
+    over-long stream is refused before any work is done, never half-read."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -26,20 +27,30 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            await _reject(send, self.limit)
+        if length is not None and length.isdigit():
+            if int(length) > self.limit:
+                await _reject(send, self.limit)
+                return
+            await self.app(scope, receive, send)
             return
+        messages: list[Message] = []
         seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise PayloadTooLargeError(_too_large(self.limit))
-            return message
+                await _reject(send, self.limit)
+                return
+            if not message.get("more_body", False):
+                break
 
-        await self.app(scope, counted, send)
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
 
 
 def _too_large(limit: int) -> str:

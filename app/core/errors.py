@@ -94,7 +94,8 @@ def register_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code, "http_error")
         detail = "No such page or API route." if exc.status_code == 404 else str(exc.detail)
         return JSONResponse(
             error_body(code, detail), status_code=exc.status_code, headers=exc.headers

@@ -142,8 +142,7 @@ def test_explicit_table_matches_the_permission_table() -> None:
     missing = set(EXPECTED) - set(by_key)
     assert missing == set(), "routes in the expected table are gone from the app"
     actual = {
-        key: {role.value for role in PERMISSIONS[by_key[key].permissions[0]]}
-        for key in EXPECTED
+        key: {role.value for role in PERMISSIONS[by_key[key].permissions[0]]} for key in EXPECTED
     }
     assert actual == EXPECTED
 
