@@ -12,6 +12,7 @@ from app.api import api_router
 from app.core.config import Settings
 from app.core.db import make_engine
 from app.core.errors import error_body, register_handlers
+from app.pages.router import router as pages_router
 
 
 class BodyLimit:
@@ -96,5 +97,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     register_handlers(app)
     app.include_router(api_router)
+    app.include_router(pages_router)
     app.add_middleware(BodyLimit, limit=settings.MAX_BODY_BYTES)
     return app

@@ -25,7 +25,7 @@ from app.carriers.schemas import (
 from app.core.errors import ConflictError, NotFoundError
 from app.core.principal import Principal
 from app.core.time import utcnow
-from app.core.validation import check_label
+from app.core.validation import check_label, is_label
 from app.custody.models import Loan, Transfer, TransferItem
 from app.locations import service as location_service
 from app.locations.models import Location
@@ -42,6 +42,12 @@ def get_by_label(*, session: Session, label: str, for_update: bool = False) -> C
     if carrier is None:
         raise NotFoundError(f"No carrier is registered under the label {label}.")
     return carrier
+
+
+def is_known_label(*, session: Session, label: str) -> bool:
+    if not is_label(label):
+        return False
+    return session.exec(select(Carrier.id).where(Carrier.label == label)).first() is not None
 
 
 def register(*, session: Session, principal: Principal, carrier_in: CarrierCreate) -> Carrier:
