@@ -35,7 +35,9 @@ def carrier(tmp_path: Path) -> tuple[Path, list[StudySummary]]:
     ]
     root = tmp_path / "carrier"
     factory.write_folder(root, studies)
-    return root, list(read_medium(root).studies)
+    # In the order written (a reading lists them by UID): the second one has two instances.
+    by_uid = {s.study_instance_uid: s for s in read_medium(root).studies}
+    return root, [by_uid[spec.uid] for spec in studies]
 
 
 def files_of(root: Path, study_uid: str) -> list[Path]:
