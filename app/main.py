@@ -12,6 +12,7 @@ from app.api import api_router
 from app.core.config import Settings
 from app.core.db import make_engine
 from app.core.errors import error_body, register_handlers
+from app.core.logs import install_filters
 from app.pages.router import router as pages_router
 
 
@@ -77,6 +78,7 @@ async def _reject(send: Send, limit: int) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    install_filters()
     engine = make_engine(settings.database_url, busy_timeout_ms=settings.SQLITE_BUSY_TIMEOUT_MS)
 
     @asynccontextmanager
