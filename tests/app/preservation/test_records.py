@@ -37,6 +37,12 @@ def lend_and_return(client: TestClient, world: World) -> None:
     assert back.status_code == 200, back.text
 
 
+def code_of(element: ET.Element, path: str) -> str | None:
+    found = element.find(path)
+    assert found is not None, path
+    return found.get("csd-code")
+
+
 def due(client: TestClient, world: World) -> dict[str, list[str]]:
     answer = client.get("/api/v1/preservation/verification-due", headers=world.auth("clerk"))
     assert answer.status_code == 200
@@ -108,16 +114,14 @@ class TestExport:
         messages = [ET.fromstring(m) for m in answer.json()["messages"]]
         assert len(messages) == 2  # intake (import) and check-out (export)
         imported, exported = messages
-        assert imported.find("EventIdentification/EventID").get("csd-code") == "110107"
-        assert exported.find("EventIdentification/EventID").get("csd-code") == "110106"
-        roles = [
-            p.find("RoleIDCode").get("csd-code") for p in imported.findall("ActiveParticipant")
-        ]
+        assert code_of(imported, "EventIdentification/EventID") == "110107"
+        assert code_of(exported, "EventIdentification/EventID") == "110106"
+        roles = [code_of(p, "RoleIDCode") for p in imported.findall("ActiveParticipant")]
         assert "110155" in roles
         media = exported.findall("ActiveParticipant")[1]
         assert media.get("UserID") == f"DVD {LABEL}"
-        assert media.find("RoleIDCode").get("csd-code") == "110154"
-        assert media.find("MediaIdentifier/MediaType").get("csd-code") == "110033"
+        assert code_of(media, "RoleIDCode") == "110154"
+        assert code_of(media, "MediaIdentifier/MediaType") == "110033"
         objects = imported.findall("ParticipantObjectIdentification")
         studies = [o for o in objects if o.get("ParticipantObjectTypeCode") == "2"]
         patients = [o for o in objects if o.get("ParticipantObjectTypeCode") == "1"]
