@@ -190,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--site-keys", type=Path,
                         help="site key file; when given, each tag's label is checked offline")
     parser.add_argument("--batch", type=int, default=100, help="scans per request (1-500)")
+    parser.add_argument("--max-backoff", type=float, default=30.0,
+                        help="longest wait in seconds between retries while the server is down")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -210,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ReaderError, ValueError) as exc:
         print(f"Cannot open the reader: {exc}", file=sys.stderr)
         return 1
-    agent = StationAgent(reader, client, outbox, site_keys=site_keys, batch=args.batch)
+    agent = StationAgent(reader, client, outbox, site_keys=site_keys, batch=args.batch,
+                         max_backoff=args.max_backoff)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         agent.stop.set()

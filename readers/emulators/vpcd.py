@@ -70,8 +70,9 @@ class VirtualTag:
     faults: Faults = field(default_factory=Faults)
     leds: list[LedCommand] = field(default_factory=list)
     apdus: list[bytes] = field(default_factory=list)
-    #: ATR requests seen: pcscd asks for the ATR on every presence poll (every 400 ms)
-    polls: int = 0
+    #: when (time.perf_counter) pcscd asked for the ATR since the tag was placed: it does on
+    #: every presence poll (every 400 ms), so the first one is when the reader found the tag
+    poll_times: list[float] = field(default_factory=list)
     _sock: socket.socket | None = None
     _thread: threading.Thread | None = None
 
@@ -90,6 +91,7 @@ class VirtualTag:
         sock = socket.create_connection((self.host, self.port), timeout=5)
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.poll_times = []
         self._sock = sock
         self._thread = threading.Thread(target=self._serve, args=(sock,), daemon=True,
                                         name=f"vpcd-tag-{self.tag.uid.hex()}")
@@ -119,7 +121,7 @@ class VirtualTag:
                     return
                 if len(message) == 1:
                     if message[0] == VPCD_GET_ATR:
-                        self.polls += 1
+                        self.poll_times.append(time.perf_counter())
                         self._send(sock, self.atr)
                     continue  # power on/off/reset need no answer
                 self.apdus.append(message)

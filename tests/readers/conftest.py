@@ -99,7 +99,8 @@ def agents(pcsc: PcscStack, service: Service, station_key: str,
 
     def _start(*extra: str) -> AgentProcess:
         agent = AgentProcess(reader="pcsc://", server=service.url, key=station_key,
-                             outbox=tmp_path / "outbox.db", env=pcsc.env, extra=extra)
+                             outbox=tmp_path / "outbox.db", env=pcsc.env,
+                             extra=("--max-backoff", "1", *extra))
         agent.start()
         started.append(agent)
         return agent

@@ -66,8 +66,8 @@ class TestRestLiftRetap:
         vtag = place(Ntag21x(uid=bytes.fromhex("04200000000003")))
         agent.wait_line("#1 04200000000003")
         # Let pcscd poll the resting tag several more times: still one scan.
-        polls = vtag.polls
-        wait_for(lambda: vtag.polls >= polls + 3, 10, "three more presence polls")
+        polls = len(vtag.poll_times)
+        wait_for(lambda: len(vtag.poll_times) >= polls + 3, 10, "three more presence polls")
         _lift(pcsc, vtag)
         vtag.place()
         agent.wait_line("#2 04200000000003")
