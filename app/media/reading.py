@@ -125,7 +125,8 @@ class MediumReading:
 
     @property
     def instance_count(self) -> int:
-        return sum(1 for f in self.files if f.sop_instance_uid is not None)
+        """Distinct SOP instances (a file duplicated on the medium counts once)."""
+        return len({f.sop_instance_uid for f in self.files if f.sop_instance_uid is not None})
 
     @property
     def byte_count(self) -> int:
@@ -267,19 +268,20 @@ def _collect(
         else:
             entry, header = _entry_for(root / on_disk[item.path][0], item, records, problems)
             files.append(entry)
-            if entry.sop_instance_uid is not None and header is not None:
-                _add_instance(studies, series, empty_study_id, header)
-                if entry.sop_instance_uid in seen_sops:
-                    problems.append(
-                        Problem(
-                            ProblemCode.DUPLICATE_INSTANCE,
-                            Severity.WARNING,
-                            f"{item.path} holds the same SOP Instance UID as "
-                            f"{seen_sops[entry.sop_instance_uid]}.",
-                            item.path,
-                        )
+            sop = entry.sop_instance_uid
+            if sop is not None and header is not None and sop in seen_sops:
+                # Counted once: a second copy on the same medium is not a second instance.
+                problems.append(
+                    Problem(
+                        ProblemCode.DUPLICATE_INSTANCE,
+                        Severity.WARNING,
+                        f"{item.path} holds the same SOP Instance UID as {seen_sops[sop]}.",
+                        item.path,
                     )
-                seen_sops[entry.sop_instance_uid] = item.path
+                )
+            elif sop is not None and header is not None:
+                _add_instance(studies, series, empty_study_id, header)
+                seen_sops[sop] = item.path
         if progress is not None:
             progress(ReadProgress(done, len(on_disk), bytes_done, bytes_total))
 

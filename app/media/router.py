@@ -71,12 +71,9 @@ def read_manifest(
     limit: Limit = 500,
 ) -> ManifestPublic:
     carrier = carrier_service.get_by_label(session=session, label=label)
-    lines = service.manifest_of(session=session, carrier=carrier)
+    lines = service.manifest_of(session=session, carrier=carrier, offset=offset, limit=limit)
     return ManifestPublic(
         label=carrier.label,
-        data=[
-            ManifestLinePublic.model_validate(m, from_attributes=True)
-            for m in lines[offset : offset + limit]
-        ],
-        count=len(lines),
+        data=[ManifestLinePublic.model_validate(m, from_attributes=True) for m in lines],
+        count=service.manifest_size(session=session, carrier=carrier),
     )

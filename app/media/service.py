@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from pydantic import ValidationError
+from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
 
 from app.audit import service as audit_service
@@ -182,9 +183,18 @@ def verify_medium(
     return check, result
 
 
-def manifest_of(*, session: Session, carrier: Carrier) -> list[ManifestEntry]:
+def manifest_of(
+    *, session: Session, carrier: Carrier, offset: int = 0, limit: int | None = None
+) -> list[ManifestEntry]:
+    """The carrier's manifest by File ID (all of it, or one page)."""
     query = select(ManifestEntry).where(ManifestEntry.carrier_id == carrier.id)
-    return list(session.exec(query.order_by(col(ManifestEntry.path))))
+    query = query.order_by(col(ManifestEntry.path)).offset(offset).limit(limit)
+    return list(session.exec(query))
+
+
+def manifest_size(*, session: Session, carrier: Carrier) -> int:
+    query = select(func.count()).select_from(ManifestEntry)
+    return session.exec(query.where(ManifestEntry.carrier_id == carrier.id)).one()
 
 
 def _carrier_for_intake(

@@ -266,6 +266,26 @@ class TestBrokenMedia:
         assert reading.problems == ()
         assert reading.files == original.files
 
+    def test_swapped_files_do_not_match_their_records(self, disc: Path) -> None:
+        first, second = image_files(disc)[:2]
+        a, b = first.read_bytes(), second.read_bytes()
+        first.write_bytes(b)
+        second.write_bytes(a)
+
+        reading = read_medium(disc)
+
+        assert codes(reading) == [ProblemCode.RECORD_MISMATCH] * 2
+
+    def test_duplicate_instance(self, tmp_path: Path) -> None:
+        spec = factory.StudySpec("PID007", [factory.SeriesSpec("CT", 2)])
+        paths = factory.write_folder(tmp_path / "f", [spec])
+        shutil.copy(paths[0], paths[0].with_name("COPY.dcm"))
+
+        reading = read_medium(tmp_path / "f")
+
+        assert codes(reading) == [ProblemCode.DUPLICATE_INSTANCE]
+        assert reading.instance_count == reading.studies[0].instance_count == 2
+
     def test_fileset_id_differs_from_label(self, disc: Path) -> None:
         reading = read_medium(disc, label="RAD0002")
 

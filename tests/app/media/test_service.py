@@ -60,7 +60,16 @@ class TestIntakeApi:
         manifest = client.get(
             f"/api/v1/carriers/{LABEL}/manifest", headers=world.auth("clerk")
         ).json()
-        assert manifest["count"] == 13
+        assert manifest["count"] == len(manifest["data"]) == 13
+        page = client.get(
+            f"/api/v1/carriers/{LABEL}/manifest",
+            params={"offset": 10, "limit": 5},
+            headers=world.auth("clerk"),
+        ).json()
+        assert (page["count"], [m["path"] for m in page["data"]]) == (
+            13,
+            [m["path"] for m in manifest["data"][10:]],
+        )
         [event] = events(engine, "intake")
         assert event["premis_event_type"] == "message digest calculation"
         assert event["manifest_sha256"] == intake["manifest_sha256"]
