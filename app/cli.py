@@ -238,10 +238,12 @@ def where(
         if c.transit:
             typer.echo(f"  in transit to {c.transit.to.path}, expected {c.transit.expected_on}")
         for study in c.studies:
-            typer.echo(f"  study {study.study_uid} {study.study_date or ''} {study.modalities}")
+            when = f" {study.study_date}" if study.study_date else ""
+            typer.echo(f"  study {study.study_uid}{when} {study.modalities}")
         for other in hit.other_copies:
             typer.echo(
-                f"  also on {other.kind} {other.label} ({other.status}) at {other.location_path}"
+                f"  also on {other.kind} {other.label} ({other.status.replace('_', ' ')}) "
+                f"at {other.location_path}"
             )
 
 
