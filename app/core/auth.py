@@ -10,7 +10,7 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlmodel import Session, select
 
 from app.audit import service as audit_service
-from app.core.db import get_engine, session_scope
+from app.core.db import get_engine, read_only, session_scope
 from app.core.errors import ForbiddenError, UnauthorizedError
 from app.core.permissions import PERMISSIONS, allowed
 from app.core.principal import Principal, Role
@@ -57,7 +57,7 @@ def current_principal(
     """A short read-only transaction of its own, separate from the request's work."""
     if not token and not key:
         raise UnauthorizedError("Log in first (or send the station's API key).")
-    with session_scope(get_engine(request)) as session:
+    with session_scope(read_only(get_engine(request))) as session:
         if key:
             return _station_principal(session, key)
         assert token is not None

@@ -57,7 +57,18 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only work (see read_only) may share the database with a writer.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+READ_ONLY = "mediatrack_read_only"
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine for transactions that never write (on SQLite: a deferred BEGIN, so
+    they do not queue for the write lock; WAL readers never block the writer)."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
-from app.core.db import make_engine
+from app.core.db import make_engine, read_only
 from app.core.migrations import current_revision, head_revision
 from app.models import metadata
 
@@ -44,4 +44,16 @@ def test_write_lock_taken_at_begin(engine: Engine) -> None:
         first.execute(text("SELECT 1"))  # the transaction has begun, holding the lock
         with pytest.raises(OperationalError, match="locked"), impatient.connect() as second:
             second.execute(text("SELECT 1"))
+    impatient.dispose()
+
+
+def test_read_only_transactions_do_not_take_the_write_lock(engine: Engine) -> None:
+    """Authentication reads while a writer holds the lock (SQLite WAL: readers never wait)."""
+    if engine.dialect.name != "sqlite":
+        return
+    impatient = read_only(make_engine(str(engine.url), busy_timeout_ms=50))
+    with engine.connect() as writer:
+        writer.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: holds the write lock
+        with impatient.connect() as reader:
+            assert reader.execute(text("SELECT COUNT(*) FROM carrier")).scalar() == 0
     impatient.dispose()

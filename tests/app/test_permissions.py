@@ -94,6 +94,8 @@ def _app_routes(app: FastAPI) -> list[Route]:
     for context in iter_route_contexts(app.routes):
         if not isinstance(context.original_route, APIRoute):
             continue
+        if not context.original_route.include_in_schema:
+            continue  # the public tag page /c/{label}: no API, no log-in (tests/app/test_pages.py)
         assert context.path is not None and context.methods
         found = tuple(sorted(set(_permissions_of(context.dependant))))
         for method in sorted(context.methods):
