@@ -12,7 +12,7 @@ import pytest
 from readers.base import Reader
 from readers.client import ServiceClient
 from readers.emulators.tags import EmulatedTag
-from readers.emulators.vpcd import VirtualTag
+from readers.emulators.vpcd import Faults, VirtualTag
 from tests.readers.agent_process import AgentProcess
 from tests.readers.service import Service
 from tests.readers.stacks import PcscStack, wait_for
@@ -40,8 +40,9 @@ def place(pcsc: PcscStack) -> Iterator[Callable[..., VirtualTag]]:
     """Place an emulated tag on a reader slot; every tag is lifted after the test."""
     placed: list[tuple[VirtualTag, int, int]] = []
 
-    def _place(tag: EmulatedTag, reader: int = 0, slot: int = 0) -> VirtualTag:
-        vtag = VirtualTag(tag, pcsc.port(reader, slot))
+    def _place(tag: EmulatedTag, reader: int = 0, slot: int = 0,
+               faults: Faults | None = None) -> VirtualTag:
+        vtag = VirtualTag(tag, pcsc.port(reader, slot), faults=faults or Faults())
         vtag.place()
         placed.append((vtag, reader, slot))
         return vtag

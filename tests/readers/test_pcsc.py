@@ -11,7 +11,7 @@ import pytest
 from readers.backends.pcsc import PcscReader
 from readers.base import EventKind, TagType, Technology
 from readers.emulators.tags import IcodeSlix, Ntag21x
-from readers.emulators.vpcd import VirtualTag
+from readers.emulators.vpcd import Faults, VirtualTag
 from readers.errors import TagCapacityError, TagCommandError, TagLostError, UnsupportedError
 from tests.readers.stacks import PcscStack, expect_event
 
@@ -58,10 +58,8 @@ class TestDetection:
 
     def test_tag_answering_63_00_is_an_error_event(self, pcsc_reader: PcscReader,
                                                    place: Place) -> None:
-        vtag = VirtualTag(Ntag21x(), 0)
-        vtag.faults.status_count = 10
-        vtag = place(vtag.tag)
-        vtag.faults.status_count = 10  # every APDU of the arrival answers 63 00
+        # Every APDU of the arrival answers 63 00.
+        place(Ntag21x(), faults=Faults(status_count=10))
         error = expect_event(pcsc_reader, EventKind.ERROR)
         assert "63 00" in error.message and "place it again" in error.message
 
