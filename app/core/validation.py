@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BeforeValidator
 
 from app.core.errors import InvalidInputError
 
@@ -85,3 +89,17 @@ def check_dicom_uid(text: str) -> str:
             "A DICOM UID is up to 64 characters of digits and dots, like 1.2.840.10008.1."
         )
     return text
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date_text(value: object) -> object:
+    """Dates come as YYYY-MM-DD text. Pydantic alone would also take a number (or a text of
+    digits) as seconds since 1970, so a DICOM-style 20190101 or a stray 0 became a date."""
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        return value
+    raise ValueError("write the date as YYYY-MM-DD")
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]

@@ -5,13 +5,13 @@ from datetime import date
 from pydantic import BaseModel, Field
 
 from app.carriers.schemas import CarrierPublic, PlacePublic, Strict
-from app.core.validation import LOCATION_CODE_PATTERN
+from app.core.validation import LOCATION_CODE_PATTERN, IsoDate
 
 
 class CheckOut(Strict):
     borrower_id: int = Field(ge=1)
     purpose: str = Field(min_length=2, max_length=16, pattern=r"^[A-Z]+$")
-    due_on: date | None = None
+    due_on: IsoDate | None = None
     approver: str | None = Field(default=None, max_length=64)
 
 
@@ -27,7 +27,7 @@ class Dispatch(Strict):
     labels: list[str] = Field(min_length=1, max_length=500)
     to_location: str = Field(pattern=LOCATION_CODE_PATTERN)
     seal_number: str | None = Field(default=None, max_length=32, pattern=r"^[A-Za-z0-9\-]+$")
-    expected_on: date | None = None
+    expected_on: IsoDate | None = None
 
 
 class Receive(Strict):

@@ -6,6 +6,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from app.carriers.schemas import Strict
+from app.core.validation import IsoDate
 
 
 class EncounterClass(StrEnum):
@@ -22,7 +23,7 @@ class StudyIn(Strict):
     accession_number: str | None = Field(default=None, max_length=16)
     patient_id: str | None = Field(default=None, max_length=64)
     issuer_of_patient_id: str | None = Field(default=None, max_length=64)
-    study_date: date | None = None
+    study_date: IsoDate | None = None
     modalities: list[str] = Field(default=[], max_length=16)
     series_count: int = Field(default=0, ge=0)
     instance_count: int = Field(default=0, ge=0)

@@ -478,10 +478,21 @@ def test_a_location_tag_must_be_a_tag_uid(client: TestClient, world: World, engi
 
 
 @pytest.mark.parametrize(
-    "due_on", ["2026-13-45", "2027-02-30", "tomorrow", "03/12/2027", "2027-1-5", ""]
+    "due_on",
+    [
+        "2026-13-45",
+        "2027-02-30",
+        "tomorrow",
+        "03/12/2027",
+        "2027-1-5",
+        "",
+        4102444800,  # seconds since 1970: 1 Jan 2100, but not a date as written
+        "4102444800",
+        "21000101",
+    ],
 )
 def test_bad_due_dates_are_422(
-    due_on: str, client: TestClient, world: World, engine: Engine
+    due_on: object, client: TestClient, world: World, engine: Engine
 ) -> None:
     with unchanged(engine):
         r = client.post(
@@ -510,9 +521,12 @@ def test_past_dates_are_refused(client: TestClient, world: World, engine: Engine
         assert_error(r, 422)
 
 
-@pytest.mark.parametrize("study_date", ["2019-02-30", "20191301", "last year"])
+@pytest.mark.parametrize(
+    "study_date",
+    ["2019-02-30", "20191301", "last year", "20190101", "0", 0, 1546300800, "2019-01-01T00:00"],
+)
 def test_bad_study_dates_are_422(
-    study_date: str, client: TestClient, world: World, engine: Engine
+    study_date: object, client: TestClient, world: World, engine: Engine
 ) -> None:
     study = {**study_in(70).model_dump(mode="json"), "study_date": study_date}
     with unchanged(engine):
