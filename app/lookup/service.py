@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 from app.audit import service as audit_service
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
-from app.core.errors import AppError
+from app.core.errors import AppError, InvalidInputError
 from app.core.principal import Principal
 from app.core.validation import is_dicom_uid, is_label, looks_like_uid, normalise_uid
 from app.locations import service as location_service
@@ -83,6 +83,10 @@ def where(
     *, session: Session, principal: Principal, query: str, kind: QueryKind, secret: str
 ) -> WhereResult:
     query = query.strip()
+    if not query:
+        raise InvalidInputError(
+            "Type what to look for: a tag UID, label, study UID, accession number or patient ID."
+        )
     kinds = _guess(query) if kind is QueryKind.AUTO else [kind]
     used, carriers = kinds[0], []
     for candidate in kinds:

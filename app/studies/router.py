@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from app.audit import service as audit_service
 from app.core.auth import require
 from app.core.db import SessionDep
 from app.core.principal import Principal
@@ -17,11 +18,18 @@ router = APIRouter(prefix="/studies", tags=["studies"])
 @router.get("/{study_uid}", response_model=StudyPublic)
 def read_study(
     session: SessionDep,
-    _: Annotated[Principal, Depends(require("studies.read"))],
+    principal: Annotated[Principal, Depends(require("studies.read"))],
     study_uid: str,
 ) -> StudyPublic:
+    """The study record, patient ID included: so who read it is written to the log."""
     study = service.get_by_uid(session=session, study_uid=check_dicom_uid(study_uid))
     carriers = service.carriers_holding(session=session, study_ids=[study.id or 0])
+    audit_service.append(
+        session,
+        principal=principal,
+        action="study_read",
+        payload={"study_uid": study.study_uid, "carriers": [c.label for c in carriers]},
+    )
     return StudyPublic(
         **study.model_dump(
             include={

@@ -117,6 +117,15 @@ class TestWhere:
         assert result.stderr.strip().endswith(".")
         assert "ZZCANARY" not in result.stderr
 
+    def test_a_blank_query_exits_1_with_a_sentence(
+        self, world: World, engine: Engine, env: dict[str, str]
+    ) -> None:
+        before = count(engine, "SELECT count(*) FROM custody_event")
+        result = run(env, "where", "  ")
+        assert result.exit_code == 1
+        assert result.stderr.startswith("Type what to look for")
+        assert count(engine, "SELECT count(*) FROM custody_event") == before
+
 
 class TestUserCreate:
     def test_creates_the_first_admin_on_an_empty_database(

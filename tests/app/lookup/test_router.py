@@ -198,3 +198,35 @@ def test_refused_and_invalid_lookups_write_no_lookup_event(
         r = client.get("/api/v1/where", params=params, headers=headers)
         assert r.status_code == status, r.text
     assert lookups(engine) == []
+
+
+def test_a_blank_query_is_422_and_not_logged(
+    client: TestClient, world: World, engine: Engine
+) -> None:
+    size = log_size(engine)
+    for query in [" ", "   ", "\t"]:
+        r = client.get("/api/v1/where", params={"q": query}, headers=world.auth("clerk"))
+        assert r.status_code == 422, r.text
+        assert r.json()["error"] == "invalid_input"
+        assert r.json()["detail"].startswith("Type what to look for")
+    assert log_size(engine) == size
+
+
+def test_reading_a_study_record_is_logged(client: TestClient, world: World, engine: Engine) -> None:
+    """The study record carries the patient ID: who read it is in the log (without it)."""
+    uid = study_in(2).study_uid
+    size = log_size(engine)
+    r = client.get(f"/api/v1/studies/{uid}", headers=world.auth("clinician"))
+    assert r.status_code == 200, r.text
+    assert r.json()["patient_id"] == "ZZCANARY0002"
+    assert log_size(engine) == size + 1
+    with engine.connect() as conn:
+        action, role, payload = conn.execute(
+            text("SELECT action, actor_role, payload FROM custody_event ORDER BY seq DESC LIMIT 1")
+        ).one()
+    assert (action, role) == ("study_read", "clinician")
+    assert json.loads(payload) == {"study_uid": uid, "carriers": [world.labels[1]]}
+    # An unknown study is a 404 and reads nothing, so nothing is logged.
+    r = client.get("/api/v1/studies/1.2.3.4", headers=world.auth("clinician"))
+    assert r.status_code == 404
+    assert log_size(engine) == size + 1
