@@ -256,3 +256,28 @@ def test_denied_entry_names_the_actor(client: TestClient, world: World, engine: 
     # The refused checkout changed nothing.
     carrier = client.get(f"/api/v1/carriers/{world.labels[0]}", headers=world.auth("clerk"))
     assert carrier.json()["status"] == "in_storage"
+
+
+def test_no_secret_in_any_read(client: TestClient, world: World) -> None:
+    """Password hashes, key hashes and tokens never leave the service (the new station's key
+    is shown once, in the answer that creates it)."""
+    reads = [
+        ("/api/v1/users", "admin"),
+        ("/api/v1/stations", "admin"),
+        ("/api/v1/carriers", "clerk"),
+        ("/api/v1/borrowers", "clerk"),
+        ("/api/v1/locations", "clerk"),
+        ("/api/v1/audit/events?limit=500", "auditor"),
+    ]
+    created = client.post(
+        "/api/v1/stations", json={"name": "desk-9", "location": "DESK"}, headers=world.auth("admin")
+    )
+    assert created.status_code == 201
+    new_key = created.json()["api_key"]
+    secrets = [new_key, world.station_key, *world.tokens.values(), "$argon2", "password"]
+    for path, role in reads:
+        r = client.get(path, headers=world.auth(role))
+        assert r.status_code == 200, r.text
+        found = [s[:12] for s in secrets if s.lower() in r.text.lower()]
+        assert found == [], path
+        assert "key_hash" not in r.text and "key_prefix" not in r.text, path
