@@ -32,6 +32,9 @@ from urllib.parse import parse_qs
 import nfc
 import nfc.clf
 import nfc.tag
+import nfc.tag.tt2
+import nfc.tag.tt3
+import nfc.tag.tt4
 
 from readers.base import EventKind, Reader, TagEvent, TagSession, TagType, Technology
 from readers.errors import (
@@ -225,6 +228,8 @@ class NfcReader(Reader):
                 future.set_exception(_translate(exc))
                 if isinstance(future.exception(), TagLostError):
                     return
+            except Exception as exc:  # a bug in fn: the caller gets it, the worker lives on
+                future.set_exception(exc)
 
     def _fail_jobs(self, error: ReaderError) -> None:
         while True:

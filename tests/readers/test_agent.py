@@ -40,17 +40,22 @@ class TestEndToEnd:
         service.register("AGT0001")
         client.bind_tag("AGT0001", "04200000000001", Technology.ISO14443A, TagType.NTAG213)
         agent = agents()
-        place(Ntag21x(uid=bytes.fromhex("04200000000001")))
+        vtag = place(Ntag21x(uid=bytes.fromhex("04200000000001")))
         line = agent.wait_line("#1 04200000000001 seen:")
-        # The agent prints the server's own sentence for the clerk.
+        # The agent prints the server's own sentence for the clerk, and the ACR122U beeps
+        # once with a green blink (FF 00 40 A0 ...) while the tag still rests on it.
         assert "AGT0001" in line
+        wait_for(lambda: vtag.leds, 10, "the reader's feedback")
+        assert [(c.led_state, c.repetitions) for c in vtag.leds] == [(0xA0, 1)]
         [(seq, _)] = service.recorded_seqs(client_key(client), 1)
         assert seq == 1
 
     def test_unknown_tag(self, agents: Agents, place: Place) -> None:
         agent = agents()
-        place(Ntag21x(uid=bytes.fromhex("04200000000002")))
+        vtag = place(Ntag21x(uid=bytes.fromhex("04200000000002")))
         agent.wait_line("#1 04200000000002 unregistered_tag:")
+        wait_for(lambda: vtag.leds, 10, "the reader's feedback")
+        assert vtag.leds[0].led_state == 0x50  # red, three beeps: look at the screen
 
 
 def client_key(client: ServiceClient) -> str:

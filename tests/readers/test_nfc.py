@@ -10,6 +10,7 @@ import pytest
 
 from readers.backends.nfc import NfcReader
 from readers.base import EventKind, TagType, Technology
+from readers.emulators.felica import UdpFelicaTag
 from readers.emulators.tags import Ntag21x
 from readers.emulators.udp import UdpTag
 from readers.errors import TagCommandError, TagLostError, UnsupportedError
@@ -151,3 +152,26 @@ class TestSession:
         expect_event(reader, EventKind.REMOVED)
         with pytest.raises(TagLostError), reader.session(event):
             pass
+
+
+class TestType3:
+    def test_felica_ndef(self, port: int) -> None:
+        tag = UdpFelicaTag(port)
+        tag.place()
+        try:
+            with NfcReader(f"udp:127.0.0.1:{port}?targets=212F") as reader:
+                event = expect_event(reader, EventKind.ARRIVED)
+                assert (event.uid, event.technology, event.tag_type) == (
+                    "02FE000000000001", Technology.FELICA, TagType.TYPE3)
+                message = _message("https://archive.example/c/LTO0001")
+                with reader.session(event) as session:
+                    assert session.read_ndef() == b""
+                    session.write_ndef(message)
+                    assert session.read_ndef() == message
+                    with pytest.raises(UnsupportedError, match="Type 2"):
+                        session.read_blocks(0, 1)
+                tag.lift()
+                expect_event(reader, EventKind.REMOVED)
+        finally:
+            tag.lift()
+        assert tag.memory[16 : 16 + len(message)] == message
