@@ -105,3 +105,31 @@ class TestLabelTagOnNfcpy:
         assert result.protected and result.carrier.kind == "LTO-8"
         assert tag.tag.auth0 == 4
         assert client.get_carrier("LBL0006")["tag"]["tag_type"] == "NTAG216"
+
+
+class TestForgedLabels:
+    """A phone can rewrite an unlocked tag; the station must notice, offline."""
+
+    def test_edited_and_copied_labels_are_flagged(
+        self, service: Service, client: ServiceClient, pcsc_reader: PcscReader, place: Place
+    ) -> None:
+        service.register("LBL0007", "CD")
+        genuine = place(Ntag21x(uid=bytes.fromhex("04100000000007")), slot=0)
+        event = expect_event(pcsc_reader, EventKind.ARRIVED)
+        with pcsc_reader.session(event) as tag:
+            label_tag(tag, client, "LBL0007", public_url=service.url, keys=KEYS, key_id=3)
+            label = tag.read_ndef()
+        # Copy the label byte for byte onto another tag (the second slot) ...
+        copy = place(Ntag21x(uid=bytes.fromhex("04100000000008")), slot=1)
+        copy_event = expect_event(pcsc_reader, EventKind.ARRIVED)
+        with pcsc_reader.session(copy_event) as tag:
+            tag.write_ndef(label)
+            assert decode_label(tag.read_ndef(), uid=tag.uid, keys=KEYS).check is (
+                LabelCheck.ALTERED
+            )
+        # ... and edit the genuine one: "CD" becomes "BD".
+        with pcsc_reader.session(event) as tag:
+            tag.write_ndef(label.replace(b"\x02CD", b"\x02BD"))
+            reading = decode_label(tag.read_ndef(), uid=tag.uid, keys=KEYS)
+        assert reading.check is LabelCheck.ALTERED
+        assert genuine.placed and copy.placed
