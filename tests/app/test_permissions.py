@@ -94,9 +94,13 @@ def _app_routes(app: FastAPI) -> list[Route]:
     for context in iter_route_contexts(app.routes):
         if not isinstance(context.original_route, APIRoute):
             continue
-        if not context.original_route.include_in_schema:
-            continue  # the public tag page /c/{label}: no API, no log-in (tests/app/test_pages.py)
         assert context.path is not None and context.methods
+        if not context.path.startswith(PREFIX + "/"):
+            # Pages such as the public tag page /c/{label} (tests/app/test_pages.py): no API,
+            # no log-in. They may only be read, and stay out of the API schema.
+            assert context.methods <= {"GET", "HEAD"}, context.path
+            assert not context.original_route.include_in_schema, context.path
+            continue
         found = tuple(sorted(set(_permissions_of(context.dependant))))
         for method in sorted(context.methods):
             routes.append(Route(method, context.path, found))
