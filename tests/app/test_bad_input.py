@@ -784,3 +784,30 @@ def test_unknown_borrower_or_purpose_lends_nothing(
             headers=world.auth("clerk"),
         )
         assert_error(r, 422)
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        ({"role": "station"}, 422),  # a role, but not one a person can have
+        ({"role": "system"}, 422),
+        ({"role": "root"}, 422),
+        ({"password": "short"}, 422),
+        ({"username": "Has Spaces"}, 422),
+        ({"username": "clerk"}, 409),  # taken
+    ],
+)
+def test_bad_new_users_are_refused(
+    change: dict[str, str], status: int, client: TestClient, world: World, engine: Engine
+) -> None:
+    body = {
+        "username": "newperson",
+        "display_name": "New Person",
+        "role": "clerk",
+        "password": "a long enough password",
+        **change,
+    }
+    with unchanged(engine):
+        r = client.post("/api/v1/users", json=body, headers=world.auth("admin"))
+        assert_error(r, status)
+    assert "a long enough password" not in r.text
