@@ -31,9 +31,10 @@ SW_OK = b"\x90\x00"
 SW_FAILED = b"\x63\x00"  # operation failed: NAK, tag silent
 SW_WRONG_LENGTH = b"\x67\x00"
 SW_NOT_SUPPORTED = b"\x6a\x81"
-SW_OUT_OF_RANGE = b"\x6a\x82"
 
-VPCD_POWER_OFF, VPCD_POWER_ON, VPCD_RESET, VPCD_GET_ATR = 0x00, 0x01, 0x02, 0x04
+# vpcd control messages are 00 power off, 01 power on, 02 reset, 04 get ATR; only the last
+# needs an answer.
+VPCD_GET_ATR = 0x04
 
 
 @dataclass

@@ -54,6 +54,21 @@ def free_port_pair() -> int:
     raise RuntimeError("no free port pair")
 
 
+def _listening_tcp_ports() -> set[int]:
+    """Ports with a socket in LISTEN state (st 0A in /proc/net/tcp; no iproute2 needed)."""
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A":
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
 class PcscStack:
     """One private pcscd with two vpcd readers of two slots each."""
 
@@ -131,9 +146,9 @@ class PcscStack:
             raise AssertionError(f"pcscd exited: {self.log.read_text()[-2000:]}")
         if not self.socket.exists():
             return False
-        # vpcd opens its ports when pcscd loads the driver; a listening port answers ss.
-        listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True).stdout
-        return all(f":{p} " in listening and f":{p + 1} " in listening for p in self.ports)
+        # vpcd opens its ports when pcscd has loaded the driver.
+        listening = _listening_tcp_ports()
+        return all(p in listening and p + 1 in listening for p in self.ports)
 
     @property
     def running(self) -> bool:
