@@ -157,10 +157,11 @@ class NfcReader(Reader):
         while not self._stop.is_set():
             try:
                 clf = nfc.ContactlessFrontend(self._path)
-            except OSError as exc:
+            except (OSError, ImportError) as exc:  # no device, no access, or no libusb
+                reason = getattr(exc, "strerror", None) or exc
                 if not reported:
                     self._emit(TagEvent(EventKind.ERROR, self._path, message=(
-                        f"No NFC reader found at {self._path} ({exc.strerror or exc}); plug it "
+                        f"No NFC reader found at {self._path} ({reason}); plug it "
                         "in, and check the udev rule and the pn533 blacklist (hardware/)."
                     )))
                     reported = True
