@@ -33,7 +33,6 @@ from typing import Any, TextIO
 from readers.base import EventKind, Reader, TagEvent
 from readers.client import ServiceClient, ServiceError
 from readers.errors import ReaderError
-from readers.label import LabelCheck, decode_label, parse_keys
 from readers.outbox import Outbox, Scan
 
 log = logging.getLogger(__name__)
@@ -114,6 +113,9 @@ class StationAgent:
 
     def _check_label(self, event: TagEvent) -> None:
         """Read the tag's label and warn when it is not a genuine one of this site."""
+        # ndeflib comes with the pcsc and nfc extras; a wedge-only station never gets here.
+        from readers.label import LabelCheck, decode_label
+
         assert self.site_keys is not None and event.uid is not None
         try:
             with self.reader.session(event) as session:
@@ -201,7 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("No station API key: pass --key-file or set MEDIATRACK_STATION_KEY.",
               file=sys.stderr)
         return 2
-    site_keys = parse_keys(args.site_keys.read_text()) if args.site_keys else None
+    site_keys = None
+    if args.site_keys:
+        from readers.label import parse_keys
+
+        site_keys = parse_keys(args.site_keys.read_text())
 
     from readers.registry import open_reader
 

@@ -7,11 +7,13 @@ import sys
 
 CHECK = """
 import sys
-import readers, readers.agent, readers.labelling, readers.label, readers.outbox
+import readers, readers.agent
 from readers import open_reader
 open_reader("sim://").close()
 loaded = {name.split(".")[0] for name in sys.modules}
-print(sorted(loaded & {"app", "fastapi", "sqlmodel", "sqlalchemy", "smartcard", "nfc", "evdev"}))
+# ndef too: a wedge-only station installs neither pyscard nor nfcpy nor ndeflib.
+print(sorted(loaded & {"app", "fastapi", "sqlmodel", "sqlalchemy", "smartcard", "nfc", "ndef",
+                       "evdev"}))
 """
 
 
