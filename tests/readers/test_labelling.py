@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +18,7 @@ from readers.errors import TagLostError
 from readers.label import LabelCheck, decode_label
 from readers.labelling import label_tag
 from tests.readers.service import Service
-from tests.readers.stacks import expect_event
+from tests.readers.stacks import PcscStack, expect_event
 
 Place = Callable[..., VirtualTag]
 KEYS = {3: bytes(range(100, 132))}
@@ -133,3 +136,37 @@ class TestForgedLabels:
             reading = decode_label(tag.read_ndef(), uid=tag.uid, keys=KEYS)
         assert reading.check is LabelCheck.ALTERED
         assert genuine.placed and copy.placed
+
+
+class TestLabellingCommand:
+    def test_labels_the_tag_placed_on_the_reader(
+        self, pcsc: PcscStack, service: Service, station_key: str, client: ServiceClient,
+        place: Place, tmp_path: Path
+    ) -> None:
+        service.register("LBL0009", "LTO-9")
+        (tmp_path / "site-keys").write_text(f"# test site\n3 {KEYS[3].hex()}\n")
+        place(Ntag21x(TagType.NTAG215, uid=bytes.fromhex("04100000000009")))
+        done = subprocess.run(
+            [sys.executable, "-m", "readers.labelling", "LBL0009", "--reader", "pcsc://",
+             "--server", service.url, "--site-keys", str(tmp_path / "site-keys"), "--lock",
+             "--timeout", "20"],
+            env={**pcsc.env, "MEDIATRACK_STATION_KEY": station_key}, capture_output=True,
+            text=True, timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Tag 04100000000009 now labels LTO-9 LBL0009 (locked)." in done.stdout
+        assert client.get_carrier("LBL0009")["tag"]["uid"] == "04100000000009"
+
+    def test_unknown_label_exits_non_zero(self, pcsc: PcscStack, service: Service,
+                                          station_key: str, place: Place,
+                                          tmp_path: Path) -> None:
+        (tmp_path / "site-keys").write_text(f"3 {KEYS[3].hex()}\n")
+        place(Ntag21x(uid=bytes.fromhex("04100000000010")))
+        done = subprocess.run(
+            [sys.executable, "-m", "readers.labelling", "NOSUCH", "--reader", "pcsc://",
+             "--server", service.url, "--site-keys", str(tmp_path / "site-keys")],
+            env={**pcsc.env, "MEDIATRACK_STATION_KEY": station_key}, capture_output=True,
+            text=True, timeout=60,
+        )
+        assert done.returncode == 1
+        assert done.stderr.startswith("Not labelled: ")
