@@ -5,7 +5,8 @@ An NDEF message (NFC Forum NDEF 1.0) of two records:
 1. A URI record (RTD-URI) opening the carrier's page: ``{public_url}/c/{label}``. Any phone
    that taps the tag opens it; the page itself asks for a login.
 2. An external-type record ``mediatrack:carrier`` (NFC Forum RTD 1.0 §3.4, TNF 4) with this
-   payload, 50 bytes at most so that the whole message fits an NTAG213::
+   payload of at most 45 bytes, so that the whole message fits an NTAG213 (144 bytes) with a
+   public URL of up to about 50 characters after "https://"::
 
        version   1 byte   0x01
        format    1 byte   ISO 28560-1 media format: 0x02 CD/DVD (all optical discs),
