@@ -154,3 +154,21 @@ class TestPcscdRestart:
         vtag.place()
         agent.wait_line("#2 04200000000007", timeout=30)
         assert [seq for seq, _ in service.recorded_seqs(station_key, 3)] == [1, 2]
+
+
+class TestRefusedKey:
+    def test_wrong_key_keeps_scans_and_says_why(self, pcsc: PcscStack, service: Service,
+                                                place: Place, tmp_path: Path) -> None:
+        agent = AgentProcess(reader="pcsc://", server=service.url, key="mtk_not_a_key",
+                             outbox=tmp_path / "outbox.db", env=pcsc.env,
+                             extra=("--max-backoff", "1"))
+        agent.start()
+        try:
+            place(Ntag21x(uid=bytes.fromhex("04200000000008")))
+            line = agent.wait_line("server: The station's API key was refused")
+            assert "1 scan(s) waiting" in line
+        finally:
+            agent.stop()
+        outbox = Outbox(tmp_path / "outbox.db")
+        assert outbox.count() == 1  # kept for when the key is fixed
+        outbox.close()
