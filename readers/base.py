@@ -119,7 +119,7 @@ class TagSession(abc.ABC):
         raise UnsupportedError("This reader cannot lock this tag.")
 
     def protect(self, password: bytes) -> None:
-        """Protect the tag's memory against writing with a password (NTAG21x PWD/AUTH0)."""
+        """Protect the tag against writing with a 6-byte password (NTAG21x PWD + PACK, AUTH0)."""
         raise UnsupportedError("This reader cannot password-protect this tag.")
 
 

@@ -149,3 +149,22 @@ def make_type2_read_only(device: BlockDevice, tag_type: TagType | None) -> None:
     device.write(DYNAMIC_LOCK_PAGE[tag_type], b"\xff\xff\x00\x00")
     # Page 2 bytes 2-3 are the static lock bytes (pages 3-15); last, as they lock the CC.
     device.write(2, b"\x00\x00\xff\xff")
+
+
+def protect_type2(device: BlockDevice, tag_type: TagType | None, password: bytes) -> None:
+    """Password-protect writes from page 4 on an NTAG21x (datasheet §8.8).
+
+    ``password`` is 6 bytes: PWD (4) and PACK (2), as nfcpy's ``NTAG21x.protect`` takes it.
+    PWD and PACK go first, AUTH0 last, so a tag lifted half-way is never protected by a
+    password that was not written. The chip applies AUTH0 from its next activation.
+    """
+    if tag_type not in DYNAMIC_LOCK_PAGE:
+        raise UnsupportedError("Password protection is supported for NTAG213/215/216 only.")
+    if len(password) != 6:
+        raise ValueError("an NTAG password has 6 bytes (4 PWD + 2 PACK)")
+    cfg0 = DYNAMIC_LOCK_PAGE[tag_type] + 1
+    device.write(cfg0 + 2, password[:4])  # PWD
+    device.write(cfg0 + 3, password[4:6] + b"\x00\x00")  # PACK, RFUI
+    mirror, rfui, mirror_page, _auth0 = device.read(cfg0, 1)
+    # AUTH0 = 4: pages 4 and up (the NDEF area and the configuration) need the password.
+    device.write(cfg0, bytes([mirror, rfui, mirror_page, 0x04]))

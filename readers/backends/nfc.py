@@ -122,8 +122,8 @@ class NfcSession(TagSession):
 
     def protect(self, password: bytes) -> None:
         """Password-protect writes from page 4 on (NTAG21x PWD/PACK/AUTH0, via nfcpy)."""
-        if len(password) < 6:
-            raise ValueError("an NTAG password needs 6 bytes (4 PWD + 2 PACK)")
+        if len(password) != 6:
+            raise ValueError("an NTAG password has 6 bytes (4 PWD + 2 PACK)")
         if not self._call(lambda tag: tag.protect(password=password, protect_from=4)):
             raise TagCommandError("The tag did not accept the password settings.")
 

@@ -250,6 +250,9 @@ class PcscSession(TagSession):
     def make_read_only(self) -> None:
         tlv.make_type2_read_only(self._blocks, self.tag_type)
 
+    def protect(self, password: bytes) -> None:
+        tlv.protect_type2(self._blocks, self.tag_type, password)
+
 
 class PcscReader(Reader):
     """Watches PC/SC readers whose name contains ``name`` (all readers when empty)."""

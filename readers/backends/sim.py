@@ -78,6 +78,9 @@ class SimSession(TagSession):
     def make_read_only(self) -> None:
         tlv.make_type2_read_only(self._blocks, self.tag_type)
 
+    def protect(self, password: bytes) -> None:
+        tlv.protect_type2(self._blocks, self.tag_type, password)
+
 
 def parse_tags(spec: str) -> list[EmulatedTag]:
     """``NTAG213:04A2...,ICODE:E004...`` -> tag models."""

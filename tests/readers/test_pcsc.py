@@ -166,6 +166,27 @@ class TestSession:
                 tag.write_block(4, b"\x00\x00\x00\x00")  # the chip NAKs: page locked
         assert vtag.tag.memory[15] == 0x0F and vtag.tag.memory[10:12] == b"\xff\xff"
 
+    def test_password_protection(self, pcsc: PcscStack, pcsc_reader: PcscReader,
+                                 place: Place) -> None:
+        vtag = place(Ntag21x(TagType.NTAG215))
+        event = expect_event(pcsc_reader, EventKind.ARRIVED)
+        message = _message("https://archive.example/c/DVD0001")
+        with pcsc_reader.session(event) as tag:
+            tag.write_ndef(message)
+            tag.protect(b"pw1234")
+        model = vtag.tag
+        pwd = (0x83 + 2) * 4
+        assert model.memory[pwd : pwd + 6] == b"pw1234" and model.memory[0x83 * 4 + 3] == 4
+        vtag.lift()
+        expect_event(pcsc_reader, EventKind.REMOVED)
+        vtag.place()  # a new activation: AUTH0 now applies
+        event = expect_event(pcsc_reader, EventKind.ARRIVED)
+        with pcsc_reader.session(event) as tag:
+            assert tag.read_ndef() == message  # reads stay open (PROT = 0)
+            with pytest.raises(TagCommandError, match="63 00"):
+                tag.write_ndef(_message("https://forged.example/c/DVD0001"))
+        assert model.memory[16 : 18 + len(message)] == bytes([3, len(message)]) + message
+
     def test_feedback_on_acr122u(self, pcsc_reader: PcscReader, place: Place) -> None:
         vtag = place(Ntag21x())
         event = expect_event(pcsc_reader, EventKind.ARRIVED)

@@ -9,7 +9,7 @@ from readers import open_reader
 from readers.backends.sim import SimReader
 from readers.base import EventKind, TagType, Technology
 from readers.emulators.tags import IcodeSlix, Ntag21x
-from readers.errors import TagLostError
+from readers.errors import TagCommandError, TagLostError
 from tests.readers.stacks import expect_event
 
 MESSAGE = b"".join(ndef.message_encoder([ndef.UriRecord("https://archive.example/c/CD1")]))
@@ -30,6 +30,19 @@ class TestSimReader:
             assert expect_event(reader, EventKind.REMOVED).uid == event.uid
             with pytest.raises(TagLostError), reader.session(event):
                 pass
+
+    def test_password_protection_applies_from_the_next_placement(self) -> None:
+        with SimReader() as reader:
+            tag = Ntag21x()
+            event = reader.place(tag)
+            with reader.session(event) as session:
+                session.write_ndef(MESSAGE)
+                session.protect(b"pw1234")
+                session.write_ndef(MESSAGE)  # still this activation: AUTH0 not yet applied
+            reader.lift()
+            event = reader.place(tag)
+            with reader.session(event) as session, pytest.raises(TagCommandError):
+                session.write_ndef(MESSAGE)
 
     def test_icode(self) -> None:
         with SimReader() as reader:
