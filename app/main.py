@@ -60,13 +60,34 @@ def _too_large(limit: int) -> str:
 
 
 async def _reject(send: Send, limit: int) -> None:
+    await _answer(send, 413, "payload_too_large", _too_large(limit))
+
+
+class NoNulInURL:
+    """A path or query holding a NUL character (%00) is bad input: 422 before any work.
+    PostgreSQL text cannot hold NUL, so it would otherwise fail deep down as a 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
+        ):
+            detail = "The address holds a NUL character (%00), which no value may contain."
+            await _answer(send, 422, "invalid_input", detail)
+            return
+        await self.app(scope, receive, send)
+
+
+async def _answer(send: Send, status: int, code: str, detail: str) -> None:
     import json
 
-    body = json.dumps(error_body("payload_too_large", _too_large(limit))).encode()
+    body = json.dumps(error_body(code, detail)).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
@@ -101,4 +122,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     app.include_router(pages_router)
     app.add_middleware(BodyLimit, limit=settings.MAX_BODY_BYTES)
+    app.add_middleware(NoNulInURL)
     return app

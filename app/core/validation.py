@@ -19,6 +19,10 @@ class Technology(StrEnum):
     FELICA = "felica"
 
 
+# The largest value an INTEGER column holds on PostgreSQL (ids, counts): a larger number in a
+# request is bad input, not a failed query.
+MAX_INT = 2**31 - 1
+
 # UID lengths in bytes. ISO/IEC 14443-3 Type A: single, double, triple size (4, 7, 10);
 # Type B PUPI: 4; ISO/IEC 15693 UID: 8; FeliCa IDm: 8.
 UID_LENGTHS: dict[Technology, frozenset[int]] = {

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
@@ -12,11 +12,13 @@ from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.principal import Principal
 from app.core.time import utcnow
+from app.core.validation import MAX_INT
 from app.custody import schemas, service
 from app.custody.models import Transfer
 from app.locations import service as location_service
 
 router = APIRouter(tags=["custody"])
+TransferId = Annotated[int, Path(ge=1, le=MAX_INT)]
 Checkout = Annotated[Principal, Depends(require("custody.checkout"))]
 Returner = Annotated[Principal, Depends(require("custody.return"))]
 Mover = Annotated[Principal, Depends(require("custody.transfer"))]
@@ -145,14 +147,14 @@ def dispatch_transfer(
 def read_transfer(
     session: SessionDep,
     _: Annotated[Principal, Depends(require("carriers.read"))],
-    transfer_id: int,
+    transfer_id: TransferId,
 ) -> schemas.TransferPublic:
     return _transfer_public(session, service.get_transfer(session=session, transfer_id=transfer_id))
 
 
 @router.post("/transfers/{transfer_id}/receive", response_model=schemas.TransferPublic)
 def receive_transfer(
-    session: SessionDep, principal: Mover, transfer_id: int, receive_in: schemas.Receive
+    session: SessionDep, principal: Mover, transfer_id: TransferId, receive_in: schemas.Receive
 ) -> schemas.TransferPublic:
     """Receive all (or the listed) carriers of a transfer at its destination."""
     transfer = service.receive(

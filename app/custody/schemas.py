@@ -5,11 +5,11 @@ from datetime import date
 from pydantic import BaseModel, Field
 
 from app.carriers.schemas import CarrierPublic, PlacePublic, Strict
-from app.core.validation import LOCATION_CODE_PATTERN, IsoDate
+from app.core.validation import LOCATION_CODE_PATTERN, MAX_INT, IsoDate
 
 
 class CheckOut(Strict):
-    borrower_id: int = Field(ge=1)
+    borrower_id: int = Field(ge=1, le=MAX_INT)
     purpose: str = Field(min_length=2, max_length=16, pattern=r"^[A-Z]+$")
     due_on: IsoDate | None = None
     approver: str | None = Field(default=None, max_length=64)

@@ -6,7 +6,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from app.carriers.schemas import Strict
-from app.core.validation import IsoDate
+from app.core.validation import MAX_INT, IsoDate
 
 
 class EncounterClass(StrEnum):
@@ -25,8 +25,8 @@ class StudyIn(Strict):
     issuer_of_patient_id: str | None = Field(default=None, max_length=64)
     study_date: IsoDate | None = None
     modalities: list[str] = Field(default=[], max_length=16)
-    series_count: int = Field(default=0, ge=0)
-    instance_count: int = Field(default=0, ge=0)
+    series_count: int = Field(default=0, ge=0, le=MAX_INT)
+    instance_count: int = Field(default=0, ge=0, le=MAX_INT)
     encounter_class: EncounterClass | None = None
 
 

@@ -49,7 +49,9 @@ def get_by_username(*, session: Session, username: str) -> User:
 
 def authenticate(*, session: Session, username: str, password: str) -> User:
     """The user, if the password is right. Failures count; too many lock the account."""
-    user = session.exec(select(User).where(User.username == username)).one_or_none()
+    # A NUL cannot be in any user name (and PostgreSQL refuses to even compare with one).
+    query = select(User).where(User.username == username)
+    user = None if "\x00" in username else session.exec(query).one_or_none()
     now = utcnow()
     if user is not None and user.locked_until is not None and user.locked_until > now:
         raise TooManyRequestsError(

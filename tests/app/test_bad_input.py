@@ -811,3 +811,140 @@ def test_bad_new_users_are_refused(
         r = client.post("/api/v1/users", json=body, headers=world.auth("admin"))
         assert_error(r, status)
     assert "a long enough password" not in r.text
+
+
+# --- values the databases cannot hold ------------------------------------------------------
+
+NUL = "\x00"
+
+
+def test_nul_characters_in_bodies_are_422(client: TestClient, world: World, engine: Engine) -> None:
+    """PostgreSQL text cannot hold NUL: it must be refused as bad input, never a 500."""
+    label = world.labels[0]
+    cases: list[tuple[str, str, dict[str, Any]]] = [
+        ("/api/v1/borrowers", "clerk", {"name": f"Dr{NUL}Wang"}),
+        (
+            "/api/v1/carriers",
+            "clerk",
+            {"label": "NEW1", "kind": "CD", "home_location": "SHELF1", "notes": f"a{NUL}b"},
+        ),
+        (f"/api/v1/carriers/{label}/hold", "admin", {"reason": f"court{NUL}order"}),
+        (f"/api/v1/carriers/{label}/missing", "clerk", {"note": NUL}),
+        ("/api/v1/transfers", "clerk", {"labels": [label, f"X{NUL}"], "to_location": "VAULT"}),
+        (
+            f"/api/v1/carriers/{label}/studies",
+            "clerk",
+            {"studies": [{**study_in(90).model_dump(mode="json"), "patient_id": f"P{NUL}1"}]},
+        ),
+        (
+            "/api/v1/users",
+            "admin",
+            {
+                "username": "newperson",
+                "display_name": f"A{NUL}B",
+                "role": "clerk",
+                "password": "a long enough password",
+            },
+        ),
+        ("/api/v1/scans", "station", {"reads": [scan_read(1, tag_uid(1) + NUL)]}),
+    ]
+    for path, role, body in cases:
+        with unchanged(engine):
+            r = client.post(path, json=body, headers=world.auth(role))
+            detail = assert_error(r, 422, "invalid_input")
+        assert "NUL" in detail, (path, detail)
+
+
+@pytest.mark.parametrize(
+    ("path", "role"),
+    [
+        ("/api/v1/where?q=AB%00CD", "clerk"),
+        ("/api/v1/locations/SH%00ELF", "clerk"),
+        ("/api/v1/carriers/RAD%000001", "clerk"),
+        ("/api/v1/users/cl%00erk/deactivate", "admin"),
+        ("/api/v1/stations/desk%00-2/revoke", "admin"),
+    ],
+)
+def test_nul_characters_in_the_address_are_422(
+    path: str, role: str, client: TestClient, world: World, engine: Engine
+) -> None:
+    method = "POST" if path.endswith(("/deactivate", "/revoke")) else "GET"
+    with unchanged(engine):
+        r = client.request(method, path, headers=world.auth(role))
+        assert_error(r, 422, "invalid_input")
+
+
+def test_nul_in_a_login_name_is_a_failed_login(client: TestClient, world: World) -> None:
+    r = client.post("/api/v1/auth/token", data={"username": f"cl{NUL}erk", "password": "x"})
+    assert_error(r, 401, "unauthorized")
+
+
+@pytest.mark.parametrize("number", [2**31, 2**63, 10**30])
+def test_numbers_too_large_for_the_database_are_422(
+    number: int, client: TestClient, world: World, engine: Engine
+) -> None:
+    label = world.labels[0]
+    with unchanged(engine):
+        r = client.post(
+            f"/api/v1/carriers/{label}/checkout",
+            json={"borrower_id": number, "purpose": "TREAT"},
+            headers=world.auth("clerk"),
+        )
+        assert_error(r, 422, "invalid_input")
+        r = client.get(f"/api/v1/transfers/{number}", headers=world.auth("clerk"))
+        assert_error(r, 422, "invalid_input")
+        r = client.post(f"/api/v1/transfers/{number}/receive", json={}, headers=world.auth("clerk"))
+        assert_error(r, 422, "invalid_input")
+        study = {**study_in(91).model_dump(mode="json"), "instance_count": number}
+        r = client.post(
+            f"/api/v1/carriers/{label}/studies",
+            json={"studies": [study]},
+            headers=world.auth("clerk"),
+        )
+        assert_error(r, 422, "invalid_input")
+
+
+def test_the_largest_id_is_simply_not_found(client: TestClient, world: World) -> None:
+    r = client.get(f"/api/v1/transfers/{2**31 - 1}", headers=world.auth("clerk"))
+    assert_error(r, 404, "not_found")
+    r = client.post(
+        f"/api/v1/carriers/{world.labels[0]}/checkout",
+        json={"borrower_id": 2**31 - 1, "purpose": "TREAT"},
+        headers=world.auth("clerk"),
+    )
+    assert r.status_code in (404, 422), r.text
+    assert_error(r, r.status_code)
+
+
+# Known and not fixed here (app/audit and app/scans belong to another change): on PostgreSQL
+# both numbers reach an INTEGER column and fail there. Each test passes once that is fixed
+# (ScanRead.station_seq le=2**31-1, or BIGINT columns; Query(ge=0, le=2**31-1) for ``after``)
+# and is an expected failure until then, on PostgreSQL only.
+KNOWN_INTEGER_OVERFLOW = "a number past INTEGER reaches PostgreSQL (see the comment above)"
+
+
+@pytest.mark.parametrize("number", [2**31, 2**40])
+def test_a_large_log_position_is_not_500(
+    number: int, client: TestClient, world: World, engine: Engine
+) -> None:
+    r = client.get(f"/api/v1/audit/events?after={number}", headers=world.auth("auditor"))
+    if r.status_code == 500 and engine.dialect.name == "postgresql":
+        pytest.xfail(KNOWN_INTEGER_OVERFLOW)
+    assert r.status_code in (200, 422), r.text
+
+
+@pytest.mark.parametrize("number", [2**31, 2**40])
+def test_a_large_station_sequence_is_not_500(
+    number: int, client: TestClient, world: World, engine: Engine
+) -> None:
+    """Stored (200) or refused (422) as the fix decides; never a 500."""
+    r = client.post(
+        "/api/v1/scans",
+        json={"reads": [scan_read(number, tag_uid(1))]},
+        headers=world.auth("station"),
+    )
+    if r.status_code == 500 and engine.dialect.name == "postgresql":
+        pytest.xfail(KNOWN_INTEGER_OVERFLOW)
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 422:
+        assert_error(r, 422, "invalid_input")
