@@ -266,6 +266,7 @@ class PcscReader(Reader):
         self._context: int | None = None
         self._present: dict[str, str | None] = {}  # reader -> UID we reported (None: unread)
         self._counters: dict[str, int] = {}
+        self._down = False  # an outage has been reported and has not ended yet
         self._thread = threading.Thread(target=self._supervise, name="pcsc-supervisor",
                                         daemon=True)
         self._thread.start()
@@ -274,22 +275,20 @@ class PcscReader(Reader):
 
     def _supervise(self) -> None:
         backoff = 0.05
-        down_reported = False
         while not self._stop.is_set():
             try:
                 self._watch()
                 backoff = 0.05
             except ReaderError as exc:
                 self._forget_tags()
-                if not down_reported:
+                # One error per outage for the operator, not one per retry.
+                if not self._down:
                     self._emit(TagEvent(EventKind.ERROR, self._name or "pcsc", message=str(exc)))
-                    down_reported = True
+                    self._down = True
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
-                continue
             finally:
                 self._release()
-            down_reported = False
 
     def _release(self) -> None:
         if self._context is not None:
@@ -318,6 +317,7 @@ class PcscReader(Reader):
                 "connected; plug it in."
             )
         log.info("watching PC/SC readers %s", names)
+        self._down = False
         states = dict.fromkeys(names, scard.SCARD_STATE_UNAWARE)
         pnp_state = scard.SCARD_STATE_UNAWARE
         while not self._stop.is_set():

@@ -196,18 +196,19 @@ class TestSession:
 
 
 class TestPcscdRestart:
-    def test_reader_recovers_after_pcscd_restart(self, pcsc: PcscStack,
-                                                 pcsc_reader: PcscReader,
-                                                 place: Place) -> None:
+    def test_reader_recovers_after_each_pcscd_restart(self, pcsc: PcscStack,
+                                                      pcsc_reader: PcscReader,
+                                                      place: Place) -> None:
         vtag = place(Ntag21x())
         first = expect_event(pcsc_reader, EventKind.ARRIVED)
-        pcsc.stop(signal.SIGKILL)
-        # Every tag is reported gone, then one error for the operator, not one per retry.
-        assert expect_event(pcsc_reader, EventKind.REMOVED).uid == first.uid
-        error = expect_event(pcsc_reader, EventKind.ERROR)
-        assert "pcscd" in error.message
-        pcsc.start()
-        vtag.lift()
-        vtag.place()
-        again = expect_event(pcsc_reader, EventKind.ARRIVED, timeout=15)
-        assert again.uid == first.uid
+        for _ in range(2):
+            pcsc.stop(signal.SIGKILL)
+            # Every tag is reported gone, then one error for the operator, not one per retry.
+            assert expect_event(pcsc_reader, EventKind.REMOVED).uid == first.uid
+            error = expect_event(pcsc_reader, EventKind.ERROR)
+            assert "pcscd" in error.message
+            pcsc.start()
+            vtag.lift()
+            vtag.place()
+            again = expect_event(pcsc_reader, EventKind.ARRIVED, timeout=15)
+            assert again.uid == first.uid
