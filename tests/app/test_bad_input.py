@@ -7,6 +7,7 @@ of every custody table and the state of every carrier before and after.
 from __future__ import annotations
 
 import inspect
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,8 @@ import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from httpx import Response
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 from app.core.config import Settings
@@ -948,3 +951,95 @@ def test_a_large_station_sequence_is_not_500(
     assert r.status_code in (200, 422), r.text
     if r.status_code == 422:
         assert_error(r, 422, "invalid_input")
+
+
+# --- a seeded fuzz: whatever arrives, a 4xx in the agreed shape or a success ---------------
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+FIELD_VALUES = st.one_of(JSON, st.text(max_size=80), st.integers(), st.dates().map(str))
+
+
+def _fuzz_bodies(world: World) -> dict[str, tuple[str, list[str]]]:
+    label = world.labels[0]
+    return {
+        "/api/v1/carriers": ("clerk", ["label", "kind", "home_location", "set_number", "notes"]),
+        f"/api/v1/carriers/{label}/tag": ("clerk", ["tag_uid", "technology", "tag_type"]),
+        f"/api/v1/carriers/{label}/checkout": ("clerk", ["borrower_id", "purpose", "due_on"]),
+        "/api/v1/transfers": ("clerk", ["labels", "to_location", "seal_number", "expected_on"]),
+        "/api/v1/locations": ("admin", ["code", "name", "kind", "parent", "tag_uid"]),
+        "/api/v1/scans": ("station", ["reads"]),
+        f"/api/v1/carriers/{label}/studies": ("clerk", ["studies"]),
+    }
+
+
+@settings(
+    max_examples=100,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_fuzzed_bodies_never_500(data: st.DataObject, client: TestClient, world: World) -> None:
+    bodies = _fuzz_bodies(world)
+    path = data.draw(st.sampled_from(sorted(bodies)))
+    role, fields = bodies[path]
+    body = data.draw(
+        st.one_of(
+            JSON,
+            st.fixed_dictionaries({}, optional=dict.fromkeys(fields, FIELD_VALUES)),
+        )
+    )
+    r = client.post(path, json=body, headers=world.auth(role))
+    assert r.status_code < 500, (path, body, r.text)
+    if r.status_code >= 400:
+        assert set(r.json()) == {"error", "detail"}, r.text
+        assert isinstance(r.json()["detail"], str)
+
+
+@settings(
+    max_examples=100,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(text=st.text(min_size=1, max_size=70))
+def test_fuzzed_queries_and_path_values_never_500(
+    text: str, client: TestClient, world: World
+) -> None:
+    quoted = urllib.parse.quote(text, safe="")
+    for method, url, role in [
+        ("GET", f"/api/v1/where?q={urllib.parse.quote(text)}", "clerk"),
+        ("GET", f"/api/v1/carriers/{quoted}", "clerk"),
+        ("GET", f"/api/v1/locations/{quoted}", "clerk"),
+        ("GET", f"/api/v1/studies/{quoted}", "clerk"),
+        ("GET", f"/api/v1/transfers/{quoted}", "clerk"),
+        ("GET", f"/api/v1/carriers?location={urllib.parse.quote(text)}", "clerk"),
+        ("POST", f"/api/v1/users/{quoted}/deactivate", "admin"),
+    ]:
+        r = client.request(method, url, headers=world.auth(role))
+        assert r.status_code < 500, (url, r.text)
+        if r.status_code >= 400:
+            assert set(r.json()) == {"error", "detail"}, r.text
+
+
+def test_disc_readings_may_be_larger_than_other_bodies(client: TestClient, world: World) -> None:
+    """Intake and verify take a whole disc's reading (MAX_READING_BYTES); other routes keep
+    the general limit."""
+    big = b'{"x": "' + b"a" * (300 * 1024) + b'"}'
+    headers = {**world.auth("clerk"), "content-type": "application/json"}
+    elsewhere = client.post(
+        f"/api/v1/carriers/{world.labels[0]}/store", content=big, headers=headers
+    )
+    assert elsewhere.status_code == 413
+    intake = client.post(f"/api/v1/carriers/{world.labels[0]}/intake", content=big, headers=headers)
+    assert intake.status_code == 422  # read and validated, not refused for its size
