@@ -49,7 +49,10 @@ class ServiceClient:
                 0, f"The MediaTrack server at {self.server} cannot be reached ({reason})."
             ) from exc
         if response.is_success:
-            return response.json()
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise ServiceError(response.status_code, self._not_understood) from exc
         try:
             detail = str(response.json().get("detail", ""))
         except ValueError:
@@ -60,9 +63,19 @@ class ServiceClient:
             response.status_code, detail or f"The server answered HTTP {response.status_code}."
         )
 
+    @property
+    def _not_understood(self) -> str:
+        return f"The server at {self.server} gave an answer this station does not understand."
+
     def post_scans(self, reads: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """POST /scans; the results, one per read, in order."""
-        results: list[dict[str, Any]] = self._call("POST", "/scans", {"reads": reads})["results"]
+        answer = self._call("POST", "/scans", {"reads": reads})
+        try:
+            results: list[dict[str, Any]] = answer["results"]
+            if not all(isinstance(r, dict) and "event_id" in r for r in results):
+                raise TypeError("results")
+        except (KeyError, TypeError) as exc:
+            raise ServiceError(200, self._not_understood) from exc
         return results
 
     def get_carrier(self, label: str) -> dict[str, Any]:

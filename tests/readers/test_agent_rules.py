@@ -29,13 +29,16 @@ KEYS = {1: bytes(32)}
 
 
 class ScriptedServer:
-    """Answers POST /scans as the contract says; can refuse large bodies with 413."""
+    """Answers POST /scans as the contract says; or 413 for large bodies, or garbage."""
 
     def __init__(self) -> None:
         self.requests: list[list[dict[str, Any]]] = []
         self.max_reads: int | None = None
+        self.garble = False
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.garble:
+            return httpx.Response(200, text="<html>proxy login</html>")
         reads = json.loads(request.content)["reads"]
         if self.max_reads is not None and len(reads) > self.max_reads:
             return httpx.Response(413, json={"error": "PayloadTooLarge", "detail": "too big"})
@@ -104,6 +107,20 @@ class TestSending:
         assert sent == list(range(1, 11))  # in order, each once
         assert max(len(request) for request in server.requests) <= 3
         assert "#10 0409 seen: Seen 0409." in _output(agent)
+
+
+    def test_a_garbled_answer_keeps_the_scans(self, agent: StationAgent,
+                                              server: ScriptedServer) -> None:
+        server.garble = True  # e.g. a captive portal or proxy answering in the server's place
+        agent.handle(_arrived("04A1"))
+        runner = threading.Thread(target=agent.run)
+        runner.start()
+        try:
+            wait_for(lambda: "does not understand" in _output(agent), 10, "the complaint")
+        finally:
+            agent.stop.set()
+            runner.join()
+        assert agent.outbox.count() == 1
 
 
 class TestLabelCheck:
