@@ -7,6 +7,7 @@ from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
@@ -109,6 +110,7 @@ BAD_TOKENS = [
     "none_alg",
     "wrong_signature",
     "other_hmac_alg",
+    "rsa_signed",
     "expired",
     "future_nbf",
     "missing_sub",
@@ -128,6 +130,9 @@ def make_bad_token(case: str, engine: Engine, secret: str) -> str:
         return jwt.encode(claims(engine), "another-secret-that-is-long-enough-000000", "HS256")
     if case == "other_hmac_alg":  # right secret, but an algorithm outside the allow-list
         return jwt.encode(claims(engine), secret, algorithm="HS512")
+    if case == "rsa_signed":  # a key pair of the attacker's own: RS256 is not on the list
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return jwt.encode(claims(engine), private, algorithm="RS256")
     if case == "expired":
         past = claims(engine, iat=now - timedelta(hours=1), nbf=now - timedelta(hours=1))
         return jwt.encode({**past, "exp": now - timedelta(minutes=1)}, secret, "HS256")
