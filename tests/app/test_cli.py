@@ -275,3 +275,29 @@ class TestAuditVerify:
         result = run(env, "audit", "verify", "--checkpoint", str(bad))
         assert result.exit_code == 1
         assert "is not a readable checkpoint file" in result.stderr
+
+
+def test_fresh_embedded_database_first_admin_then_verify(tmp_path: Path) -> None:
+    """No database configured: the embedded SQLite file is created and migrated on first use."""
+    env = {
+        "MEDIATRACK_DATA_DIR": str(tmp_path / "fresh"),
+        "MEDIATRACK_DATABASE_URL": "",
+        "MEDIATRACK_SECRET_KEY": "",
+    }
+    result = run(
+        env,
+        "user",
+        "create",
+        "root-admin",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "fresh" / "mediatrack.db").is_file()
+    result = run(env, "where", "ZZCANARY0001")
+    assert result.exit_code == 1
+    result = run(env, "audit", "verify")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Custody log intact: 1 entries")  # the lookup above
