@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,17 +22,21 @@ class BodyLimit:
     is sent. A body without a length is read (up to the limit) before the app sees it, so an
     over-long stream is refused before any work is done, never half-read."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, larger: dict[str, int] | None = None) -> None:
+        self.app, self.default = app, limit
+        # Routes (full-match path patterns) that take larger bodies, with their own limits.
+        self.larger = [(re.compile(p), n) for p, n in (larger or {}).items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope["path"]
+        limit = next((n for p, n in self.larger if p.fullmatch(path)), self.default)
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit():
-            if int(length) > self.limit:
-                await _reject(send, self.limit)
+            if int(length) > limit:
+                await _reject(send, limit)
                 return
             await self.app(scope, receive, send)
             return
@@ -43,8 +48,8 @@ class BodyLimit:
             if message["type"] != "http.request":
                 break
             seen += len(message.get("body", b""))
-            if seen > self.limit:
-                await _reject(send, self.limit)
+            if seen > limit:
+                await _reject(send, limit)
                 return
             if not message.get("more_body", False):
                 break
@@ -56,7 +61,7 @@ class BodyLimit:
 
 
 def _too_large(limit: int) -> str:
-    return f"The request body is larger than the {limit // 1024} KiB this service accepts."
+    return f"The request body is larger than the {limit // 1024} KiB this route accepts."
 
 
 async def _reject(send: Send, limit: int) -> None:
@@ -121,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register_handlers(app)
     app.include_router(api_router)
     app.include_router(pages_router)
-    app.add_middleware(BodyLimit, limit=settings.MAX_BODY_BYTES)
+    # A station's reading of a whole disc (every file's UID, size and hash) is large.
+    readings = {r"/api/v1/carriers/[A-Z0-9_]{1,16}/(intake|verify)": settings.MAX_READING_BYTES}
+    app.add_middleware(BodyLimit, limit=settings.MAX_BODY_BYTES, larger=readings)
     app.add_middleware(NoNulInURL)
     return app

@@ -37,7 +37,7 @@ def read_events(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require("audit.read"))],
     carrier: Annotated[str | None, Query(pattern=LABEL_PATTERN)] = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Limit = 100,
 ) -> EventListPublic:
     """Entries of the custody log; reading them is itself logged (DICOM "Audit Log Used")."""

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     PUBLIC_URL: str = "http://127.0.0.1:8000"
     TOKEN_MINUTES: int = Field(default=15, ge=1, le=24 * 60)
     MAX_BODY_BYTES: int = Field(default=256 * 1024, ge=1024)
+    # For a disc's reading posted to intake / verify (a 5,000-file disc is about 1.7 MB).
+    MAX_READING_BYTES: int = Field(default=64 * 1024 * 1024, ge=1024)
     PURPOSES: Annotated[tuple[str, ...], NoDecode] = DEFAULT_PURPOSES
     APPROVAL_PURPOSES: Annotated[tuple[str, ...], NoDecode] = DEFAULT_APPROVAL_PURPOSES
     DEFAULT_LOAN_DAYS: int = Field(default=14, ge=1, le=365)

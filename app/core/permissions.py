@@ -26,6 +26,13 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "custody.retire": frozenset({D}),
     "borrowers.write": frozenset({C, D}),
     "scans.ingest": frozenset({S}),
+    # what the carriers hold (issue 4): intake and fixity also from a station that reads discs
+    "media.intake": frozenset({C, D, S}),
+    "media.verify": frozenset({C, D, S}),
+    "pacs.check": frozenset({C, D}),
+    "preservation.read": frozenset({C, A, D}),
+    "preservation.manage": frozenset({C, D}),
+    "preservation.destroy": frozenset({D}),
     # administration
     "locations.write": frozenset({D}),
     "users.manage": frozenset({D}),
@@ -34,6 +41,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "audit.read": frozenset({A}),
     "audit.verify": frozenset({A}),
     "audit.checkpoint": frozenset({A}),
+    "audit.export": frozenset({A}),
 }
 
 

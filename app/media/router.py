@@ -27,7 +27,7 @@ router = APIRouter(prefix="/carriers", tags=["media"])
 @router.post("/{label}/intake", response_model=IntakePublic, status_code=201)
 def import_medium(
     session: SessionDep,
-    principal: Annotated[Principal, Depends(require("carriers.register"))],
+    principal: Annotated[Principal, Depends(require("media.intake"))],
     label: str,
     intake_in: IntakeIn,
 ) -> IntakePublic:
@@ -51,7 +51,7 @@ def import_medium(
 @router.post("/{label}/verify", response_model=FixityPublic)
 def verify_medium(
     session: SessionDep,
-    principal: Annotated[Principal, Depends(require("carriers.register"))],
+    principal: Annotated[Principal, Depends(require("media.verify"))],
     label: str,
     reading_in: ReadingIn,
 ) -> FixityPublic:
@@ -65,7 +65,7 @@ def verify_medium(
 @router.get("/{label}/manifest", response_model=ManifestPublic)
 def read_manifest(
     session: SessionDep,
-    _: Annotated[Principal, Depends(require("carriers.read"))],
+    _: Annotated[Principal, Depends(require("preservation.read"))],
     label: str,
     offset: Offset = 0,
     limit: Limit = 500,

@@ -26,7 +26,7 @@ def get_pacs_settings() -> PacsSettings:
 @router.post("/carriers/{label}/pacs-check", response_model=list[PacsCheckPublic])
 def check_carrier(
     session: SessionDep,
-    principal: Annotated[Principal, Depends(require("carriers.register"))],
+    principal: Annotated[Principal, Depends(require("pacs.check"))],
     pacs: Annotated[PacsSettings, Depends(get_pacs_settings)],
     label: str,
     protocol: Annotated[Literal["qido", "cfind"] | None, Query()] = None,
@@ -68,7 +68,7 @@ def check_carrier(
 @router.get("/preservation/at-risk", response_model=list[AtRiskPublic])
 def read_at_risk(
     session: SessionDep,
-    _: Annotated[Principal, Depends(require("carriers.read"))],
+    _: Annotated[Principal, Depends(require("preservation.read"))],
 ) -> list[AtRiskPublic]:
     """Carriers the PACS lacks (part of) a study of: they may hold the only copy."""
     return [

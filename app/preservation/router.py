@@ -31,7 +31,7 @@ router = APIRouter(tags=["preservation"])
 @router.get("/preservation/verification-due", response_model=list[DueCarrierPublic])
 def read_verification_due(
     session: SessionDep,
-    _: Annotated[Principal, Depends(require("carriers.read"))],
+    _: Annotated[Principal, Depends(require("preservation.read"))],
 ) -> list[DueCarrierPublic]:
     """Carriers the verification policy says must be read again, with the reasons."""
     return [
@@ -49,7 +49,7 @@ def read_verification_due(
 @router.post("/carriers/{label}/migrate", response_model=SuccessionPublic, status_code=201)
 def migrate(
     session: SessionDep,
-    principal: Annotated[Principal, Depends(require("custody.retire"))],
+    principal: Annotated[Principal, Depends(require("preservation.manage"))],
     label: str,
     migrate_in: MigrateIn,
 ) -> SuccessionPublic:
@@ -72,7 +72,7 @@ def migrate(
 @router.get("/carriers/{label}/safety", response_model=list[StudySafetyPublic])
 def read_safety(
     session: SessionDep,
-    _: Annotated[Principal, Depends(require("carriers.read"))],
+    _: Annotated[Principal, Depends(require("preservation.read"))],
     label: str,
 ) -> list[StudySafetyPublic]:
     """Where else each study of the carrier is safely kept (None: nowhere known)."""
@@ -86,7 +86,7 @@ def read_safety(
 @router.post("/carriers/{label}/retention", response_model=RetentionPublic)
 def refresh_retention(
     session: SessionDep,
-    _: Annotated[Principal, Depends(require("carriers.register"))],
+    _: Annotated[Principal, Depends(require("preservation.manage"))],
     label: str,
 ) -> RetentionPublic:
     """Work the retention date out again from the carrier's studies and the rules."""
@@ -100,7 +100,7 @@ def refresh_retention(
 @router.post("/carriers/{label}/destroy", response_model=DestructionPublic, status_code=201)
 def destroy(
     session: SessionDep,
-    principal: Annotated[Principal, Depends(require("custody.retire"))],
+    principal: Annotated[Principal, Depends(require("preservation.destroy"))],
     label: str,
     destroy_in: DestroyIn,
 ) -> DestructionPublic:
@@ -124,7 +124,7 @@ def destroy(
 def read_destruction_record(
     session: SessionDep,
     settings: SettingsDep,
-    _: Annotated[Principal, Depends(require("carriers.read"))],
+    _: Annotated[Principal, Depends(require("preservation.read"))],
     label: str,
 ) -> str:
     """The printable destruction record (plain text)."""
@@ -138,7 +138,7 @@ def read_destruction_record(
 @router.get("/carriers/{label}/history/premis")
 def read_premis_history(
     session: SessionDep,
-    _: Annotated[Principal, Depends(require("audit.read"))],
+    _: Annotated[Principal, Depends(require("audit.export"))],
     label: str,
 ) -> dict[str, Any]:
     """The carrier's custody and preservation history as PREMIS-style events."""
@@ -150,7 +150,7 @@ def read_premis_history(
 def read_atna_history(
     session: SessionDep,
     settings: SettingsDep,
-    _: Annotated[Principal, Depends(require("audit.read"))],
+    _: Annotated[Principal, Depends(require("audit.export"))],
     label: str,
 ) -> dict[str, Any]:
     """Media import/export as DICOM PS3.15 A.5 (IHE ATNA) audit messages, one XML each."""

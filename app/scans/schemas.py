@@ -14,7 +14,8 @@ MAX_READS = 500
 
 class ScanRead(Strict):
     event_id: uuid.UUID
-    station_seq: int = Field(ge=1, le=2**62)
+    # INTEGER on both databases: two thousand million reads per station.
+    station_seq: int = Field(ge=1, le=2**31 - 1)
     # Checked in the service, read by read: one bad UID must not block a station's outbox.
     tag_uid: str = Field(min_length=1, max_length=64)
     technology: Technology

@@ -6,6 +6,7 @@ from app.audit import service as audit_service
 from app.carriers.models import Carrier
 from app.core.errors import InvalidInputError, NotFoundError
 from app.core.principal import Principal
+from app.preservation import service as preservation_service
 from app.studies.models import CarrierStudy, Study
 from app.studies.schemas import StudyIn
 
@@ -54,6 +55,8 @@ def link(
         session.add(row)
         linked.append(study)
     session.flush()
+    # A study's date and encounter class set how long the carrier must be kept.
+    preservation_service.refresh_retention(session=session, carrier=carrier)
     audit_service.append(
         session,
         principal=principal,

@@ -919,11 +919,7 @@ def test_the_largest_id_is_simply_not_found(client: TestClient, world: World) ->
     assert_error(r, r.status_code)
 
 
-# Known and not fixed here (app/audit and app/scans belong to another change): on PostgreSQL
-# both numbers reach an INTEGER column and fail there. Each test passes once that is fixed
-# (ScanRead.station_seq le=2**31-1, or BIGINT columns; Query(ge=0, le=2**31-1) for ``after``)
-# and is an expected failure until then, on PostgreSQL only.
-KNOWN_INTEGER_OVERFLOW = "a number past INTEGER reaches PostgreSQL (see the comment above)"
+# Log positions and station sequences are INTEGER columns on both databases.
 
 
 @pytest.mark.parametrize("number", [2**31, 2**40])
@@ -931,26 +927,19 @@ def test_a_large_log_position_is_not_500(
     number: int, client: TestClient, world: World, engine: Engine
 ) -> None:
     r = client.get(f"/api/v1/audit/events?after={number}", headers=world.auth("auditor"))
-    if r.status_code == 500 and engine.dialect.name == "postgresql":
-        pytest.xfail(KNOWN_INTEGER_OVERFLOW)
-    assert r.status_code in (200, 422), r.text
+    assert_error(r, 422, "invalid_input")
 
 
 @pytest.mark.parametrize("number", [2**31, 2**40])
 def test_a_large_station_sequence_is_not_500(
     number: int, client: TestClient, world: World, engine: Engine
 ) -> None:
-    """Stored (200) or refused (422) as the fix decides; never a 500."""
     r = client.post(
         "/api/v1/scans",
         json={"reads": [scan_read(number, tag_uid(1))]},
         headers=world.auth("station"),
     )
-    if r.status_code == 500 and engine.dialect.name == "postgresql":
-        pytest.xfail(KNOWN_INTEGER_OVERFLOW)
-    assert r.status_code in (200, 422), r.text
-    if r.status_code == 422:
-        assert_error(r, 422, "invalid_input")
+    assert_error(r, 422, "invalid_input")
 
 
 # --- a seeded fuzz: whatever arrives, a 4xx in the agreed shape or a success ---------------

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
-from tests.factories import World
+from tests.factories import World, make_carrier
 
 TODAY = date.today()
 
@@ -148,19 +150,27 @@ class TestMissingFoundRetire:
         r = client.post(f"/api/v1/carriers/{label}/store", json={"location": "SHELF1"}, headers=h)
         assert r.json()["status"] == "in_storage"
 
-    def test_retire_needs_storage_and_no_hold(self, client: TestClient, world: World) -> None:
-        label = world.labels[0]
+    def test_retire_needs_storage_no_hold_and_no_only_copy(
+        self, client: TestClient, world: World, engine: Engine
+    ) -> None:
         admin = world.auth("admin")
-        client.post(f"/api/v1/carriers/{label}/hold", json={"reason": "audit"}, headers=admin)
-        r = client.post(
-            f"/api/v1/carriers/{label}/retire", json={"reason": "migrated"}, headers=admin
-        )
-        assert r.status_code == 409
-        client.post(f"/api/v1/carriers/{label}/release", json={"reason": "done"}, headers=admin)
-        r = client.post(
-            f"/api/v1/carriers/{label}/retire", json={"reason": "migrated"}, headers=admin
-        )
+
+        def retire(label: str) -> Any:
+            return client.post(
+                f"/api/v1/carriers/{label}/retire", json={"reason": "migrated"}, headers=admin
+            )
+
+        # world.labels[0] holds a study found nowhere else: it may be the only copy.
+        r = retire(world.labels[0])
+        assert r.status_code == 409 and "may hold the only copy" in r.json()["detail"]
+        empty = make_carrier(engine, "EMPTY01")
+        client.post(f"/api/v1/carriers/{empty}/hold", json={"reason": "audit"}, headers=admin)
+        r = retire(empty)
+        assert r.status_code == 409 and "legal hold" in r.json()["detail"]
+        client.post(f"/api/v1/carriers/{empty}/release", json={"reason": "done"}, headers=admin)
+        r = retire(empty)
         assert r.status_code == 200 and r.json()["status"] == "retired"
+        assert retire(empty).status_code == 409  # already retired
 
 
 class TestOverdue:

@@ -52,17 +52,15 @@ class TestDestruction:
     ) -> None:
         # Not retired yet.
         assert destroy(client, world) == (409, "DVD DSTA is in storage; retire it first.")
-        assert post(client, world, "DSTA/retire", {"reason": "migrated"})[0] == 200
-
-        # No copy elsewhere yet: the successor link is missing.
-        status, detail = destroy(client, world)
+        # It cannot be retired either while it may hold the only copy: no successor yet...
+        status, detail = post(client, world, "DSTA/retire", {"reason": "migrated"})
         assert status == 409
         assert "may hold the only copy of 3 studies" in detail
-
         assert post(client, world, "DSTA/migrate", {"successor": "DSTB"})[0] == 201
-        # The successor was never verified.
-        assert destroy(client, world)[0] == 409
+        # ...nor while the successor was never verified.
+        assert post(client, world, "DSTA/retire", {"reason": "migrated"})[0] == 409
         assert verify_disc(engine, "DSTB", archive)
+        assert post(client, world, "DSTA/retire", {"reason": "migrated"})[0] == 200
 
         # Legal hold.
         assert post(client, world, "DSTA/hold", {"reason": "dispute 2026-17"})[0] == 200
@@ -112,9 +110,13 @@ class TestDestruction:
         self, client: TestClient, world: World, engine: Engine, tmp_path: Path
     ) -> None:
         undated = [factory.StudySpec("PID201", [factory.SeriesSpec("CT", 1)], study_date="")]
-        a = tmp_path / "a"
+        a, b = tmp_path / "a", tmp_path / "b"
         factory.write_folder(a, undated)
+        shutil.copytree(a, b)
         import_disc(engine, "DSTA", a)
+        import_disc(engine, "DSTB", b)
+        assert post(client, world, "DSTA/migrate", {"successor": "DSTB"})[0] == 201
+        assert verify_disc(engine, "DSTB", b)
         assert post(client, world, "DSTA/retire", {"reason": "test"})[0] == 200
 
         status, detail = destroy(client, world)
