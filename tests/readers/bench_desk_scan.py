@@ -67,7 +67,8 @@ def run(n: int) -> list[dict[str, float]]:
         client = ServiceClient(service.url, key)
         client.bind_tag("BENCH001", "04B0000000BE01", *_tag_kind())
         reader = PcscReader()
-        outbox = Outbox(Path(tempfile.mkdtemp(prefix="mt-bench-outbox-")) / "outbox.db")
+        outbox_dir = tempfile.TemporaryDirectory(prefix="mt-bench-outbox-")
+        outbox = Outbox(Path(outbox_dir.name) / "outbox.db")
 
         # Stage hooks: wrap the instances' methods; the code under measurement is unchanged.
         emit = reader._emit
@@ -121,6 +122,7 @@ def run(n: int) -> list[dict[str, float]]:
         reader.close()
         client.close()
         outbox.close()
+        outbox_dir.cleanup()
         return samples[3:]
     finally:
         service.destroy()
