@@ -154,6 +154,25 @@ def station_create(
     typer.echo(key)
 
 
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+@station_cli.command("run", context_settings=_PASS_THROUGH)
+def station_run(ctx: typer.Context) -> None:
+    """Run the station agent: --reader URL --server URL [--key-file F] (see --help)."""
+    from readers.agent import main as agent_main
+
+    raise typer.Exit(code=agent_main(ctx.args))
+
+
+@cli.command("label", context_settings=_PASS_THROUGH)
+def label_tag(ctx: typer.Context) -> None:
+    """Write a carrier's label onto the tag on the reader, check it, then bind it (see --help)."""
+    from readers.labelling import main as labelling_main
+
+    raise typer.Exit(code=labelling_main(ctx.args))
+
+
 @station_cli.command("revoke")
 def station_revoke(name: str) -> None:
     """Revoke a station's API key."""

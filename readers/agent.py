@@ -64,6 +64,7 @@ class StationAgent:
         self._resting: dict[str, str] = {}  # reader -> UID of the tag resting on it
         self._events: dict[str, TagEvent] = {}  # event id -> reader event, for feedback
         self._outage: str | None = None
+        self._in_step = False  # sequence numbers known to follow the service's
 
     def say(self, line: str) -> None:
         print(line, file=self.out, flush=True)
@@ -137,6 +138,8 @@ class StationAgent:
                 self._wake.clear()
                 continue
             try:
+                if not self._in_step:
+                    self._catch_up()
                 results = self.client.post_scans([s.as_read() for s in batch])
             except ServiceError as exc:
                 self._failed(exc)
@@ -145,6 +148,15 @@ class StationAgent:
                 continue
             backoff = 0.2
             self._delivered(batch, results)
+
+    def _catch_up(self) -> None:
+        """Number new scans after the last one the service has from this station."""
+        renumbered = self.outbox.continue_after(self.client.last_station_seq())
+        if renumbered:
+            self.say(f"{renumbered} unsent scan(s) carried sequence numbers the server already "
+                     "has; renumbered after the server's last one (scans it did record are "
+                     "still recognised by their event id).")
+        self._in_step = True
 
     def _failed(self, exc: ServiceError) -> None:
         if exc.status == 413 and self.batch > 1:
@@ -159,6 +171,10 @@ class StationAgent:
         if self._outage is not None:
             self._outage = None
             self.say("server: reachable again.")
+        # An answer for another event under our sequence number: the service holds numbers
+        # this outbox reused. Keep those scans; they go again under new numbers.
+        if any(r.get("event_id") != s.event_id for s, r in zip(batch, results, strict=False)):
+            self._in_step = False
         sent = {s.event_id: s for s in batch}
         acknowledged = [r["event_id"] for r in results if r.get("event_id") in sent]
         self.outbox.acknowledge(acknowledged)

@@ -78,6 +78,14 @@ class ServiceClient:
             raise ServiceError(200, self._not_understood) from exc
         return results
 
+    def last_station_seq(self) -> int:
+        """The last sequence number the service received from this station."""
+        answer = self._call("GET", "/stations/me")
+        try:
+            return int(answer["last_seq"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ServiceError(200, self._not_understood) from exc
+
     def get_carrier(self, label: str) -> dict[str, Any]:
         carrier: dict[str, Any] = self._call("GET", f"/carriers/{label}")
         return carrier

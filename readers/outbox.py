@@ -82,6 +82,44 @@ class Outbox:
                 raise
             return scan
 
+    def continue_after(self, server_seq: int) -> int:
+        """Make every unsent scan's number, and every later one, larger than ``server_seq``.
+
+        The service records each (station, sequence number) once, so numbers it has already
+        seen would make new scans look like old ones (an outbox file lost or restored from an
+        old backup). Renumbering is always safe: a scan the service did record is still
+        recognised by its event id. Returns how many unsent scans had numbers the service
+        already holds.
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                (counter,) = self._db.execute(
+                    "SELECT value FROM counter WHERE name = 'last_station_seq'"
+                ).fetchone()
+                pending = [row[0] for row in self._db.execute(
+                    "SELECT station_seq FROM scan ORDER BY station_seq"
+                )]
+                stale = sum(1 for seq in pending if seq <= server_seq)
+                next_seq = max(counter, server_seq)
+                if stale:
+                    # Renumber every unsent scan, keeping their order; the new numbers start
+                    # above both counters, so they collide with nothing in the outbox.
+                    for old in pending:
+                        next_seq += 1
+                        self._db.execute(
+                            "UPDATE scan SET station_seq = ? WHERE station_seq = ?",
+                            (next_seq, old),
+                        )
+                self._db.execute(
+                    "UPDATE counter SET value = ? WHERE name = 'last_station_seq'", (next_seq,)
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return stale
+
     def pending(self, limit: int) -> list[Scan]:
         """The oldest unacknowledged scans, in sequence order."""
         with self._lock:

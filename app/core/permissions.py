@@ -26,6 +26,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "custody.retire": frozenset({D}),
     "borrowers.write": frozenset({C, D}),
     "scans.ingest": frozenset({S}),
+    "stations.self": frozenset({S}),
     # what the carriers hold (issue 4): intake and fixity also from a station that reads discs
     "media.intake": frozenset({C, D, S}),
     "media.verify": frozenset({C, D, S}),

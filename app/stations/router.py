@@ -23,6 +23,16 @@ def create_station(session: SessionDep, _: Admin, station_in: StationCreate) -> 
     return StationCreated(**public.model_dump(), api_key=key)
 
 
+@router.get("/me", response_model=StationPublic)
+def read_own_station(
+    session: SessionDep, principal: Annotated[Principal, Depends(require("stations.self"))]
+) -> StationPublic:
+    """The calling station: its place and the last sequence number the service received
+    (an agent with a new outbox continues after it)."""
+    station = service.get(session=session, station_id=principal.station_id or 0)
+    return service.to_public(session=session, station=station)
+
+
 @router.get("", response_model=StationListPublic)
 def read_stations(
     session: SessionDep, _: Admin, offset: Offset = 0, limit: Limit = 100

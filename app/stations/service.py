@@ -28,6 +28,13 @@ def create(*, session: Session, station_in: StationCreate) -> tuple[Station, str
     return station, key
 
 
+def get(*, session: Session, station_id: int) -> Station:
+    station = session.get(Station, station_id)
+    if station is None:
+        raise NotFoundError(f"There is no station number {station_id}.")
+    return station
+
+
 def get_by_name(*, session: Session, name: str) -> Station:
     station = session.exec(select(Station).where(Station.name == name)).one_or_none()
     if station is None:

@@ -1,4 +1,4 @@
-"""The station agent run as its own process (``python -m readers.agent``), as a station runs it."""
+"""The station agent run as its own process (``mediatrack station run``), as a station runs it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 class AgentProcess:
     def __init__(self, *, reader: str, server: str, key: str, outbox: Path,
                  env: dict[str, str], extra: tuple[str, ...] = ()) -> None:
-        self.argv = [sys.executable, "-m", "readers.agent", "--reader", reader,
+        mediatrack = [sys.executable, "-c", "from app.cli import main; main()"]
+        self.argv = [*mediatrack, "station", "run", "--reader", reader,
                      "--server", server, "--outbox", str(outbox), *extra]
         self.env = {**env, "MEDIATRACK_STATION_KEY": key}
         self.lines: list[str] = []

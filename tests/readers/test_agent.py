@@ -139,6 +139,29 @@ class TestDelivery:
         assert recorded == [(1, scan.event_id)]
 
 
+    def test_a_replaced_outbox_continues_after_the_servers_numbers(
+        self, service: Service, station_key: str, client: ServiceClient, agents: Agents,
+        tmp_path: Path
+    ) -> None:
+        """An outbox file lost (or restored from an old backup) starts counting at 1 again;
+        the agent must not let the service take its new scans for old ones."""
+        from datetime import UTC, datetime
+
+        lost = Outbox(tmp_path / "lost.db")
+        earlier = [lost.add(f"0420000000001{n}", "iso14443a", datetime.now(UTC)) for n in (1, 2)]
+        client.post_scans([s.as_read() for s in earlier])
+        lost.close()
+        fresh = Outbox(tmp_path / "outbox.db")
+        scan = fresh.add("04200000000019", "iso14443a", datetime.now(UTC))
+        assert scan.station_seq == 1  # the same number the service already holds
+        fresh.close()
+        agent = agents()
+        agent.wait_line("1 unsent scan(s) carried sequence numbers the server already has")
+        agent.wait_line("#3 04200000000019 unregistered_tag:")
+        recorded = service.recorded_seqs(station_key, 3)
+        assert recorded == [(1, earlier[0].event_id), (2, earlier[1].event_id), (3, scan.event_id)]
+
+
 class TestPcscdRestart:
     def test_agent_keeps_scanning_across_a_pcscd_restart(
         self, pcsc: PcscStack, service: Service, station_key: str, agents: Agents,

@@ -46,3 +46,20 @@ class TestOutbox:
         # synchronous is per connection: 2 = FULL
         assert outbox._db.execute("PRAGMA synchronous").fetchone() == (2,)
         outbox.close()
+
+
+def test_continue_after_renumbers_only_what_the_service_already_holds(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    outbox = Outbox(tmp_path / "o.db")
+    scans = [outbox.add("04A224B1C35E80", "iso14443a", datetime.now(UTC)) for _ in range(3)]
+    assert [s.station_seq for s in scans] == [1, 2, 3]
+    assert outbox.continue_after(2) == 2
+    pending = outbox.pending(10)
+    # Same scans (event ids), same order; numbers now above the service's 2.
+    assert [s.event_id for s in pending] == [s.event_id for s in scans]
+    assert [s.station_seq for s in pending] == [4, 5, 6]
+    assert outbox.add("04A224B1C35E80", "iso14443a", datetime.now(UTC)).station_seq == 7
+    assert outbox.continue_after(3) == 0  # already ahead: nothing changes
+    assert [s.station_seq for s in outbox.pending(10)] == [4, 5, 6, 7]
+    outbox.close()
