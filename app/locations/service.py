@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, func, select
 
+from app.carriers.models import Carrier
 from app.core.errors import ConflictError, NotFoundError
 from app.core.validation import normalise_uid
 from app.locations.models import Location
 from app.locations.schemas import LocationCreate, LocationPublic
+from app.tags.models import Tag
 
 PATH_SEPARATOR = " / "
 
@@ -40,6 +42,11 @@ def create(*, session: Session, location_in: LocationCreate) -> Location:
     uid = normalise_uid(location_in.tag_uid) if location_in.tag_uid else None
     if uid and get_by_tag(session=session, uid=uid):
         raise ConflictError(f"Tag {uid} already marks another location.")
+    if uid:
+        on_carrier = select(Carrier.label).join(Tag, col(Carrier.tag_id) == col(Tag.id))
+        label = session.exec(on_carrier.where(Tag.uid == uid)).first()
+        if label is not None:
+            raise ConflictError(f"Tag {uid} labels the carrier {label}, not a location.")
     location = Location(
         code=location_in.code,
         name=location_in.name,
