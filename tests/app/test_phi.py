@@ -166,3 +166,32 @@ def test_no_canary_in_logs_errors_or_custody_log(
     digest = hmac.new(settings.secret_key.encode(), patient.encode(), hashlib.sha256).hexdigest()
     assert lookups[0]["query_digest"] == digest
     assert lookups[0]["carriers"] == [world.labels[0]]
+
+
+def test_an_unexpected_error_logs_no_patient_data(
+    server: str,
+    world: World,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A failure whose text holds a patient ID (as a driver's error may quote a value)
+    answers a plain 500 and leaves the ID out of every log, uvicorn's included."""
+    from app.lookup import service as lookup_service
+
+    def broken(**_: object) -> object:
+        raise RuntimeError(f"cannot compare patient_id with {CANARY}0001")
+
+    monkeypatch.setattr(lookup_service, "where", broken)
+    for name in LOGGERS:
+        caplog.set_level(logging.DEBUG, logger=name)
+    with httpx.Client(base_url=server, timeout=30) as http:
+        r = http.get("/api/v1/where", params={"q": "RAD0000001"}, headers=world.auth("clerk"))
+    assert r.status_code == 500
+    assert r.json() == {
+        "error": "internal_error",
+        "detail": "Something went wrong on the server; nothing was saved.",
+    }
+    logged = [rec for rec in caplog.records if rec.name == "mediatrack"]
+    assert any("RuntimeError" in rec.getMessage() for rec in logged)
+    hits = [f"{r.name}: {r.getMessage()[:200]}" for r in caplog.records if _canary_in(r)]
+    assert hits == [], "\n".join(hits)
