@@ -9,10 +9,11 @@ reads and writes that follow the spec's write order.
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import Protocol
 
-from readers.base import TagType
+from readers.base import TagSession, TagType
 from readers.errors import TagCapacityError, TagFormatError, UnsupportedError
 
 BLOCK = 4
@@ -168,3 +169,33 @@ def protect_type2(device: BlockDevice, tag_type: TagType | None, password: bytes
     mirror, rfui, mirror_page, _auth0 = device.read(cfg0, 1)
     # AUTH0 = 4: pages 4 and up (the NDEF area and the configuration) need the password.
     device.write(cfg0, bytes([mirror, rfui, mirror_page, 0x04]))
+
+
+class BlockTagSession(TagSession):
+    """A session on a memory tag that the backend reaches block by block (Type 2 pages,
+    Type 5 blocks): NDEF, raw blocks, locking and the password all go through this module,
+    whichever backend moves the bytes. A backend sets ``_blocks`` and says where NDEF lives."""
+
+    _blocks: BlockDevice
+
+    @abc.abstractmethod
+    def _area(self) -> NdefArea:
+        """Where the NDEF TLV area is, from the tag's capability container."""
+
+    def read_ndef(self) -> bytes:
+        return read_ndef(self._blocks, self._area())
+
+    def write_ndef(self, message: bytes) -> None:
+        write_ndef(self._blocks, self._area(), message)
+
+    def read_blocks(self, start: int, count: int) -> bytes:
+        return self._blocks.read(start, count)
+
+    def write_block(self, block: int, data: bytes) -> None:
+        self._blocks.write(block, data)
+
+    def make_read_only(self) -> None:
+        make_type2_read_only(self._blocks, self.tag_type)
+
+    def protect(self, password: bytes) -> None:
+        protect_type2(self._blocks, self.tag_type, password)

@@ -204,7 +204,7 @@ class _Blocks:
         self._card.transmit(bytes([0xFF, 0xD6, block >> 8, block & 0xFF, len(data)]) + data)
 
 
-class PcscSession(TagSession):
+class PcscSession(tlv.BlockTagSession):
     def __init__(self, event: TagEvent, profile: ReaderProfile) -> None:
         assert event.uid is not None and event.technology is not None
         self.uid, self.technology, self.tag_type = event.uid, event.technology, event.tag_type
@@ -234,24 +234,6 @@ class PcscSession(TagSession):
         if self.tag_type not in tlv.CC_SIZE_TYPES.values():
             raise UnsupportedError("This tag type has no NDEF support on PC/SC readers here.")
         return tlv.type2_area(self._blocks.read(3, 1))
-
-    def read_ndef(self) -> bytes:
-        return tlv.read_ndef(self._blocks, self._area())
-
-    def write_ndef(self, message: bytes) -> None:
-        tlv.write_ndef(self._blocks, self._area(), message)
-
-    def read_blocks(self, start: int, count: int) -> bytes:
-        return self._blocks.read(start, count)
-
-    def write_block(self, block: int, data: bytes) -> None:
-        self._blocks.write(block, data)
-
-    def make_read_only(self) -> None:
-        tlv.make_type2_read_only(self._blocks, self.tag_type)
-
-    def protect(self, password: bytes) -> None:
-        tlv.protect_type2(self._blocks, self.tag_type, password)
 
 
 class PcscReader(Reader):

@@ -50,7 +50,7 @@ class _Blocks:
             raise TagCommandError(f"The tag refused the command ({exc}).") from exc
 
 
-class SimSession(TagSession):
+class SimSession(tlv.BlockTagSession):
     def __init__(self, reader: SimReader, tag: EmulatedTag) -> None:
         self.uid, self.technology, self.tag_type = tag.uid.hex().upper(), tag.technology, (
             tag.tag_type
@@ -62,24 +62,6 @@ class SimSession(TagSession):
         if isinstance(self._tag, IcodeSlix):
             return tlv.type5_area(self._blocks.read(0, 1), blocks=self._tag.blocks)
         return tlv.type2_area(self._blocks.read(3, 1))
-
-    def read_ndef(self) -> bytes:
-        return tlv.read_ndef(self._blocks, self._area())
-
-    def write_ndef(self, message: bytes) -> None:
-        tlv.write_ndef(self._blocks, self._area(), message)
-
-    def read_blocks(self, start: int, count: int) -> bytes:
-        return self._blocks.read(start, count)
-
-    def write_block(self, block: int, data: bytes) -> None:
-        self._blocks.write(block, data)
-
-    def make_read_only(self) -> None:
-        tlv.make_type2_read_only(self._blocks, self.tag_type)
-
-    def protect(self, password: bytes) -> None:
-        tlv.protect_type2(self._blocks, self.tag_type, password)
 
 
 def parse_tags(spec: str) -> list[EmulatedTag]:

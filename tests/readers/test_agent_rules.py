@@ -29,7 +29,8 @@ KEYS = {1: bytes(32)}
 
 
 class ScriptedServer:
-    """Answers POST /scans as the contract says; or 413 for large bodies, or garbage."""
+    """Answers POST /scans (and GET /stations/me) as the contract says; or 413 for large
+    bodies, or garbage."""
 
     def __init__(self) -> None:
         self.requests: list[list[dict[str, Any]]] = []
@@ -39,6 +40,9 @@ class ScriptedServer:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if self.garble:
             return httpx.Response(200, text="<html>proxy login</html>")
+        if request.url.path.endswith("/stations/me"):
+            seqs = [r["station_seq"] for batch in self.requests for r in batch]
+            return httpx.Response(200, json={"name": "desk", "last_seq": max(seqs, default=0)})
         reads = json.loads(request.content)["reads"]
         if self.max_reads is not None and len(reads) > self.max_reads:
             return httpx.Response(413, json={"error": "PayloadTooLarge", "detail": "too big"})
