@@ -23,7 +23,6 @@ from app.media.fixity import FixityResult, compare_manifest, manifest_digest
 from app.media.models import FixityCheck, ManifestEntry, MediaIntake
 from app.media.reading import MediumReading, Severity, StudySummary
 from app.media.schemas import FixityPublic, IntakePublic
-from app.preservation import service as preservation_service
 from app.studies import service as study_service
 from app.studies.schemas import StudyIn
 
@@ -88,8 +87,7 @@ def import_medium(
         carrier.fileset_id = reading.fileset_id
     if reading.fileset_uid is not None and len(reading.fileset_uid) <= 64:
         carrier.fileset_uid = reading.fileset_uid
-    session.add(carrier)
-    preservation_service.refresh_retention(session=session, carrier=carrier)
+    session.add(carrier)  # study_service.link above also set its retention date
 
     digest = manifest_digest(reading.files)
     problems = Counter(p.code.value for p in reading.problems)
