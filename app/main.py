@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api import api_router
 from app.core.config import Settings
 from app.core.db import make_engine
-from app.core.errors import error_body, register_handlers
+from app.core.errors import error_body, log, register_handlers
 from app.core.logs import install_filters
 from app.pages.router import router as pages_router
 
@@ -66,6 +66,33 @@ def _too_large(limit: int) -> str:
 
 async def _reject(send: Send, limit: int) -> None:
     await _answer(send, 413, "payload_too_large", _too_large(limit))
+
+
+class ContainErrors:
+    """An unexpected exception is answered with a plain 500, logged by its type only, and not
+    raised on: the server would log it with its text, which may quote patient data."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            log.error("unhandled %s on %s %s", type(exc).__name__, scope["method"], scope["path"])
+            if not started:
+                detail = "Something went wrong on the server; nothing was saved."
+                await _answer(send, 500, "internal_error", detail)
 
 
 class NoNulInURL:
@@ -130,4 +157,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     readings = {r"/api/v1/carriers/[A-Z0-9_]{1,16}/(intake|verify)": settings.MAX_READING_BYTES}
     app.add_middleware(BodyLimit, limit=settings.MAX_BODY_BYTES, larger=readings)
     app.add_middleware(NoNulInURL)
+    app.add_middleware(ContainErrors)
     return app

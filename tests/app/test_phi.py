@@ -15,7 +15,8 @@ import logging
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
@@ -31,8 +32,14 @@ CANARY = "ZZCANARY"
 LOGGERS = ("mediatrack", "uvicorn", "uvicorn.access", "uvicorn.error", "sqlalchemy")
 
 
+@dataclass
+class Served:
+    url: str
+    stop: Callable[[], None]
+
+
 @pytest.fixture
-def server(app: FastAPI) -> Iterator[str]:
+def served(app: FastAPI) -> Iterator[Served]:
     """The app under a real uvicorn (its access log included), on a loopback port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
@@ -42,13 +49,18 @@ def server(app: FastAPI) -> Iterator[str]:
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
+
+    def stop() -> None:
+        """Shut down and wait: every request is then finished, and so is its logging."""
         uv.should_exit = True
         thread.join(timeout=30)
+        assert not thread.is_alive(), "uvicorn did not stop"
+
+    try:
+        yield Served(f"http://127.0.0.1:{port}", stop)
+    finally:
+        stop()
         sock.close()
-    assert not thread.is_alive(), "uvicorn did not stop"
 
 
 def _canary_in(record: logging.LogRecord) -> bool:
@@ -59,7 +71,7 @@ def _canary_in(record: logging.LogRecord) -> bool:
 
 
 def test_no_canary_in_logs_errors_or_custody_log(
-    server: str,
+    served: Served,
     world: World,
     engine: Engine,
     settings: Settings,
@@ -72,7 +84,7 @@ def test_no_canary_in_logs_errors_or_custody_log(
     clerk, clinician = world.auth("clerk"), world.auth("clinician")
     responses: list[httpx.Response] = []
 
-    with httpx.Client(base_url=server, timeout=30) as http:
+    with httpx.Client(base_url=served.url, timeout=30) as http:
 
         def call(method: str, url: str, **kwargs: object) -> httpx.Response:
             r = http.request(method, url, **kwargs)  # type: ignore[arg-type]
@@ -143,6 +155,7 @@ def test_no_canary_in_logs_errors_or_custody_log(
         assert all(CANARY not in x["message"] for x in r.json()["results"])
         # The log of lookups, read by an auditor.
         call("GET", "/api/v1/audit/events", params={"limit": 500}, headers=world.auth("auditor"))
+    served.stop()  # every request finished, and logged
 
     errors = [r for r in responses if r.status_code >= 400]
     assert len(errors) >= 9
@@ -169,7 +182,7 @@ def test_no_canary_in_logs_errors_or_custody_log(
 
 
 def test_an_unexpected_error_logs_no_patient_data(
-    server: str,
+    served: Served,
     world: World,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
@@ -184,8 +197,9 @@ def test_an_unexpected_error_logs_no_patient_data(
     monkeypatch.setattr(lookup_service, "where", broken)
     for name in LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name)
-    with httpx.Client(base_url=server, timeout=30) as http:
+    with httpx.Client(base_url=served.url, timeout=30) as http:
         r = http.get("/api/v1/where", params={"q": "RAD0000001"}, headers=world.auth("clerk"))
+    served.stop()  # the server may still be logging after it answered
     assert r.status_code == 500
     assert r.json() == {
         "error": "internal_error",
