@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
@@ -72,12 +73,11 @@ class Settings(BaseSettings):
         return self.SIGNING_KEY_FILE or self.DATA_DIR / "checkpoint-signing.pem"
 
 
-def _read_or_create(path: Path, make: object) -> str:
+def _read_or_create(path: Path, make: Callable[[], str]) -> str:
     """Read a secret kept in a file, creating it (mode 0600) on first use."""
     if path.exists():
         return path.read_text().strip()
-    assert callable(make)
-    value = str(make())
+    value = make()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
     path.write_text(value + "\n")
