@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -11,11 +12,12 @@ from tests.factories import World, make_carrier
 TODAY = date.today()
 
 
-def checkout(client: TestClient, world: World, label: str, **body: object) -> object:
+def checkout(client: TestClient, world: World, label: str, **body: object) -> httpx.Response:
     payload = {"borrower_id": world.borrower_id, "purpose": "TREAT", **body}
-    return client.post(
+    response: httpx.Response = client.post(
         f"/api/v1/carriers/{label}/checkout", json=payload, headers=world.auth("clerk")
     )
+    return response
 
 
 class TestCheckOut:
@@ -174,7 +176,7 @@ class TestMissingFoundRetire:
 
 
 class TestOverdue:
-    def test_lists_overdue_loans(self, client: TestClient, world: World, engine) -> None:  # type: ignore[no-untyped-def]
+    def test_lists_overdue_loans(self, client: TestClient, world: World, engine: Engine) -> None:
         from app.core.config import Settings
         from app.core.db import session_scope
         from app.core.principal import SYSTEM
