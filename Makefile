@@ -29,4 +29,5 @@ demo: venv
 
 test: system venv
 	$(VENV)/bin/ruff check app readers tests
+	$(VENV)/bin/mypy app readers
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
