@@ -16,6 +16,7 @@ Prints a Markdown table for docs/performance.md. Nothing here is asserted by a t
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
@@ -186,13 +187,13 @@ def main() -> None:
     if args.db == "sqlite":
         url = f"sqlite:///{workdir / 'bench.db'}"
     else:
-        name = f"mt_bench_{uuid.uuid4().hex[:8]}"
+        db_name = f"mt_bench_{uuid.uuid4().hex[:8]}"
         admin = make_engine(args.postgres_url)
         with admin.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-                text(f'CREATE DATABASE "{name}"')
+                text(f'CREATE DATABASE "{db_name}"')
             )
-        url = args.postgres_url.rsplit("/", 1)[0] + f"/{name}"
+        url = args.postgres_url.rsplit("/", 1)[0] + f"/{db_name}"
     engine = make_engine(url)
     upgrade(engine)
     print(f"Seeding {args.carriers:,} carriers on {args.db} ...", flush=True)
@@ -309,6 +310,14 @@ def main() -> None:
         print(f"| {name} | {value:,.0f} |")
     print(f"\nsingle-scan rate / bare rate = {scan_rate / bare_rate:.2f}")
     engine.dispose()
+    # Leave nothing behind: the seeded database is large.
+    shutil.rmtree(workdir, ignore_errors=True)
+    if args.db == "postgres":
+        with admin.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+            )
+        admin.dispose()
 
 
 if __name__ == "__main__":
