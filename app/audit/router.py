@@ -7,13 +7,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from app.audit import service
-from app.audit.schemas import CheckpointFile, EventListPublic, EventPublic, VerifyPublic
+from app.audit.schemas import (
+    CheckpointFile,
+    EventListPublic,
+    EventPublic,
+    QueryDigestPublic,
+    VerifyPublic,
+)
 from app.carriers import service as carrier_service
 from app.core.auth import require
 from app.core.db import SessionDep
 from app.core.deps import Limit, SettingsDep
 from app.core.principal import Principal
 from app.core.validation import LABEL_PATTERN
+from app.lookup import service as lookup_service
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -57,6 +64,22 @@ def read_events(
         payload={"after": after, "count": len(data)},
     )
     return EventListPublic(data=data)
+
+
+@router.get("/query-digest", response_model=QueryDigestPublic)
+def read_query_digest(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Depends(require("audit.read"))],
+    q: Annotated[str, Query(min_length=1, max_length=64)],
+) -> QueryDigestPublic:
+    """The digest under which lookups of this text are logged, so an auditor can find who
+    looked up, say, a patient ID. Asking is itself logged (by digest only)."""
+    digest = lookup_service.query_digest(settings.secret_key, q)
+    service.append(
+        session, principal=principal, action="log_read", payload={"query_digest": digest}
+    )
+    return QueryDigestPublic(query_digest=digest)
 
 
 @router.get("/verify", response_model=VerifyPublic)

@@ -35,6 +35,10 @@ class VerifyPublic(BaseModel):
     reason: str | None
 
 
+class QueryDigestPublic(BaseModel):
+    query_digest: str
+
+
 class CheckpointFile(Strict):
     """An exported checkpoint, exactly as written to the file."""
 

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     PURPOSES: Annotated[tuple[str, ...], NoDecode] = DEFAULT_PURPOSES
     APPROVAL_PURPOSES: Annotated[tuple[str, ...], NoDecode] = DEFAULT_APPROVAL_PURPOSES
     DEFAULT_LOAN_DAYS: int = Field(default=14, ge=1, le=365)
+    MAX_LOAN_DAYS: int = Field(default=365, ge=1, le=3650)
     # SQLite busy timeout: how long a writer waits for the single write lock.
     SQLITE_BUSY_TIMEOUT_MS: int = 10_000
     DOCS_ENABLED: bool = True

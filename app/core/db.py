@@ -29,18 +29,23 @@ def is_sqlite(engine: Engine) -> bool:
 
 def make_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
     parsed = make_url(url)
+    # hide_parameters: a database error's text never carries the values (patient IDs).
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        in_memory = parsed.database in (None, "", ":memory:")
+        if not in_memory:
+            Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
-            pool_size=8,
-            max_overflow=16,
+            hide_parameters=True,
+            # An in-memory database lives in one connection (SQLAlchemy's default pool for it).
+            **({} if in_memory else {"pool_size": 8, "max_overflow": 16}),
         )
         _configure_sqlite(engine, busy_timeout_ms)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+    )
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:

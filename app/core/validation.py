@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
@@ -107,3 +107,28 @@ def _iso_date_text(value: object) -> object:
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
+
+
+def _iso_time_text(value: object) -> object:
+    """A read time is ISO 8601 text with its zone; a number would be taken as seconds since
+    1970. It may not lie more than a day ahead (a station clock far off would otherwise set a
+    carrier's last-seen time in the future)."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str) and "T" in value:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError("write the time as ISO 8601, e.g. 2026-11-28T09:30:00Z") from exc
+    else:
+        raise ValueError("write the time as ISO 8601, e.g. 2026-11-28T09:30:00Z")
+    if moment.tzinfo is None:
+        raise ValueError("give the time with its zone (Z or +hh:mm)")
+    if moment > datetime.now(UTC) + timedelta(days=1):
+        raise ValueError("the time lies in the future: check the station's clock")
+    if moment.year < 2000:
+        raise ValueError("the time is before 2000: check the station's clock")
+    return moment
+
+
+ReadTime = Annotated[datetime, BeforeValidator(_iso_time_text)]

@@ -98,6 +98,10 @@ def check_out(
     # Only the system (back-filling loans from a paper ledger) may enter a past due date.
     if due_on < today and principal.kind != "system":
         raise InvalidInputError("The due date is in the past.")
+    if due_on > today + timedelta(days=settings.MAX_LOAN_DAYS):
+        raise InvalidInputError(
+            f"A loan runs at most {settings.MAX_LOAN_DAYS} days; choose an earlier due date."
+        )
     carrier = _load(session, label)
     _require_no_hold(carrier, "lent out")
     _require_status(session, carrier, (S.IN_STORAGE,), "lent out")

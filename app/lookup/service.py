@@ -79,6 +79,11 @@ def _other_copies(session: Session, carrier: Carrier) -> list[OtherCopy]:
     return list(copies.values())
 
 
+def query_digest(secret: str, query: str) -> str:
+    """HMAC-SHA256 of a lookup's text under the service secret: what the log keeps of it."""
+    return hmac.new(secret.encode(), query.strip().encode(), hashlib.sha256).hexdigest()
+
+
 def where(
     *, session: Session, principal: Principal, query: str, kind: QueryKind, secret: str
 ) -> WhereResult:
@@ -109,7 +114,7 @@ def where(
         action="lookup",
         payload={
             "kind": used.value,
-            "query_digest": hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest(),
+            "query_digest": query_digest(secret, query),
             "carriers": [h.carrier.label for h in hits],
             "study_uids": sorted({s.study_uid for h in hits for s in h.carrier.studies}),
         },

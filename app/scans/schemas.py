@@ -4,10 +4,10 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from app.carriers.schemas import Strict
-from app.core.validation import Technology
+from app.core.validation import ReadTime, Technology
 
 MAX_READS = 500
 
@@ -19,7 +19,7 @@ class ScanRead(Strict):
     # Checked in the service, read by read: one bad UID must not block a station's outbox.
     tag_uid: str = Field(min_length=1, max_length=64)
     technology: Technology
-    read_at: AwareDatetime
+    read_at: ReadTime
 
 
 class ScanBatch(Strict):

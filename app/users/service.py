@@ -85,6 +85,10 @@ def _count_failure(session: Session, *, user_id: int, now: datetime) -> None:
 
 def deactivate(*, session: Session, username: str) -> User:
     user = get_by_username(session=session, username=username)
+    if user.role == Role.ADMIN and user.active and count_admins(session=session) <= 1:
+        raise ConflictError(
+            f"{username} is the last active administrator; make another one first."
+        )
     user.active = False
     session.add(user)
     session.flush()
@@ -97,5 +101,10 @@ def list_all(*, session: Session, offset: int, limit: int) -> tuple[list[User], 
 
 
 def count_admins(*, session: Session) -> int:
-    query = select(func.count()).select_from(User).where(User.role == Role.ADMIN.value)
+    """Active administrators."""
+    query = (
+        select(func.count())
+        .select_from(User)
+        .where(User.role == Role.ADMIN.value, col(User.active).is_(True))
+    )
     return session.exec(query).one()

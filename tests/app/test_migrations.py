@@ -57,3 +57,10 @@ def test_read_only_transactions_do_not_take_the_write_lock(engine: Engine) -> No
         with impatient.connect() as reader:
             assert reader.execute(text("SELECT COUNT(*) FROM carrier")).scalar() == 0
     impatient.dispose()
+
+
+def test_in_memory_sqlite_engine() -> None:
+    engine = make_engine("sqlite://")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT 1")).scalar() == 1
+    engine.dispose()

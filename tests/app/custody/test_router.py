@@ -199,3 +199,9 @@ class TestOverdue:
         assert r.status_code == 200
         loans = r.json()["loans"]
         assert [(x["carrier"]["label"], x["days_overdue"]) for x in loans] == [(world.labels[0], 3)]
+
+
+def test_due_date_at_most_a_year_ahead(client: TestClient, world: World) -> None:
+    r = checkout(client, world, world.labels[0], due_on=(TODAY + timedelta(days=400)).isoformat())
+    assert r.status_code == 422
+    assert "at most 365 days" in r.json()["detail"]

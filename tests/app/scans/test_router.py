@@ -140,3 +140,23 @@ def test_batch_size_limits(client: TestClient, world: World, size: int) -> None:
     reads = [read(tag_uid(1), n + 1) for n in range(size)]
     r = client.post("/api/v1/scans", json={"reads": reads}, headers=world.auth("station"))
     assert r.status_code in (413, 422)
+
+
+@pytest.mark.parametrize(
+    ("read_at", "says"),
+    [
+        (0, "ISO 8601"),  # a number would be seconds since 1970
+        ("2026-11-28", "ISO 8601"),
+        ("2026-11-28T09:30:00", "zone"),
+        ("2999-01-01T00:00:00Z", "future"),
+        ("1970-01-01T00:00:00Z", "before 2000"),
+    ],
+)
+def test_read_times_must_be_plausible(
+    client: TestClient, world: World, engine: Engine, read_at: object, says: str
+) -> None:
+    bad = read(tag_uid(1), 1) | {"read_at": read_at}
+    r = client.post("/api/v1/scans", json={"reads": [bad]}, headers=world.auth("station"))
+    assert r.status_code == 422
+    assert says in r.json()["detail"]
+    assert count(engine, "SELECT COUNT(*) FROM scan") == 0

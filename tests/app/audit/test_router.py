@@ -1,0 +1,59 @@
+"""The auditor's routes: reading, verifying, checkpoints and the digest of a lookup."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from tests.factories import World
+
+
+def test_auditor_finds_who_looked_up_a_patient(
+    client: TestClient, world: World, engine: Engine
+) -> None:
+    patient = "ZZCANARY0001"
+    r = client.get("/api/v1/where", params={"q": patient}, headers=world.auth("clinician"))
+    assert r.status_code == 200 and r.json()["hits"]
+    r = client.get(
+        "/api/v1/audit/query-digest", params={"q": patient}, headers=world.auth("auditor")
+    )
+    assert r.status_code == 200
+    digest = r.json()["query_digest"]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT actor_role, payload FROM custody_event WHERE action = 'lookup'")
+        ).all()
+    lookups = [(role, json.loads(payload)) for role, payload in rows]
+    assert [(role, p["kind"]) for role, p in lookups if p["query_digest"] == digest] == [
+        ("clinician", "patient")
+    ]
+    assert all(patient not in payload for _, payload in rows)
+
+
+def test_query_digest_is_for_auditors_only(client: TestClient, world: World) -> None:
+    for role in ("clerk", "clinician", "admin"):
+        r = client.get("/api/v1/audit/query-digest", params={"q": "X"}, headers=world.auth(role))
+        assert r.status_code == 403
+
+
+def test_verify_and_checkpoint_over_http(client: TestClient, world: World) -> None:
+    auditor = world.auth("auditor")
+    first = client.get("/api/v1/audit/verify", headers=auditor).json()
+    assert first["ok"] is True and first["first_bad_seq"] is None
+    checkpoint = client.post("/api/v1/audit/checkpoints", headers=auditor)
+    assert checkpoint.status_code == 201
+    again = client.post("/api/v1/audit/verify", json=checkpoint.json(), headers=auditor).json()
+    assert again["ok"] is True and again["size"] > first["size"]
+    forged = {**checkpoint.json(), "size": checkpoint.json()["size"] + 100}
+    refused = client.post("/api/v1/audit/verify", json=forged, headers=auditor).json()
+    assert refused["ok"] is False and "signature" in refused["reason"]
+
+
+def test_reading_the_log_is_logged(client: TestClient, world: World) -> None:
+    auditor = world.auth("auditor")
+    events = client.get("/api/v1/audit/events", params={"limit": 500}, headers=auditor).json()
+    last = events["data"][-1]["seq"]
+    after = client.get("/api/v1/audit/events", params={"after": last}, headers=auditor).json()
+    assert [e["action"] for e in after["data"]] == ["log_read"]
