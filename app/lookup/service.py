@@ -55,28 +55,40 @@ def _carriers(session: Session, kind: QueryKind, query: str) -> list[Carrier]:
     return study_service.carriers_holding(session=session, study_ids=[i for i in ids if i])
 
 
-def _other_copies(session: Session, carrier: Carrier) -> list[OtherCopy]:
-    mine = select(CarrierStudy.study_id).where(CarrierStudy.carrier_id == carrier.id)
-    query = (
-        select(Carrier, Study.study_uid)
+def _other_copies(session: Session, carriers: list[Carrier]) -> dict[int, list[OtherCopy]]:
+    """For each carrier, the other carriers that hold one of its studies (one query for all)."""
+    ids = [c.id for c in carriers if c.id is not None]
+    mine = select(CarrierStudy.carrier_id, CarrierStudy.study_id).where(
+        col(CarrierStudy.carrier_id).in_(ids)
+    )
+    studies_of: dict[int, set[int]] = {}
+    for carrier_id, study_id in session.exec(mine):
+        studies_of.setdefault(carrier_id, set()).add(study_id)
+    wanted = set().union(*studies_of.values()) if studies_of else set()
+    holders = (
+        select(Carrier, CarrierStudy.study_id, Study.study_uid)
         .join(CarrierStudy, col(CarrierStudy.carrier_id) == col(Carrier.id))
         .join(Study, col(Study.id) == col(CarrierStudy.study_id))
-        .where(col(CarrierStudy.study_id).in_(mine), Carrier.id != carrier.id)
-        .order_by(col(Carrier.label))
+        .where(col(CarrierStudy.study_id).in_(wanted))
+        .order_by(col(Carrier.label), col(Study.study_uid))
     )
-    copies: dict[str, OtherCopy] = {}
-    for other, study_uid in session.exec(query):
-        if other.label not in copies:
-            place = location_service.get(session=session, location_id=other.current_location_id)
-            copies[other.label] = OtherCopy(
-                label=other.label,
-                kind=other.kind,
-                status=other.status,
-                location_path=place.path,
-                shared_studies=[],
-            )
-        copies[other.label].shared_studies.append(study_uid)
-    return list(copies.values())
+    rows = list(session.exec(holders)) if wanted else []
+    copies: dict[int, dict[str, OtherCopy]] = {i: {} for i in ids}
+    for carrier_id, own in studies_of.items():
+        for other, study_id, study_uid in rows:
+            if other.id == carrier_id or study_id not in own:
+                continue
+            if other.label not in copies[carrier_id]:
+                place = location_service.get(session=session, location_id=other.current_location_id)
+                copies[carrier_id][other.label] = OtherCopy(
+                    label=other.label,
+                    kind=other.kind,
+                    status=other.status,
+                    location_path=place.path,
+                    shared_studies=[],
+                )
+            copies[carrier_id][other.label].shared_studies.append(study_uid)
+    return {i: list(found.values()) for i, found in copies.items()}
 
 
 def query_digest(secret: str, query: str) -> str:
@@ -99,15 +111,18 @@ def where(
         if carriers:
             used = candidate
             break
+    carriers = carriers[:MAX_HITS]
+    snaps = carrier_service.snapshots(session=session, carriers=carriers)
+    others = _other_copies(session, carriers)
     hits = [
         WhereHit(
-            carrier=carrier_service.to_public(session=session, carrier=c),
-            other_copies=_other_copies(session, c),
+            carrier=carrier_service.public_view(snaps[c.id or 0]),
+            other_copies=others.get(c.id or 0, []),
         )
-        for c in carriers[:MAX_HITS]
+        for c in carriers
     ]
     # Who asked for what: the query is kept only as a keyed digest (it may be a patient ID);
-    # an auditor holding the query can recompute it, nobody reading the log can reverse it.
+    # an auditor gets the digest of a query from /audit/query-digest, nobody can reverse it.
     audit_service.append(
         session,
         principal=principal,
