@@ -13,7 +13,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Engine, func, insert
+from sqlalchemy import Engine, insert
 from sqlmodel import Session, col, select
 
 from app.audit.chain import (
@@ -313,7 +313,3 @@ def check_checkpoint_signature(checkpoint: ExportedCheckpoint) -> str | None:
     except (ValueError, InvalidSignature):
         return "the checkpoint's signature does not verify: the file was altered"
     return None
-
-
-def count_events(session: Session) -> int:
-    return session.exec(select(func.count()).select_from(CustodyEvent)).one()

@@ -23,10 +23,6 @@ from sqlmodel import Session, create_engine
 from app.core.errors import ConflictError, log
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def make_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
     parsed = make_url(url)
     # hide_parameters: a database error's text never carries the values (patient IDs).
