@@ -39,5 +39,8 @@ def carrier_page(session: SessionDep, settings: SettingsDep, label: str) -> HTML
         )
         return HTMLResponse(page, status_code=404)
     carrier = carrier_service.get_by_label(session=session, label=label)
-    page = _PAGE.format(title=escape(carrier_service.name(carrier)), body="", site=site)
+    body = "A labelled medium of a hospital archive."
+    if carrier.set_total:
+        body = f"Part {carrier.set_number} of a set of {carrier.set_total} media."
+    page = _PAGE.format(title=escape(carrier_service.name(carrier)), body=body, site=site)
     return HTMLResponse(page)
