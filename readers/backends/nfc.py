@@ -83,26 +83,32 @@ class NfcSession(TagSession):
     def _call(self, fn: Callable[[Any], T]) -> T:
         return self._reader.run_on_tag(self.uid, fn)
 
-    def read_ndef(self) -> bytes:
-        def read(tag: Any) -> bytes:
-            if tag.ndef is None:
-                raise TagFormatError("The tag is not NDEF-formatted.")
-            return bytes(tag.ndef.octets)
+    @staticmethod
+    def _ndef(tag: Any) -> Any:
+        ndef = tag.ndef
+        if ndef is None:
+            # nfcpy reads NDEF swallowing its own errors (tt4.py returns None on any APDU
+            # error): a tag that left mid-read looks unformatted unless we ask whether it is here.
+            if not tag.is_present:
+                raise TagLostError(MSG_TAG_LOST)
+            raise TagFormatError("The tag is not NDEF-formatted.")
+        return ndef
 
-        return self._call(read)
+    def read_ndef(self) -> bytes:
+        return self._call(lambda tag: bytes(self._ndef(tag).octets))
 
     def write_ndef(self, message: bytes) -> None:
         def write(tag: Any) -> None:
-            if tag.ndef is None:
-                raise TagFormatError("The tag is not NDEF-formatted.")
-            if not tag.ndef.is_writeable:
+            ndef = self._ndef(tag)
+            if not ndef.is_writeable:
                 raise UnsupportedError("The tag is locked read-only; use a new tag.")
-            if len(message) > tag.ndef.capacity:
+            if len(message) > ndef.capacity:
+                larger = " (NTAG215 or NTAG216)" if isinstance(tag, nfc.tag.tt2.Type2Tag) else ""
                 raise TagCapacityError(
                     f"The label needs {len(message)} bytes but the tag holds "
-                    f"{tag.ndef.capacity}; use a larger tag (NTAG215 or NTAG216)."
+                    f"{ndef.capacity}; use a larger tag{larger}."
                 )
-            tag.ndef.octets = message
+            ndef.octets = message
 
         self._call(write)
 

@@ -112,6 +112,15 @@ class TestSession:
             session.write_ndef(_message("https://archive.example/c/DVD0001"))
         expect_event(reader, EventKind.REMOVED)
 
+    def test_lifted_mid_read(self, reader: NfcReader, emulated: Callable[..., UdpTag]) -> None:
+        tag = emulated()
+        tag.place()
+        event = expect_event(reader, EventKind.ARRIVED)
+        tag.faults.leave_when = lambda frame: frame == b"\x30\x04"  # READ of the NDEF TLV
+        with reader.session(event) as session, pytest.raises(TagLostError):
+            session.read_ndef()  # not "not NDEF-formatted": nfcpy hides the timeout
+        expect_event(reader, EventKind.REMOVED)
+
     def test_nak(self, reader: NfcReader, emulated: Callable[..., UdpTag]) -> None:
         tag = emulated()
         tag.place()
@@ -273,8 +282,10 @@ class TestType4:
         tag = type4(256)
         event = expect_event(nfc_udp, EventKind.ARRIVED)
         message = _message_of(255)  # one byte more than 256 - NLEN
-        with nfc_udp.session(event) as session, pytest.raises(TagCapacityError, match="254"):
+        with nfc_udp.session(event) as session, pytest.raises(TagCapacityError) as refused:
             session.write_ndef(message)
+        assert str(refused.value) == ("The label needs 255 bytes but the tag holds 254; "
+                                      "use a larger tag.")  # not an NTAG model's name
         assert tag.application.ndef_file == bytes(256)  # nothing written
         assert not any(frame[2:3] == b"\xd6" for frame in tag.frames)  # no UPDATE BINARY
 
@@ -285,13 +296,17 @@ class TestType4:
             session.write_ndef(_message("https://forged.example/c/LTO0001"))
         assert tag.application.ndef_file == bytes(4096)
 
-    def test_write_refused_by_the_file(self, nfc_udp: Reader,
-                                       type4: Callable[..., UdpType4Tag]) -> None:
+    @pytest.mark.parametrize("refusal", ["access condition", "status fault"])
+    def test_write_refused_by_the_tag(self, nfc_udp: Reader,
+                                      type4: Callable[..., UdpType4Tag], refusal: str) -> None:
         tag = type4()
         event = expect_event(nfc_udp, EventKind.ARRIVED)
         with nfc_udp.session(event) as session:
             assert session.read_ndef() == b""  # nfcpy has read the CC: writable
-            tag.application.writable = False  # UPDATE BINARY now answers 69 82
+            if refusal == "access condition":
+                tag.application.writable = False  # UPDATE BINARY now answers 69 82
+            else:
+                tag.faults.status_count = 1  # the next APDU, an UPDATE BINARY, gets 63 00
             with pytest.raises(TagCommandError):
                 session.write_ndef(_message("https://archive.example/c/LTO0001"))
             assert session.read_ndef() == b""  # the tag stays usable
@@ -341,3 +356,12 @@ class TestType4:
             session.write_ndef(_message("https://archive.example/c/LTO0001"))
         expect_event(nfc_udp, EventKind.REMOVED)
         assert tag.application.message == b""
+
+    def test_lifted_mid_read(self, nfc_udp: Reader, type4: Callable[..., UdpType4Tag]) -> None:
+        tag = type4()
+        tag.application.ndef_file[:5] = b"\x00\x03\xd0\x00\x00"  # an empty record
+        event = expect_event(nfc_udp, EventKind.ARRIVED)
+        tag.faults.leave_when = lambda frame: frame[2:3] == b"\xb0"  # at READ BINARY
+        with nfc_udp.session(event) as session, pytest.raises(TagLostError):
+            session.read_ndef()
+        expect_event(nfc_udp, EventKind.REMOVED)
