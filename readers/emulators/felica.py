@@ -72,7 +72,12 @@ class UdpFelicaTag:
             while not self._stop.is_set():
                 target = nfc.clf.LocalTarget("212F")
                 target.sensf_res = bytearray(b"\x01" + self.idm + PMM + SYSTEM_CODE_NDEF)
-                target = clf.listen(target, 0.2)
+                # The udp driver's listen_ttf returns None when its deadline has passed, even
+                # right after answering a SENSF_REQ, and the next listen ignores the reader's
+                # commands until its next SENSF_REQ. A reader that missed us senses again every
+                # 1.0 s (its sense timeout), so a listen window of 0.2 or 1.0 s ends in phase
+                # with those retries; 2.5 s puts them mid-window.
+                target = clf.listen(target, 2.5)
                 if target is None:
                     continue
                 tag = nfc.tag.emulate(clf, target)
@@ -82,8 +87,13 @@ class UdpFelicaTag:
                 while not self._stop.is_set():
                     try:
                         command = clf.exchange(response, timeout=0.2)
+                    except nfc.clf.TimeoutError:
+                        # The reader is only slow: stay selected. Back in listen mode we would
+                        # ignore every command until the next polling (SENSF_REQ).
+                        response = None
+                        continue
                     except nfc.clf.CommunicationError:
-                        break  # the reader went quiet or switched its field off
+                        break  # the reader switched its field off (RFOFF)
                     response = tag.process_command(command)
         finally:
             clf.close()
