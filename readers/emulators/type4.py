@@ -9,7 +9,8 @@ Three layers, each its own class:
   response APDU, so any transport can carry it.
 - ``IsoDepCard``: the card's side of ISO/IEC 14443-4 (ISO-DEP) after RATS/ATS: I-blocks with
   block numbers and chaining in both directions, R(ACK)/R(NAK), S(WTX) and S(DESELECT), and the
-  PICC rules of §7.5.4 (rules B and 9-13) for retransmission and presence checks.
+  block numbering rule B (§7.5.3) and PICC rules 9-13 (§7.5.4) for retransmission and
+  presence checks.
 - ``UdpType4Tag``: the Type A activation of ``emulators.udp.UdpTarget`` with SEL_RES ``20``
   (ISO-DEP), then RATS and the ISO-DEP blocks, over nfcpy's udp driver.
 
@@ -60,11 +61,11 @@ FSD_TABLE = (16, 24, 32, 40, 48, 64, 96, 128, 256)  # §5.1: FSDI 0..8 -> FSD in
 # TA(1) = 00 (106 kbit/s only, both directions), TB(1) = A0 (FWI 10: FWT = 256 * 16 * 2^10 / fc
 # = 309 ms, SFGI 0), TC(1) = 00 (neither NAD nor CID supported). No historical bytes.
 ATS = bytes([0x05, 0x78, 0x00, 0xA0, 0x00])
-PCB_I = 0x02  # §7.1.1.1 I-block: 000C 001B (b5 C = chaining, b1 B = block number)
+PCB_I = 0x02  # §7.1.1.1 I-block: 000C DN1B (b5 chaining, b4 CID, b3 NAD, b1 block number)
 PCB_CHAINING = 0x10
 PCB_CID, PCB_NAD = 0x08, 0x04  # CID / NAD following: we announced neither in TC(1)
-PCB_R_ACK, PCB_R_NAK = 0xA2, 0xB2  # R-block: 1010 N01B (b5 N: 0 = ACK, 1 = NAK)
-PCB_S_DESELECT, PCB_S_WTX = 0xC2, 0xF2  # S-block: 11xx 0010 (b6-5: 00 DESELECT, 11 WTX)
+PCB_R_ACK, PCB_R_NAK = 0xA2, 0xB2  # R-block: 101N D01B (b5 N: 0 = ACK, 1 = NAK; b4 CID)
+PCB_S_DESELECT, PCB_S_WTX = 0xC2, 0xF2  # S-block: 11xx D010 (b6-5: 00 DESELECT, 11 WTX)
 WTXM = 1  # §7.3: waiting time extension multiplier 1..59
 EDC = 2  # CRC_A bytes the frame size limits count, though the udp driver sends no CRC
 SEL_RES_ISO_DEP = b"\x20"  # ISO/IEC 14443-3 SAK b6 = 1: ISO/IEC 14443-4 compliant (Type 4A)
@@ -103,11 +104,8 @@ class NdefApplication:
     def message(self) -> bytes:
         """The NDEF message the file holds now (NLEN bytes after NLEN)."""
         with self.lock:
-            return self._message()
-
-    def _message(self) -> bytes:
-        nlen = int.from_bytes(self.ndef_file[:NLEN_SIZE], "big")
-        return bytes(self.ndef_file[NLEN_SIZE : NLEN_SIZE + nlen])
+            nlen = int.from_bytes(self.ndef_file[:NLEN_SIZE], "big")
+            return bytes(self.ndef_file[NLEN_SIZE : NLEN_SIZE + nlen])
 
     def deselect(self) -> None:
         """Power-on or a new activation: the MF is current, neither application nor file."""
@@ -201,7 +199,7 @@ class IsoDepCard:
         """Not activated: only RATS opens ISO-DEP (§5)."""
         self.active = False
         self.fsd = FSD_TABLE[0]
-        self.block = 1  # §7.5.4 rule B: the PICC block number is 1 at activation
+        self.block = 1  # §7.5.3 rule B: the PICC block number is 1 at activation
         self.received = bytearray()  # a chained command being joined
         self.pending = b""  # the rest of a response still to send
         self.last: bytes | None = None  # the last block sent, for retransmission (rule 11)
@@ -220,9 +218,9 @@ class IsoDepCard:
         if not self.active or not frame:
             return None
         pcb = frame[0]
-        if pcb & 0xE2 == PCB_I and not pcb & (PCB_CID | PCB_NAD):  # I-block: 000C 0x1B
+        if pcb & 0xE2 == PCB_I and not pcb & (PCB_CID | PCB_NAD):  # I-block, no CID/NAD
             return self._i_block(pcb, frame[1:])
-        if pcb & 0xEE == PCB_R_ACK:  # R-block: 101N 001B (no CID)
+        if pcb & 0xEE == PCB_R_ACK:  # R-block (ACK or NAK), no CID
             return self._r_block(pcb)
         if pcb == PCB_S_DESELECT and len(frame) == 1:  # §8: answer, then HALT
             self.reset()
@@ -241,7 +239,7 @@ class IsoDepCard:
             self.block ^= 1
         self.received += inf
         if pcb & PCB_CHAINING:
-            return self._send(bytes([PCB_R_ACK | self.block]))  # §7.5.2: ACK each chained block
+            return self._send(bytes([PCB_R_ACK | self.block]))  # §7.5.2 chaining: R(ACK) each
         command, self.received = bytes(self.received), bytearray()
         self.pending = self.apdu(command)
         return self._answer()
