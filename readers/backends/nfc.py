@@ -95,7 +95,13 @@ class NfcSession(TagSession):
         return ndef
 
     def read_ndef(self) -> bytes:
-        return self._call(lambda tag: bytes(self._ndef(tag).octets))
+        def read(tag: Any) -> bytes:
+            # nfcpy answers tag.ndef.octets from what it last read or wrote in this activation;
+            # has_changed reads the tag again, so a read-back after a write checks the tag.
+            self._ndef(tag).has_changed  # noqa: B018
+            return bytes(self._ndef(tag).octets)
+
+        return self._call(read)
 
     def write_ndef(self, message: bytes) -> None:
         def write(tag: Any) -> None:

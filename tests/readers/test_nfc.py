@@ -269,6 +269,18 @@ class TestType4:
         assert _sent_block(tag.frames, 0x12)  # I-block with chaining from the reader
         assert _sent_block(tag.frames, 0xA2)  # R(ACK) from the reader: our answer was chained
 
+    def test_read_back_reads_the_tag(self, nfc_udp: Reader,
+                                     type4: Callable[..., UdpType4Tag]) -> None:
+        tag = type4()
+        event = expect_event(nfc_udp, EventKind.ARRIVED)
+        written, meanwhile = _message("https://a.example/c/1"), _message("https://b.example/c/2")
+        with nfc_udp.session(event) as session:
+            session.write_ndef(written)
+            assert session.read_ndef() == written
+            tag.application.ndef_file[: 2 + len(meanwhile)] = (
+                len(meanwhile).to_bytes(2, "big") + meanwhile)  # not what nfcpy wrote
+            assert session.read_ndef() == meanwhile  # from the tag, not nfcpy's memory
+
     def test_fills_the_ndef_file(self, nfc_udp: Reader,
                                  type4: Callable[..., UdpType4Tag]) -> None:
         tag = type4(1024)
