@@ -258,9 +258,10 @@ class TestType4:
         with nfc_udp.session(event) as session:
             assert session.read_ndef() == b""
             session.write_ndef(message)
+            assert session.read_ndef() == message
         assert tag.application.message == message
         assert tag.application.ndef_file[:2] == len(message).to_bytes(2, "big")  # NLEN
-        tag.lift()  # nfcpy caches what it wrote: read it back from a fresh activation
+        tag.lift()  # and from a fresh activation, as the next station would
         expect_event(nfc_udp, EventKind.REMOVED)
         tag.place()
         event = expect_event(nfc_udp, EventKind.ARRIVED)
