@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import free_port, wait_until
+from tests.support.server import free_port
+from tests.support.wait import wait_for
 
 MEDIATRACK = [sys.executable, "-c", "from app.cli import main; main()"]
 
@@ -53,7 +54,7 @@ def server(embedded_env: dict[str, str]) -> Iterator[str]:
         except httpx.TransportError:
             return False
 
-    wait_until(up, timeout=60, what="mediatrack serve to answer")
+    wait_for(up, 60, "mediatrack serve to answer")
     yield base
     proc.terminate()
     proc.wait(timeout=30)

@@ -7,7 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
-from tests.readers.stacks import wait_for
+from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

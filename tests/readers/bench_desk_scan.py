@@ -41,7 +41,8 @@ from readers.emulators.tags import Ntag21x
 from readers.emulators.vpcd import VirtualTag
 from readers.outbox import Outbox, Scan
 from tests.readers.service import Service
-from tests.readers.stacks import PcscStack, wait_for
+from tests.readers.stacks import PcscStack
+from tests.support.wait import wait_for
 
 
 class Clock:

@@ -15,7 +15,8 @@ from readers.emulators.tags import EmulatedTag
 from readers.emulators.vpcd import Faults, VirtualTag
 from tests.readers.agent_process import AgentProcess
 from tests.readers.service import Service
-from tests.readers.stacks import PcscStack, wait_for
+from tests.readers.stacks import PcscStack
+from tests.support.wait import wait_for
 
 
 @pytest.fixture(scope="session")

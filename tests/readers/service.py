@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.readers.stacks import wait_for
 from tests.support.real import unavailable
+from tests.support.wait import wait_for
 
 LOCATION = "ARCHIVE"
 

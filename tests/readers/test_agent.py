@@ -13,7 +13,8 @@ from readers.emulators.vpcd import VirtualTag
 from readers.outbox import Outbox
 from tests.readers.agent_process import AgentProcess
 from tests.readers.service import Service
-from tests.readers.stacks import PcscStack, wait_for
+from tests.readers.stacks import PcscStack
+from tests.support.wait import wait_for
 
 Place = Callable[..., VirtualTag]
 Agents = Callable[..., AgentProcess]

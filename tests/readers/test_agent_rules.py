@@ -23,7 +23,7 @@ from readers.client import ServiceClient
 from readers.emulators.tags import Ntag21x
 from readers.label import CarrierLabel, encode_label
 from readers.outbox import Outbox
-from tests.readers.stacks import wait_for
+from tests.support.wait import wait_for
 
 KEYS = {1: bytes(32)}
 
