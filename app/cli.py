@@ -165,6 +165,14 @@ def station_run(ctx: typer.Context) -> None:
     raise typer.Exit(code=agent_main(ctx.args))
 
 
+@station_cli.command("status", context_settings=_PASS_THROUGH)
+def station_status(ctx: typer.Context) -> None:
+    """Show the station's outbox: scans waiting, scans the server refused (see --help)."""
+    from readers.agent import status_main
+
+    raise typer.Exit(code=status_main(ctx.args))
+
+
 @cli.command("label", context_settings=_PASS_THROUGH)
 def label_tag(ctx: typer.Context) -> None:
     """Write a carrier's label onto the tag on the reader, check it, then bind it (see --help)."""

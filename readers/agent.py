@@ -8,7 +8,11 @@ Rules:
 - Store first, send later. A scan is written to the outbox (:mod:`readers.outbox`) before
   anything else happens, sent in sequence order in batches, and deleted only when the service's
   answer lists its event id. Sending retries with exponential backoff while the server or the
-  network is down; the operator is told how many scans wait.
+  network is down, or while the server refuses the station itself (a revoked key); the operator
+  is told which of the two it is and how many scans wait.
+- Never stall on one scan. When the server refuses a batch's content (400 or 422), the
+  scans are sent one by one; a scan refused alone moves to the outbox's dead-letter table with
+  the server's reason (``mediatrack station status`` lists them) and the queue moves on.
 - Feedback from the server's answer: one line per scan on standard output, and the reader's
   buzzer/LED where it has them (good beep for "seen", error beep otherwise).
 
@@ -26,6 +30,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -105,7 +110,7 @@ class StationAgent:
         scan = self.outbox.add(event.uid, str(event.technology), event.at)
         self._events[scan.event_id] = event
         self.say(f"queued #{scan.station_seq} {scan.tag_uid}"
-                 + (f" ({self.outbox.count()} waiting, server unreachable)" if self._outage
+                 + (f" ({self.outbox.count()} waiting; {self._outage})" if self._outage
                     else ""))
         self._wake.set()
         if self.site_keys is not None:
@@ -140,14 +145,34 @@ class StationAgent:
             try:
                 if not self._in_step:
                     self._catch_up()
-                results = self.client.post_scans([s.as_read() for s in batch])
+                self._send(batch)
             except ServiceError as exc:
                 self._failed(exc)
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             backoff = 0.2
-            self._delivered(batch, results)
+
+    def _send(self, batch: list[Scan]) -> None:
+        """Deliver a batch; when its content is refused, find the scans at fault one by one."""
+        try:
+            results = self.client.post_scans([s.as_read() for s in batch])
+        except ServiceError as exc:
+            if not exc.content_refused:
+                raise
+            if len(batch) == 1:
+                self._bury(batch[0], exc)
+                return
+            for scan in batch:
+                self._send([scan])
+            return
+        self._delivered(batch, results)
+
+    def _bury(self, scan: Scan, exc: ServiceError) -> None:
+        self.outbox.bury(scan, exc.message, datetime.now(UTC))
+        self._events.pop(scan.event_id, None)
+        self.say(f"#{scan.station_seq} {scan.tag_uid} refused by the server: {exc.message} "
+                 "Kept aside (mediatrack station status lists it); the next scans go on.")
 
     def _catch_up(self) -> None:
         """Number new scans after the last one the service has from this station."""
@@ -162,15 +187,16 @@ class StationAgent:
         if exc.status == 413 and self.batch > 1:
             self.batch = max(1, self.batch // 2)  # body too large: send fewer per request
             return
-        if exc.message != self._outage:
-            self._outage = exc.message
-            self.say(f"server: {exc.message} {self.outbox.count()} scan(s) waiting; "
-                     "they will be sent when it answers.")
+        trouble = exc.describe()
+        if trouble != self._outage:
+            self._outage = trouble
+            self.say(f"{trouble} {self.outbox.count()} scan(s) waiting; they will be sent "
+                     "when the server takes them.")
 
     def _delivered(self, batch: list[Scan], results: list[dict[str, Any]]) -> None:
         if self._outage is not None:
             self._outage = None
-            self.say("server: reachable again.")
+            self.say("server: taking scans again.")
         # An answer for another event under our sequence number: the service holds numbers
         # this outbox reused. Keep those scans; they go again under new numbers.
         if any(r.get("event_id") != s.event_id for s, r in zip(batch, results, strict=False)):
@@ -185,9 +211,32 @@ class StationAgent:
             replay = " (again)" if result.get("replayed") else ""
             self.say(f"#{scan.station_seq} {scan.tag_uid} {result['outcome']}{replay}: "
                      f"{result.get('message', '')}")
+            if result.get("clock_wrong"):
+                self.say("warning: the server says this station's clock is wrong; set the "
+                         "date and time.")
             event = self._events.pop(scan.event_id, None)
             if event is not None:
                 self.reader.signal(event, ok=result["outcome"] == "seen")
+
+
+def _outbox_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--outbox", type=Path,
+                        default=Path(os.environ.get("MEDIATRACK_STATION_OUTBOX",
+                                                    "station-outbox.db")),
+                        help="SQLite outbox file (default: $MEDIATRACK_STATION_OUTBOX or "
+                        "./station-outbox.db); keep it: it holds unsent scans and the "
+                        "station's sequence counter")
+
+
+def _key_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--key-file", type=Path,
+                        help="file holding the station API key (default: "
+                        "$MEDIATRACK_STATION_KEY)")
+
+
+def _api_key(args: argparse.Namespace) -> str:
+    return (args.key_file.read_text().strip() if args.key_file
+            else os.environ.get("MEDIATRACK_STATION_KEY", "").strip())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -196,15 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description="Turn tag reads into scans on the server.")
     parser.add_argument("--reader", required=True, help="reader URL: pcsc://, nfc://usb, ...")
     parser.add_argument("--server", required=True, help="service URL")
-    parser.add_argument("--key-file", type=Path,
-                        help="file holding the station API key (default: "
-                        "$MEDIATRACK_STATION_KEY)")
-    parser.add_argument("--outbox", type=Path,
-                        default=Path(os.environ.get("MEDIATRACK_STATION_OUTBOX",
-                                                    "station-outbox.db")),
-                        help="SQLite outbox file (default: $MEDIATRACK_STATION_OUTBOX or "
-                        "./station-outbox.db); keep it: it holds unsent scans and the "
-                        "station's sequence counter")
+    _key_option(parser)
+    _outbox_option(parser)
     parser.add_argument("--site-keys", type=Path,
                         help="site key file; when given, each tag's label is checked offline")
     parser.add_argument("--batch", type=int, default=100, help="scans per request (1-500)")
@@ -213,8 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    api_key = (args.key_file.read_text().strip() if args.key_file
-               else os.environ.get("MEDIATRACK_STATION_KEY", "").strip())
+    api_key = _api_key(args)
     if not api_key:
         print("No station API key: pass --key-file or set MEDIATRACK_STATION_KEY.",
               file=sys.stderr)
@@ -250,6 +291,59 @@ def main(argv: Sequence[str] | None = None) -> int:
         client.close()
         outbox.close()
     return 0
+
+
+def status_main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+    """``mediatrack station status``: what waits in the outbox, what the server refused, and,
+    with ``--server``, what the server knows of this station (its last scan, its clock)."""
+    parser = argparse.ArgumentParser(prog="mediatrack station status",
+                                     description="Show the station's outbox and server view.")
+    _outbox_option(parser)
+    parser.add_argument("--server", help="service URL; ask it about this station too")
+    _key_option(parser)
+    args = parser.parse_args(argv)
+    if not args.outbox.exists():
+        print(f"No outbox at {args.outbox}: this station has queued nothing yet.", file=out)
+    else:
+        outbox = Outbox(args.outbox)
+        try:
+            _print_outbox(outbox, out)
+        finally:
+            outbox.close()
+    if not args.server:
+        return 0
+    api_key = _api_key(args)
+    if not api_key:
+        print("No station API key: pass --key-file or set MEDIATRACK_STATION_KEY.", file=out)
+        return 2
+    client = ServiceClient(args.server, api_key)
+    try:
+        station = client.own_station()
+    except ServiceError as exc:
+        print(exc.describe(), file=out)
+        return 1
+    finally:
+        client.close()
+    print(f"Server {args.server}: station {station['name']}, last scan received "
+          f"#{station['last_seq']}, last heard from {station['last_seen_at'] or 'never'}.",
+          file=out)
+    if station.get("clock_wrong"):
+        print("The station's clock is wrong (its latest read was dated before 2000 or more "
+              "than a day ahead): set its date and time.", file=out)
+    return 0
+
+
+def _print_outbox(outbox: Outbox, out: TextIO) -> None:
+    print(f"{outbox.count()} scan(s) waiting to be sent.", file=out)
+    dead = outbox.dead_letters()
+    if not dead:
+        return
+    print(f"{len(dead)} scan(s) refused by the server and kept aside (not sent again):",
+          file=out)
+    for letter in dead:
+        scan = letter.scan
+        print(f"  #{scan.station_seq} {scan.tag_uid} read {scan.read_at}, refused "
+              f"{letter.refused_at}: {letter.reason}", file=out)
 
 
 if __name__ == "__main__":

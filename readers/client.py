@@ -8,6 +8,11 @@ import httpx
 
 from readers.base import TagType, Technology
 
+# Answers that refuse the body itself, not the station or the moment: sent again unchanged, it
+# gets the same answer (RFC 9110 15.5.1 400, RFC 9110 15.5.21 422). Not 404 (a wrong server
+# URL) nor 409 (a state that may change): those are retried like an outage.
+CONTENT_REFUSED = frozenset({400, 422})
+
 
 class ServiceError(Exception):
     """The service answered with an error, or could not be reached (``status`` 0)."""
@@ -16,6 +21,23 @@ class ServiceError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+    @property
+    def unreachable(self) -> bool:
+        return self.status == 0
+
+    @property
+    def content_refused(self) -> bool:
+        """The server will never take this body as it is: retrying it cannot help."""
+        return self.status in CONTENT_REFUSED
+
+    def describe(self) -> str:
+        """What the operator reads: "unreachable" and "refused" are different troubles."""
+        if self.unreachable:
+            return f"server unreachable: {self.message}"
+        if self.status >= 500:
+            return f"server error (HTTP {self.status}): {self.message}"
+        return f"server refused (HTTP {self.status}): {self.message}"
 
 
 class ServiceClient:
@@ -78,12 +100,18 @@ class ServiceClient:
             raise ServiceError(200, self._not_understood) from exc
         return results
 
+    def own_station(self) -> dict[str, Any]:
+        """GET /stations/me: this station as the service knows it."""
+        answer = self._call("GET", "/stations/me")
+        if not isinstance(answer, dict) or not {"name", "last_seq"} <= answer.keys():
+            raise ServiceError(200, self._not_understood)
+        return answer
+
     def last_station_seq(self) -> int:
         """The last sequence number the service received from this station."""
-        answer = self._call("GET", "/stations/me")
         try:
-            return int(answer["last_seq"])
-        except (KeyError, TypeError, ValueError) as exc:
+            return int(self.own_station()["last_seq"])
+        except (TypeError, ValueError) as exc:
             raise ServiceError(200, self._not_understood) from exc
 
     def get_carrier(self, label: str) -> dict[str, Any]:

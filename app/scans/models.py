@@ -20,7 +20,10 @@ class Scan(SQLModel, table=True):
     station_seq: int
     tag_uid: str = Field(max_length=64)
     technology: str = Field(max_length=16)
-    read_at: datetime = Field(sa_type=UTCDateTime)
+    read_at: datetime = Field(sa_type=UTCDateTime)  # as the station sent it
+    # The station's clock was implausible (before 2000, or over a day ahead): the read counts
+    # at received_at instead.
+    clock_wrong: bool = False
     received_at: datetime = Field(sa_type=UTCDateTime)
     outcome: str = Field(max_length=20)
     event_seq: int | None = None

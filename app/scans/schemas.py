@@ -51,6 +51,8 @@ class ScanResult(BaseModel):
     station_seq: int
     outcome: Outcome
     replayed: bool = False
+    # The station dated the read before 2000 or over a day ahead: its clock needs setting.
+    clock_wrong: bool = False
     message: str
     carrier: ScanCarrier | None = None
     actions: list[str] = []

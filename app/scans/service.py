@@ -7,6 +7,8 @@ A batch is resolved with a fixed number of queries, whatever its size.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert
@@ -18,7 +20,7 @@ from app.carriers.schemas import CarrierStatus
 from app.core.errors import AppError
 from app.core.principal import Principal
 from app.core.time import utcnow
-from app.core.validation import normalise_uid
+from app.core.validation import clock_is_wrong, normalise_uid
 from app.locations import service as location_service
 from app.scans.models import Scan
 from app.scans.schemas import Outcome, ScanCarrier, ScanRead, ScanResult
@@ -38,24 +40,24 @@ NEXT_ACTIONS: dict[CarrierStatus, list[str]] = {
 }
 
 
+@dataclass
+class _Fresh:
+    """A read not stored before: its scan row and, for a carrier, its "seen" event."""
+
+    row: dict[str, Any]
+    entry: audit_service.Entry | None
+
+
 def ingest(*, session: Session, principal: Principal, reads: list[ScanRead]) -> list[ScanResult]:
     assert principal.station_id is not None and principal.location_id is not None
     audit_service.lock_head(session)
     station = session.get(Station, principal.station_id)
     assert station is not None
     answered = _already_stored(session, station.id or 0, reads)
-    uids = _normalised(reads)
-    valid = sorted({uid for uid in uids.values() if isinstance(uid, str)})
-    carriers = tag_service.carriers_of(session=session, uids=valid)
-    places = location_service.get_by_tags(
-        session=session, uids=[u for u in valid if u not in carriers]
-    )
-    snaps = carrier_service.snapshots(session=session, carriers=list(carriers.values()))
+    resolve = _Resolver.load(session, principal, reads)
     now = utcnow()
     results: list[ScanResult] = []
-    seen: list[audit_service.Entry] = []
-    rows: list[dict[str, Any]] = []
-    seen_index: list[int | None] = []  # per row: its entry in ``seen``, if it has one
+    fresh: list[_Fresh] = []
     for read in reads:
         event_id = str(read.event_id)
         stored = answered.get(("e", event_id)) or answered.get(("s", read.station_seq))
@@ -63,54 +65,114 @@ def ingest(*, session: Session, principal: Principal, reads: list[ScanRead]) -> 
             replay = ScanResult.model_validate_json(stored)
             results.append(replay.model_copy(update={"replayed": True}))
             continue
-        uid = uids[event_id]
-        entry = None
-        if isinstance(uid, AppError):
-            result = _answer(read, Outcome.REJECTED, f"Unreadable tag: {uid.message}")
-        elif uid in carriers:
-            snap = snaps[carriers[uid].id or 0]
-            entry = _seen_entry(principal, snap, read)
-            seen.append(entry)
-            result = _seen(read, snap, principal)
-        elif uid in places:
-            result = _answer(read, Outcome.LOCATION, f"Location tag: {places[uid].path}.")
-        else:
-            result = _answer(
-                read,
-                Outcome.UNREGISTERED,
-                f"Tag {uid} is not on any registered carrier: register it at this desk.",
-                actions=["register"],
-            )
+        clock_wrong = clock_is_wrong(read.read_at, now)
+        result, entry = resolve(read, received_at=now, clock_wrong=clock_wrong)
+        if clock_wrong:
+            result.clock_wrong = True
+            result.message += f" {CLOCK_SENTENCE}"
         answer = result.model_dump_json()
-        rows.append(
-            {
-                "event_id": event_id,
-                "station_id": station.id,
-                "station_seq": read.station_seq,
-                "tag_uid": read.tag_uid,
-                "technology": read.technology.value,
-                "read_at": read.read_at,
-                "received_at": now,
-                "outcome": result.outcome.value,
-                "event_seq": None,
-                "response": answer,
-            }
-        )
-        seen_index.append(len(seen) - 1 if entry else None)
+        fresh.append(_Fresh(_scan_row(read, station.id, now, result, answer), entry))
         # The same batch may repeat a read: later copies answer as replays.
         answered[("e", event_id)] = answered[("s", read.station_seq)] = answer
         results.append(result)
-    appended = audit_service.append_many(session, principal=principal, entries=seen)
-    for row, index in zip(rows, seen_index, strict=True):
-        if index is not None:
-            row["event_seq"] = appended[index].seq
-    if rows:
-        session.execute(insert(Scan), rows)
+    _store(session, principal, fresh)
+    _note_station(session, station, reads, fresh, now)
+    return results
+
+
+# Shown on the desk and printed by the agent when a station dated a read implausibly.
+CLOCK_SENTENCE = (
+    "This station's clock is wrong: the read is recorded at the time the server received it. "
+    "Set the station's date and time."
+)
+
+
+class _Resolver:
+    """What each read is (a carrier, a location tag, an unknown or malformed UID), loaded for a
+    whole batch with a fixed number of queries."""
+
+    def __init__(
+        self,
+        principal: Principal,
+        uids: dict[str, str | AppError],
+        carriers: dict[str, Any],
+        places: dict[str, Any],
+        snaps: dict[int, carrier_service.Snapshot],
+    ) -> None:
+        self.principal = principal
+        self.uids = uids
+        self.carriers = carriers
+        self.places = places
+        self.snaps = snaps
+
+    @classmethod
+    def load(cls, session: Session, principal: Principal, reads: list[ScanRead]) -> _Resolver:
+        uids = _normalised(reads)
+        valid = sorted({uid for uid in uids.values() if isinstance(uid, str)})
+        carriers = tag_service.carriers_of(session=session, uids=valid)
+        places = location_service.get_by_tags(
+            session=session, uids=[u for u in valid if u not in carriers]
+        )
+        snaps = carrier_service.snapshots(session=session, carriers=list(carriers.values()))
+        return cls(principal, uids, carriers, places, snaps)
+
+    def __call__(
+        self, read: ScanRead, *, received_at: datetime, clock_wrong: bool
+    ) -> tuple[ScanResult, audit_service.Entry | None]:
+        uid = self.uids[str(read.event_id)]
+        if isinstance(uid, AppError):
+            return _answer(read, Outcome.REJECTED, f"Unreadable tag: {uid.message}"), None
+        if uid in self.carriers:
+            snap = self.snaps[self.carriers[uid].id or 0]
+            entry = _seen_entry(self.principal, snap, read, received_at, clock_wrong)
+            return _seen(read, snap, self.principal), entry
+        if uid in self.places:
+            return _answer(read, Outcome.LOCATION, f"Location tag: {self.places[uid].path}."), None
+        message = f"Tag {uid} is not on any registered carrier: register it at this desk."
+        return _answer(read, Outcome.UNREGISTERED, message, actions=["register"]), None
+
+
+def _scan_row(
+    read: ScanRead, station_id: int | None, now: datetime, result: ScanResult, answer: str
+) -> dict[str, Any]:
+    return {
+        "event_id": str(read.event_id),
+        "station_id": station_id,
+        "station_seq": read.station_seq,
+        "tag_uid": read.tag_uid,
+        "technology": read.technology.value,
+        "read_at": read.read_at,
+        "clock_wrong": result.clock_wrong,
+        "received_at": now,
+        "outcome": result.outcome.value,
+        "event_seq": None,
+        "response": answer,
+    }
+
+
+def _store(session: Session, principal: Principal, fresh: list[_Fresh]) -> None:
+    """Append the "seen" events in read order, then the scan rows that point at them."""
+    with_entry = [f for f in fresh if f.entry is not None]
+    appended = audit_service.append_many(
+        session, principal=principal, entries=[f.entry for f in with_entry if f.entry]
+    )
+    for item, event in zip(with_entry, appended, strict=True):
+        item.row["event_seq"] = event.seq
+    if fresh:
+        session.execute(insert(Scan), [f.row for f in fresh])
+
+
+def _note_station(
+    session: Session, station: Station, reads: list[ScanRead], fresh: list[_Fresh], now: datetime
+) -> None:
+    """The station was heard from; its clock is as wrong as its latest new read says."""
     station.last_seen_at = now
     station.last_seq = max([station.last_seq, *(r.station_seq for r in reads)])
+    if fresh:
+        latest = max(fresh, key=lambda f: int(f.row["station_seq"]))
+        station.clock_wrong = bool(latest.row["clock_wrong"])
     session.add(station)
     session.flush()
-    return results
 
 
 def _normalised(reads: list[ScanRead]) -> dict[str, str | AppError]:
@@ -145,11 +207,16 @@ def _already_stored(
 
 
 def _seen_entry(
-    principal: Principal, snap: carrier_service.Snapshot, read: ScanRead
+    principal: Principal,
+    snap: carrier_service.Snapshot,
+    read: ScanRead,
+    received_at: datetime,
+    clock_wrong: bool,
 ) -> audit_service.Entry:
-    """Note when and where the carrier was last seen; the "seen" event to append."""
+    """Note when and where the carrier was last seen; the "seen" event to append. The payload
+    keeps the read time as the station sent it, and says when that time was not believable."""
     carrier = snap.carrier
-    carrier.last_seen_at = read.read_at
+    carrier.last_seen_at = received_at if clock_wrong else read.read_at
     carrier.last_seen_location_id = principal.location_id
     return audit_service.Entry(
         action="seen",
@@ -160,6 +227,7 @@ def _seen_entry(
             "event_id": str(read.event_id),
             "station_seq": read.station_seq,
             "read_at": read.read_at.isoformat(),
+            **({"clock_wrong": True} if clock_wrong else {}),
         },
     )
 

@@ -22,4 +22,6 @@ class Station(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_seq: int = 0
+    # The station's latest read carried an implausible time: its clock needs setting.
+    clock_wrong: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

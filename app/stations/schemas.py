@@ -29,6 +29,9 @@ class StationPublic(BaseModel):
     revoked: bool
     last_seen_at: datetime | None
     last_seq: int
+    clock_wrong: bool = Field(
+        description="The station's latest read carried an implausible time: set its clock."
+    )
 
 
 class StationCreated(StationPublic):

@@ -66,4 +66,5 @@ def to_public(*, session: Session, station: Station) -> StationPublic:
         revoked=station.revoked_at is not None,
         last_seen_at=station.last_seen_at,
         last_seq=station.last_seq,
+        clock_wrong=station.clock_wrong,
     )

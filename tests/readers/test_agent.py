@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import os
 import signal
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from unittest import mock
 
+from readers.agent import status_main
 from readers.base import TagType, Technology
 from readers.client import ServiceClient
 from readers.emulators.tags import Ntag21x
@@ -91,10 +96,10 @@ class TestDelivery:
         service.stop()
         for seq in (2, 3, 4):
             _tap(pcsc, vtag, agent, seq)
-        agent.wait_line("cannot be reached")
+        assert "cannot be reached" in agent.wait_line("server unreachable:")
         assert "3 waiting" in agent.wait_line("queued #4")
         service.start()
-        agent.wait_line("reachable again")
+        agent.wait_line("taking scans again")
         for seq in (2, 3, 4):
             agent.wait_line(f"#{seq} 04200000000004 unregistered_tag")
         recorded = service.recorded_seqs(station_key, 5)
@@ -126,8 +131,6 @@ class TestDelivery:
         self, service: Service, station_key: str, client: ServiceClient, agents: Agents,
         tmp_path: Path
     ) -> None:
-        from datetime import UTC, datetime
-
         # What a kill between the server's commit and the outbox delete leaves behind.
         outbox = Outbox(tmp_path / "outbox.db")
         scan = outbox.add("04200000000006", "iso14443a", datetime.now(UTC))
@@ -146,8 +149,6 @@ class TestDelivery:
     ) -> None:
         """An outbox file lost (or restored from an old backup) starts counting at 1 again;
         the agent must not let the service take its new scans for old ones."""
-        from datetime import UTC, datetime
-
         lost = Outbox(tmp_path / "lost.db")
         earlier = [lost.add(f"0420000000001{n}", "iso14443a", datetime.now(UTC)) for n in (1, 2)]
         client.post_scans([s.as_read() for s in earlier])
@@ -189,10 +190,40 @@ class TestRefusedKey:
         agent.start()
         try:
             place(Ntag21x(uid=bytes.fromhex("04200000000008")))
-            line = agent.wait_line("server: The station's API key was refused")
+            line = agent.wait_line("server refused (HTTP 401): The station's API key was refused")
             assert "1 scan(s) waiting" in line
         finally:
             agent.stop()
         outbox = Outbox(tmp_path / "outbox.db")
         assert outbox.count() == 1  # kept for when the key is fixed
         outbox.close()
+
+
+class TestStationClock:
+    def test_a_flat_clock_battery_does_not_stall_the_station(
+        self, pcsc: PcscStack, service: Service, client: ServiceClient, agents: Agents,
+        place: Place, tmp_path: Path
+    ) -> None:
+        """A scan dated 1970 (the clock before it synced) waits in the outbox; the real service
+        takes it, flagged, and the tap after it goes through as usual."""
+        service.register("AGT0009")
+        client.bind_tag("AGT0009", "04200000000009", Technology.ISO14443A, TagType.NTAG213)
+        outbox = Outbox(tmp_path / "outbox.db")
+        outbox.add("04200000000009", "iso14443a", datetime(1970, 1, 1, tzinfo=UTC))
+        outbox.close()
+        agent = agents()
+        line = agent.wait_line("#1 04200000000009 seen:")
+        assert "clock is wrong" in line
+        agent.wait_line("warning: the server says this station's clock is wrong")
+        status = io.StringIO()
+        with_key = {"MEDIATRACK_STATION_KEY": client_key(client)}
+        with mock.patch.dict(os.environ, with_key):
+            code = status_main(["--outbox", str(tmp_path / "outbox.db"),
+                                "--server", service.url], out=status)
+        assert code == 0
+        assert "last scan received #1" in status.getvalue()
+        assert "The station's clock is wrong" in status.getvalue()
+        place(Ntag21x(uid=bytes.fromhex("04200000000009")))
+        assert "clock is wrong" not in agent.wait_line("#2 04200000000009 seen:")
+        wait_for(lambda: Outbox(tmp_path / "outbox.db").count() == 0, 10, "an empty outbox")
+        assert not [line for line in agent.lines if "refused" in line or "unreachable" in line]

@@ -1,7 +1,8 @@
 """The agent's rules in process, on sim:// with a scripted server for what a real one won't do.
 
 The real-service behaviour is in test_agent.py; here: repeated events, label checks and a
-server that answers 413.
+server that answers 413, or refuses one read of a batch with 422 (the real service gives such a
+read its own answer; a refusal stands in for a future server that cannot).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from readers.agent import StationAgent
+from readers.agent import StationAgent, status_main
 from readers.backends.sim import SimReader
 from readers.base import EventKind, TagEvent, TagType, Technology
 from readers.client import ServiceClient
@@ -36,6 +37,7 @@ class ScriptedServer:
         self.requests: list[list[dict[str, Any]]] = []
         self.max_reads: int | None = None
         self.garble = False
+        self.refuse: set[str] = set()  # tag UIDs whose batch is answered 422
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if self.garble:
@@ -46,6 +48,9 @@ class ScriptedServer:
         reads = json.loads(request.content)["reads"]
         if self.max_reads is not None and len(reads) > self.max_reads:
             return httpx.Response(413, json={"error": "PayloadTooLarge", "detail": "too big"})
+        if any(r["tag_uid"] in self.refuse for r in reads):
+            return httpx.Response(422, json={"error": "invalid_input",
+                                             "detail": "reads.0.tag_uid: not a tag UID."})
         self.requests.append(reads)
         return httpx.Response(200, json={"results": [
             {"event_id": r["event_id"], "station_seq": r["station_seq"], "outcome": "seen",
@@ -112,6 +117,36 @@ class TestSending:
         assert max(len(request) for request in server.requests) <= 3
         assert "#10 0409 seen: Seen 0409." in _output(agent)
 
+
+    def test_a_refused_read_is_set_aside_and_the_rest_go_on(
+        self, agent: StationAgent, server: ScriptedServer, tmp_path: Path
+    ) -> None:
+        server.refuse = {"04BAD0"}
+        for uid in ("0401", "0402", "04BAD0", "0403", "0404"):
+            agent.handle(_arrived(uid))
+            agent.handle(TagEvent(EventKind.REMOVED, "r0", uid=uid))
+        runner = threading.Thread(target=agent.run)
+        runner.start()
+        try:
+            wait_for(lambda: agent.outbox.count() == 0, 20, "the queue to drain")
+        finally:
+            agent.stop.set()
+            runner.join()
+        delivered = [r["tag_uid"] for request in server.requests for r in request]
+        assert sorted(delivered) == ["0401", "0402", "0403", "0404"]  # each once
+        [dead] = agent.outbox.dead_letters()
+        assert (dead.scan.station_seq, dead.scan.tag_uid) == (3, "04BAD0")
+        assert dead.reason == "reads.0.tag_uid: not a tag UID."
+        assert "#3 04BAD0 refused by the server: reads.0.tag_uid" in _output(agent)
+        assert "unreachable" not in _output(agent)
+        status = io.StringIO()
+        assert status_main(["--outbox", str(tmp_path / "outbox.db")], out=status) == 0
+        assert status.getvalue().splitlines() == [
+            "0 scan(s) waiting to be sent.",
+            "1 scan(s) refused by the server and kept aside (not sent again):",
+            f"  #3 04BAD0 read {dead.scan.read_at}, refused {dead.refused_at}: "
+            "reads.0.tag_uid: not a tag UID.",
+        ]
 
     def test_a_garbled_answer_keeps_the_scans(self, agent: StationAgent,
                                               server: ScriptedServer) -> None:

@@ -6,6 +6,8 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from readers.outbox import Outbox
 
 NOW = datetime(2026, 11, 28, 13, 0, tzinfo=UTC)
@@ -63,3 +65,40 @@ def test_continue_after_renumbers_only_what_the_service_already_holds(tmp_path: 
     assert outbox.continue_after(3) == 0  # already ahead: nothing changes
     assert [s.station_seq for s in outbox.pending(10)] == [4, 5, 6, 7]
     outbox.close()
+
+
+class TestFailures:
+    def test_a_failed_acknowledge_rolls_back_and_the_outbox_goes_on(self, tmp_path: Path) -> None:
+        path = tmp_path / "outbox.db"
+        outbox = Outbox(path)
+        first = outbox.add("04000000000001", "iso14443a", NOW)
+        second = outbox.add("04000000000002", "iso14443a", NOW)
+        # A DELETE that fails half-way through the batch (as a full disk or an I/O error would).
+        with sqlite3.connect(path) as other:
+            other.execute(
+                "CREATE TRIGGER refuse BEFORE DELETE ON scan WHEN old.station_seq = 2 "
+                "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+            )
+        with pytest.raises(sqlite3.IntegrityError, match="disk trouble"):
+            outbox.acknowledge([first.event_id, second.event_id])
+        assert outbox.count() == 2  # all or nothing: the first DELETE was rolled back
+        with sqlite3.connect(path) as other:
+            other.execute("DROP TRIGGER refuse")
+        third = outbox.add("04000000000003", "iso14443a", NOW)  # a new transaction begins
+        outbox.acknowledge([first.event_id, second.event_id])
+        assert outbox.pending(10) == [third]
+        outbox.close()
+
+    def test_a_buried_scan_keeps_its_reason_and_leaves_the_queue(self, tmp_path: Path) -> None:
+        path = tmp_path / "outbox.db"
+        outbox = Outbox(path)
+        bad = outbox.add("04000000000001", "iso14443a", NOW)
+        good = outbox.add("04000000000002", "iso14443a", NOW)
+        outbox.bury(bad, "The read is not a read.", NOW)
+        assert outbox.pending(10) == [good]
+        outbox.close()
+        reopened = Outbox(path)  # it is durable
+        [dead] = reopened.dead_letters()
+        assert dead.scan == bad and dead.reason == "The read is not a read."
+        assert reopened.add("04000000000003", "iso14443a", NOW).station_seq == 3
+        reopened.close()
