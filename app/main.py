@@ -7,14 +7,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import web
 from app.api import api_router
+from app.core.announce import Listener
 from app.core.config import Settings
 from app.core.db import make_engine
 from app.core.errors import error_body, log, register_handlers
 from app.core.logs import install_filters
 from app.pages.router import router as pages_router
+from app.scans.service import SCAN_CHANNEL
 
 
 class BodyLimit:
@@ -95,6 +99,41 @@ class ContainErrors:
                 await _answer(send, 500, "internal_error", detail)
 
 
+class SecurityHeaders:
+    """Headers every response carries: no inline script or framing, no MIME sniffing, no
+    referrer leaving the site. The API documentation pages need inline styles (Swagger UI and
+    ReDoc set them) and ReDoc a blob: worker; nothing else does."""
+
+    STRICT = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    )
+    DOCS = STRICT.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'") + (
+        "; worker-src 'self' blob:"
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = self.DOCS if scope["path"] in ("/docs", "/redoc") else self.STRICT
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", policy)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("X-Frame-Options", "DENY")
+                headers.setdefault("Referrer-Policy", "same-origin")
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 class NoNulInURL:
     """A path or query holding a NUL character (%00) is bad input: 422 before any work.
     PostgreSQL text cannot hold NUL, so it would otherwise fail deep down as a 500."""
@@ -134,9 +173,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_filters()
     engine = make_engine(settings.database_url, busy_timeout_ms=settings.SQLITE_BUSY_TIMEOUT_MS)
 
+    # Committed scans reach the desk pages of every process (PostgreSQL LISTEN/NOTIFY).
+    listener = Listener(engine, [SCAN_CHANNEL])
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        listener.start()
         yield
+        listener.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -144,7 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Custody of radiology archive media: carriers, tags, studies, custody log.",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs" if settings.DOCS_ENABLED else None,
+        docs_url=None,  # served by app.web.docs with local assets
         redoc_url=None,
         openapi_url="/openapi.json" if settings.DOCS_ENABLED else None,
     )
@@ -153,9 +197,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register_handlers(app)
     app.include_router(api_router)
     app.include_router(pages_router)
+    web.install(app, settings)
     # A station's reading of a whole disc (every file's UID, size and hash) is large.
     readings = {r"/api/v1/carriers/[A-Z0-9_]{1,16}/(intake|verify)": settings.MAX_READING_BYTES}
     app.add_middleware(BodyLimit, limit=settings.MAX_BODY_BYTES, larger=readings)
     app.add_middleware(NoNulInURL)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(ContainErrors)
     return app

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     # SQLite busy timeout: how long a writer waits for the single write lock.
     SQLITE_BUSY_TIMEOUT_MS: int = 10_000
     DOCS_ENABLED: bool = True
+    # Web pages: a shared desk PC must not stay logged in for the next person.
+    SESSION_IDLE_MINUTES: float = Field(default=15, gt=0, le=12 * 60)
+    # The zone the pages show times in (IANA name); the database keeps UTC.
+    TIMEZONE: str = "Asia/Shanghai"
 
     @field_validator("PURPOSES", "APPROVAL_PURPOSES", mode="before")
     @classmethod

@@ -30,7 +30,7 @@ def _guess(query: str) -> list[QueryKind]:
     kinds = []
     if looks_like_uid(query):
         kinds.append(QueryKind.TAG)
-    if is_label(query):
+    if is_label(query.upper()):  # labels are upper case; people type them any way
         kinds.append(QueryKind.LABEL)
     return [*kinds, QueryKind.ACCESSION, QueryKind.PATIENT]
 
@@ -44,7 +44,8 @@ def _carriers(session: Session, kind: QueryKind, query: str) -> list[Carrier]:
         carrier = tag_service.carrier_of(session=session, uid=uid)
         return [carrier] if carrier else []
     if kind is QueryKind.LABEL:
-        found = session.exec(select(Carrier).where(Carrier.label == query)).one_or_none()
+        label = query.upper()
+        found = session.exec(select(Carrier).where(Carrier.label == label)).one_or_none()
         return [found] if found else []
     column = {
         QueryKind.STUDY: Study.study_uid,

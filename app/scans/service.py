@@ -7,6 +7,7 @@ A batch is resolved with a fixed number of queries, whatever its size.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from sqlmodel import Session, col, or_, select
 from app.audit import service as audit_service
 from app.carriers import service as carrier_service
 from app.carriers.schemas import CarrierStatus
+from app.core.announce import announce
 from app.core.errors import AppError
 from app.core.principal import Principal
 from app.core.time import utcnow
@@ -77,7 +79,15 @@ def ingest(*, session: Session, principal: Principal, reads: list[ScanRead]) -> 
         results.append(result)
     _store(session, principal, fresh)
     _note_station(session, station, reads, fresh, now)
+    if fresh:
+        # The desk bound to this station shows the latest tap (see app/web/desk.py).
+        latest = json.dumps({"station_id": station.id, "event_id": fresh[-1].row["event_id"]})
+        announce(session, SCAN_CHANNEL, latest)
     return results
+
+
+# Where a committed scan is announced to the pages (app.core.announce).
+SCAN_CHANNEL = "mediatrack_scans"
 
 
 # Shown on the desk and printed by the agent when a station dated a read implausibly.

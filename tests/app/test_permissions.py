@@ -77,34 +77,42 @@ class Route:
         return f"{self.method} {self.path}"
 
 
-def _permissions_of(dependant: Dependant) -> Iterator[str]:
-    """The permissions named by the ``require_<permission>`` dependencies, at any depth."""
+def _permissions_of(dependant: Dependant, prefix: str = "require_") -> Iterator[str]:
+    """The permissions named by the ``require_<permission>`` (API) or ``page_<permission>``
+    (web page) dependencies, at any depth."""
     for sub in dependant.dependencies:
         call = sub.call
-        if getattr(call, "__name__", "").startswith("require_"):
+        if getattr(call, "__name__", "").startswith(prefix):
             assert call is not None
             permission = inspect.getclosurevars(call).nonlocals["permission"]
-            assert call.__name__ == f"require_{permission.replace('.', '_')}"
+            assert call.__name__ == f"{prefix}{permission.replace('.', '_')}"
             yield permission
-        yield from _permissions_of(sub)
+        yield from _permissions_of(sub, prefix)
 
 
-def _app_routes(app: FastAPI) -> list[Route]:
+def _app_routes(app: FastAPI, *, pages: bool = False) -> list[Route]:
+    """The API routes, or (``pages``) the web pages' routes with their ``page_`` permission."""
     routes = []
     for context in iter_route_contexts(app.routes):
         if not isinstance(context.original_route, APIRoute):
             continue
         assert context.path is not None and context.methods
-        if not context.path.startswith(PREFIX + "/"):
-            # Pages such as the public tag page /c/{label} (tests/app/test_pages.py): no API,
-            # no log-in. They may only be read, and stay out of the API schema.
-            assert context.methods <= {"GET", "HEAD"}, context.path
-            assert not context.original_route.include_in_schema, context.path
+        if context.path.startswith(PREFIX + "/") == pages:
             continue
-        found = tuple(sorted(set(_permissions_of(context.dependant))))
+        if pages:
+            # Web pages stay out of the API schema and name their permission with page(...).
+            assert not context.original_route.include_in_schema, context.path
+        prefix = "page_" if pages else "require_"
+        found = tuple(sorted(set(_permissions_of(context.dependant, prefix))))
         for method in sorted(context.methods):
             routes.append(Route(method, context.path, found))
     return routes
+
+
+def _dependencies(dependant: Dependant) -> Iterator[str]:
+    for sub in dependant.dependencies:
+        yield getattr(sub.call, "__name__", "")
+        yield from _dependencies(sub)
 
 
 # The route table does not depend on the database: read it once, at collection time, from an
@@ -113,6 +121,34 @@ _UNUSED_DB = Path(tempfile.gettempdir()) / "mediatrack-route-table-never-opened.
 _APP = create_app(Settings(DATABASE_URL=f"sqlite:///{_UNUSED_DB}", SECRET_KEY="x" * 40))
 ROUTES = _app_routes(_APP)
 PROTECTED = [r for r in ROUTES if (r.method, r.path) not in PUBLIC_ROUTES]
+PAGES = _app_routes(_APP, pages=True)
+# Pages anyone may open: logging in, the language switch, the API documents, the public page
+# a tag's URI opens.
+PUBLIC_PAGES = {
+    ("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"),
+    ("GET", "/lang/{locale}"), ("GET", "/c/{label}"), ("GET", "/docs"), ("GET", "/redoc"),
+}
+
+
+def test_every_page_names_one_permission_of_the_table() -> None:
+    assert PAGES, "no page routes found: the route walk is broken"
+    assert {(r.method, r.path) for r in PAGES} >= PUBLIC_PAGES
+    wrong = {
+        r.id: r.permissions
+        for r in PAGES
+        if (len(r.permissions) != 1) != ((r.method, r.path) in PUBLIC_PAGES)
+    }
+    assert wrong == {}
+    assert all(p in PERMISSIONS for r in PAGES for p in r.permissions)
+
+
+def test_every_page_post_checks_the_csrf_token() -> None:
+    posts = [c for c in iter_route_contexts(_APP.routes)
+             if isinstance(c.original_route, APIRoute) and c.path
+             and not c.path.startswith(PREFIX + "/") and "POST" in (c.methods or ())]
+    assert posts
+    unchecked = [c.path for c in posts if "check_csrf" not in set(_dependencies(c.dependant))]
+    assert unchecked == []
 
 
 def test_every_route_is_under_the_api_prefix() -> None:

@@ -1,0 +1,56 @@
+"""The web pages: server-rendered (Jinja2), htmx for partial updates, SSE for live ones,
+Simplified Chinese and English. Pages call the domain services directly, on the same
+permission table as the API; nothing is fetched from the internet (assets are vendored).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.core.config import Settings
+from app.web import desk, docs, i18n, pages
+from app.web.render import install_error_pages, make_environment
+from app.web.security import SESSION_COOKIE, session_secret
+
+STATIC = Path(__file__).parent / "static"
+
+
+class Language:
+    """Every page request runs in its reader's language (cookie, else the browser's)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        locale = i18n.negotiate(
+            request.cookies.get(i18n.LANG_COOKIE), request.headers.get("accept-language")
+        )
+        with i18n.using(locale):
+            await self.app(scope, receive, send)
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    app.state.templates = make_environment()
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    docs.install(app, settings)
+    app.include_router(pages.router)
+    app.include_router(desk.router)
+    install_error_pages(app)
+    app.add_middleware(Language)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_secret(settings.secret_key),
+        session_cookie=SESSION_COOKIE,
+        max_age=None,  # a browser-session cookie; the idle timeout is checked on the server
+        same_site="strict",
+        https_only=settings.PUBLIC_URL.startswith("https://"),
+    )

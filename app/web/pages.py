@@ -1,0 +1,155 @@
+"""Log-in, language, the start page, "where is it?" and the carrier page."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
+
+from app.carriers import service as carrier_service
+from app.core.db import SessionDep
+from app.core.deps import SettingsDep
+from app.core.errors import TooManyRequestsError, UnauthorizedError
+from app.lookup import service as lookup_service
+from app.lookup.schemas import QueryKind
+from app.users import service as user_service
+from app.web import i18n
+from app.web.render import render
+from app.web.security import Csrf, WebUser, current_user, log_in, log_out, page
+from app.web.views import carrier_view, status_name, where_words
+
+router = APIRouter(include_in_schema=False)
+
+Looker = Annotated[WebUser, Depends(page("lookup"))]
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this site (never //host or a full URL: no open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/"
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    user = current_user(request)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    if user.may("custody.checkout"):
+        return RedirectResponse("/desk", status_code=303)
+    return RedirectResponse("/where", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(
+    request: Request,
+    expired: Annotated[bool, Query()] = False,
+    next_: Annotated[str | None, Query(alias="next", max_length=200)] = None,
+) -> HTMLResponse:
+    context = {"expired": expired, "next": _safe_next(next_), "error": None}
+    return render(request, "login.html", context)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    session: SessionDep,
+    _: Csrf,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    next_: Annotated[str, Form(alias="next", max_length=200)] = "/",
+) -> Response:
+    try:
+        user = user_service.authenticate(session=session, username=username, password=password)
+    except TooManyRequestsError:
+        error = i18n.gettext("Too many failed log-ins for this account; try again in 15 minutes.")
+        return render(
+            request, "login.html", {"error": error, "next": next_, "expired": False},
+            status_code=429,
+        )
+    except UnauthorizedError:
+        error = i18n.gettext("Wrong user name or password.")
+        return render(
+            request, "login.html", {"error": error, "next": next_, "expired": False},
+            status_code=401,
+        )
+    log_in(request, user)
+    return RedirectResponse(_safe_next(next_), status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request, _: Csrf) -> Response:
+    log_out(request)
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/lang/{locale}")
+def choose_language(
+    request: Request, locale: str, next_: Annotated[str | None, Query(alias="next")] = None
+) -> Response:
+    """Switch the pages' language (kept in a cookie for a year)."""
+    response = RedirectResponse(_safe_next(next_), status_code=303)
+    if locale in i18n.LOCALES:
+        response.set_cookie(
+            i18n.LANG_COOKIE, locale, max_age=365 * 24 * 3600, samesite="strict", httponly=True
+        )
+    return response
+
+
+@router.get("/where", response_class=HTMLResponse)
+def where(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: Looker,
+    q: Annotated[str, Query(max_length=128)] = "",
+    kind: QueryKind = QueryKind.AUTO,
+) -> HTMLResponse:
+    """One box for patient ID, accession, study UID, label or tag UID. Logged as the API's
+    lookup is (the query only as a keyed digest)."""
+    hits = []
+    searched = bool(q.strip())
+    if searched:
+        result = lookup_service.where(
+            session=session, principal=user.principal, query=q, kind=kind,
+            secret=settings.secret_key,
+        )
+        snaps = _snapshots(session, [h.carrier.label for h in result.hits])
+        for hit in result.hits:
+            snap = snaps[hit.carrier.label]
+            hits.append({
+                "hit": hit,
+                "where": where_words(snap),
+                "status": status_name(hit.carrier.status),
+                "others": [
+                    {"copy": o, "status": status_name(o.status)} for o in hit.other_copies
+                ],
+            })
+    context = {"q": q, "kind": kind.value, "kinds": list(QueryKind), "hits": hits,
+               "searched": searched}
+    return render(request, "where.html", context, user=user)
+
+
+def _snapshots(session: Session, labels: list[str]) -> dict[str, carrier_service.Snapshot]:
+    carriers = [carrier_service.get_by_label(session=session, label=x) for x in labels]
+    snaps = carrier_service.snapshots(session=session, carriers=carriers)
+    return {snap.carrier.label: snap for snap in snaps.values()}
+
+
+@router.get("/carriers/{label}", response_class=HTMLResponse)
+def carrier_page(
+    request: Request, session: SessionDep, settings: SettingsDep, user: Looker, label: str
+) -> HTMLResponse:
+    """Everything known about one carrier, with its whole custody history. It shows patient
+    IDs, so it is logged as a lookup by label."""
+    lookup_service.where(
+        session=session, principal=user.principal, query=label.upper(), kind=QueryKind.LABEL,
+        secret=settings.secret_key,
+    )
+    carrier = carrier_service.get_by_label(session=session, label=label.upper())
+    view = carrier_view(
+        session, carrier_service.snapshot(session=session, carrier=carrier), history=None
+    )
+    return render(request, "carrier.html", {"card": view}, user=user)

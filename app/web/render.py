@@ -1,0 +1,152 @@
+"""Jinja2 templates, the page context every template gets, and errors rendered as pages."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.errors import AppError
+from app.web import i18n, views
+from app.web.security import CSRF_FIELD, LoginRequired, WebUser, csrf_token
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+# Where each page lives in the top navigation, with the permission that shows it.
+NAVIGATION = [
+    ("desk", "/desk", "custody.checkout"),
+    ("where", "/where", "lookup"),
+    ("lists", "/lists/loans", "custody.overdue"),
+]
+
+
+def make_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        lambda message: i18n.catalog(i18n.current()).gettext(message),
+        lambda one, many, n: i18n.catalog(i18n.current()).ngettext(one, many, n),
+        newstyle=True,
+    )
+    env.filters["date"] = i18n.format_date
+    env.globals["term"] = views.term
+    env.globals["names"] = {
+        "role": views.ROLE_NAMES,
+        "station": views.STATION_KINDS,
+        "query": views.QUERY_KINDS,
+        "purpose": views.PURPOSE_NAMES,
+    }
+    return env
+
+
+def locale_of(request: Request) -> str:
+    return i18n.negotiate(
+        request.cookies.get(i18n.LANG_COOKIE), request.headers.get("accept-language")
+    )
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    user: WebUser | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """A page (or, for htmx, a fragment) in the request's language."""
+    html = render_text(request, template, context, user=user)
+    return HTMLResponse(html, status_code=status_code, headers=headers)
+
+
+def render_text(
+    request: Request, template: str, context: dict[str, Any] | None = None, *,
+    user: WebUser | None = None,
+) -> str:
+    settings = request.app.state.settings
+    zone = ZoneInfo(settings.TIMEZONE)
+    env: Environment = request.app.state.templates
+    return env.get_template(template).render(
+        request=request,
+        user=user,
+        site_name=settings.SITE_NAME,
+        csrf_field=CSRF_FIELD,
+        csrf_token=csrf_token(request),
+        lang=i18n.html_lang(),
+        locale=i18n.current(),
+        locales=i18n.LOCALES,
+        navigation=[n for n in NAVIGATION if user is not None and user.may(n[2])],
+        when=lambda moment: i18n.format_datetime(
+            moment.astimezone(zone) if moment else None, "short"
+        ),
+        **(context or {}),
+    )
+
+
+def is_page(request: Request) -> bool:
+    """Web pages are everything but the API (and its documents)."""
+    path = request.url.path
+    return not (path.startswith("/api/") or path in ("/openapi.json",))
+
+
+def install_error_pages(app: FastAPI) -> None:
+    """Errors on pages answer as pages (fragments for htmx); the API keeps its JSON."""
+    api_error = app.exception_handlers[AppError]
+    api_http = app.exception_handlers[StarletteHTTPException]
+
+    async def app_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, AppError)
+        if not is_page(request):
+            return await _answer(api_error, request, exc)
+        if isinstance(exc, LoginRequired):
+            return _to_login(request)
+        return _error_page(request, exc.status_code, exc.message)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if not is_page(request):
+            return await _answer(api_http, request, exc)
+        message = i18n.gettext("No such page.") if exc.status_code == 404 else str(exc.detail)
+        return _error_page(request, exc.status_code, message)
+
+    app.add_exception_handler(AppError, app_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+async def _answer(handler: Any, request: Request, exc: Exception) -> Response:
+    """The API's own handler (FastAPI allows sync and async ones)."""
+    response = handler(request, exc)
+    if inspect.isawaitable(response):
+        response = await response
+    assert isinstance(response, Response)
+    return response
+
+
+def _to_login(request: Request) -> Response:
+    expired = getattr(request.state, "session_expired", False)
+    target = "/login?expired=1" if expired else "/login"
+    if request.url.path not in ("/", "/login") and request.method == "GET":
+        target += ("&" if "?" in target else "?") + f"next={request.url.path}"
+    if request.headers.get("HX-Request"):
+        # htmx follows HX-Redirect with a full page load.
+        return Response(status_code=401, headers={"HX-Redirect": target})
+    if request.headers.get("accept", "").startswith("text/event-stream"):
+        return JSONResponse({"error": "login_required"}, status_code=401)
+    return RedirectResponse(target, status_code=303)
+
+
+def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    template = "fragments/flash.html" if request.headers.get("HX-Request") else "error.html"
+    context = {"status": status, "message": message, "kind": "error"}
+    return render(request, template, context, status_code=status)
