@@ -11,11 +11,11 @@ import pytest
 
 from readers.backends.pcsc import PcscReader
 from readers.base import EventKind, TagType
+from readers.carrier_label import LabelCheck, decode_label
 from readers.client import ServiceClient, ServiceError
 from readers.emulators.tags import Ntag21x
 from readers.emulators.vpcd import VirtualTag
 from readers.errors import TagLostError
-from readers.label import LabelCheck, decode_label
 from readers.labelling import label_tag
 from tests.readers.service import Service
 from tests.readers.stacks import PcscStack, expect_event

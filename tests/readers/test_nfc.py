@@ -15,12 +15,12 @@ import pytest
 from readers import open_reader
 from readers.backends.nfc import NfcReader
 from readers.base import EventKind, Reader, TagType, Technology
+from readers.carrier_label import CarrierLabel, LabelCheck, decode_label, encode_label
 from readers.emulators.felica import UdpFelicaTag
 from readers.emulators.tags import Ntag21x
 from readers.emulators.type4 import NdefApplication, UdpType4Tag
 from readers.emulators.udp import UdpTag
 from readers.errors import TagCapacityError, TagCommandError, TagLostError, UnsupportedError
-from readers.label import CarrierLabel, LabelCheck, decode_label, encode_label
 from tests.readers.stacks import expect_event
 
 UID = bytes.fromhex("04300000000001")
