@@ -6,10 +6,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 
 from sqlmodel import Session, select
 
 from app.borrowers import service as borrower_service
+from app.borrowers.models import Borrower
 from app.borrowers.schemas import BorrowerCreate, BorrowerKind
 from app.carriers import service as carrier_service
 from app.carriers.schemas import CarrierCreate, CarrierKind
@@ -69,6 +71,19 @@ def load(*, session: Session, settings: Settings, echo: Callable[[str], object])
     if session.exec(select(Location.id).where(Location.code == "HOSP")).first():
         raise ConflictError("The demo archive is loaded already (use --reset to start over).")
     rng = random.Random(20261128)
+    shelves = _add_locations(session)
+    echo(f"{len(LOCATIONS) + len(shelves) + 4} locations")
+    _add_staff(session)
+    borrowers = _add_borrowers(session)
+    key_file = _add_station(session, settings)
+    labels = _add_carriers(session, rng=rng, shelves=shelves, echo=echo)
+    _add_custody_events(session, settings=settings, labels=labels, borrowers=borrowers, echo=echo)
+    echo(f"Staff log-ins: admin, clerk, clinician, auditor; password {DEMO_PASSWORD!r}")
+    echo(f"Station archive-desk-1 at DESK1; its API key is in {key_file}")
+
+
+def _add_locations(session: Session) -> list[str]:
+    """The fixed places, then four archive cabinets of five tagged shelves; the shelf codes."""
     for code, name, place_kind, parent in LOCATIONS:
         location_service.create(
             session=session,
@@ -97,8 +112,10 @@ def load(*, session: Session, settings: Settings, echo: Callable[[str], object])
                     tag_uid=f"04AA{cab:02X}{shelf:02X}0000{cab:02X}",
                 ),
             )
-    echo(f"{len(LOCATIONS) + len(shelves) + 4} locations")
+    return shelves
 
+
+def _add_staff(session: Session) -> None:
     for username, role in [
         ("admin", Role.ADMIN),
         ("clerk", Role.CLERK),
@@ -112,12 +129,19 @@ def load(*, session: Session, settings: Settings, echo: Callable[[str], object])
                 username=username, display_name=username.title(), role=role, password=DEMO_PASSWORD
             ),
         )
-    borrowers = [
+
+
+def _add_borrowers(session: Session) -> list[Borrower]:
+    return [
         borrower_service.create(
             session=session, borrower_in=BorrowerCreate(name=n, department=d, kind=k)
         )
         for n, d, k in BORROWERS
     ]
+
+
+def _add_station(session: Session, settings: Settings) -> Path:
+    """The archive desk's station; its API key goes to a file only its owner can read."""
     station, key = station_service.create(
         session=session, station_in=StationCreate(name="archive-desk-1", location="DESK1")
     )
@@ -125,67 +149,23 @@ def load(*, session: Session, settings: Settings, echo: Callable[[str], object])
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key_file.touch(mode=0o600)
     key_file.write_text(key + "\n")
+    return key_file
 
+
+def _add_carriers(
+    session: Session, *, rng: random.Random, shelves: list[str], echo: Callable[[str], object]
+) -> list[str]:
+    """Each carrier of KINDS registered, tagged, given its studies and stored; their labels."""
     studies: list[StudyIn] = []
     labels = []
     for number, kind in enumerate(KINDS, start=1):
         label = f"RAD{number:07d}" if not kind.is_tape else f"TAPE{number:04d}"
         labels.append(label)
-        tape = kind.is_tape
-        home = "VAULT_TAPE" if tape else rng.choice(shelves)
-        set_total = 2 if number % 25 == 0 else None
-        carrier_service.register(
-            session=session,
-            principal=SYSTEM,
-            carrier_in=CarrierCreate(
-                label=label,
-                kind=kind,
-                home_location=home,
-                set_number=1 if set_total else None,
-                set_total=set_total,
-                encrypted=tape,
-                lto_barcode=f"RA{number:04d}L{kind.value[-1]}"
-                if tape and kind.value[-1] in "56789"
-                else None,
-            ),
-        )
-        hub_tag = not tape and number % 7 == 0
-        uid = (
-            f"E004{number:012X}"  # ISO 15693 UID: E0, manufacturer 04 (NXP), serial
-            if hub_tag
-            else f"04{number:010X}80"  # NTAG21x 7-byte UID, manufacturer 04 (NXP)
-        )
-        tag_service.bind(
-            session=session,
-            principal=SYSTEM,
-            label=label,
-            bind_in=TagBind(
-                tag_uid=uid,
-                technology=Technology.ISO15693 if hub_tag else Technology.ISO14443A,
-                tag_type="ICODE SLIX" if hub_tag else "NTAG215",
-            ),
-        )
-        count = rng.randint(20, 40) if tape else rng.randint(1, 3)
-        on_carrier = []
-        for _ in range(count):
-            # Every tenth study also sits on an earlier carrier (a copy).
-            if studies and rng.random() < 0.1:
-                on_carrier.append(rng.choice(studies))
-                continue
-            n = len(studies) + 1
-            study = StudyIn(
-                study_uid=f"1.2.826.0.1.3680043.10.1234.{n}",
-                accession_number=f"A{2015000 + n}",
-                patient_id=f"P{100000 + rng.randint(1, 900)}",
-                issuer_of_patient_id="CITYHOSP",
-                study_date=date(2012, 1, 1) + timedelta(days=rng.randint(0, 4700)),
-                modalities=rng.sample(MODALITIES, rng.randint(1, 2)),
-                series_count=rng.randint(1, 8),
-                instance_count=rng.randint(20, 900),
-                encounter_class=rng.choice(list(EncounterClass)),
-            )
-            studies.append(study)
-            on_carrier.append(study)
+        home = "VAULT_TAPE" if kind.is_tape else rng.choice(shelves)
+        _register_carrier(session, number=number, label=label, kind=kind, home=home)
+        _bind_tag(session, number=number, label=label, kind=kind)
+        count = rng.randint(20, 40) if kind.is_tape else rng.randint(1, 3)
+        on_carrier = _studies_for(rng, count=count, studies=studies)
         carrier = carrier_service.get_by_label(session=session, label=label)
         unique = list({s.study_uid: s for s in on_carrier}.values())
         study_service.link(session=session, principal=SYSTEM, carrier=carrier, studies=unique)
@@ -198,7 +178,86 @@ def load(*, session: Session, settings: Settings, echo: Callable[[str], object])
         if number % 50 == 0:
             echo(f"{number} of {len(KINDS)} carriers")
     echo(f"{len(KINDS)} carriers, {len(studies)} studies")
+    return labels
 
+
+def _register_carrier(
+    session: Session, *, number: int, label: str, kind: CarrierKind, home: str
+) -> None:
+    """Every 25th carrier is part 1 of a set of 2; tapes are encrypted and LTO-5+ barcoded."""
+    tape = kind.is_tape
+    set_total = 2 if number % 25 == 0 else None
+    carrier_service.register(
+        session=session,
+        principal=SYSTEM,
+        carrier_in=CarrierCreate(
+            label=label,
+            kind=kind,
+            home_location=home,
+            set_number=1 if set_total else None,
+            set_total=set_total,
+            encrypted=tape,
+            lto_barcode=f"RA{number:04d}L{kind.value[-1]}"
+            if tape and kind.value[-1] in "56789"
+            else None,
+        ),
+    )
+
+
+def _bind_tag(session: Session, *, number: int, label: str, kind: CarrierKind) -> None:
+    """An NTAG215 on most carriers; every 7th disc has an ICODE SLIX hub tag instead."""
+    hub_tag = not kind.is_tape and number % 7 == 0
+    uid = (
+        f"E004{number:012X}"  # ISO 15693 UID: E0, manufacturer 04 (NXP), serial
+        if hub_tag
+        else f"04{number:010X}80"  # NTAG21x 7-byte UID, manufacturer 04 (NXP)
+    )
+    tag_service.bind(
+        session=session,
+        principal=SYSTEM,
+        label=label,
+        bind_in=TagBind(
+            tag_uid=uid,
+            technology=Technology.ISO15693 if hub_tag else Technology.ISO14443A,
+            tag_type="ICODE SLIX" if hub_tag else "NTAG215",
+        ),
+    )
+
+
+def _studies_for(rng: random.Random, *, count: int, studies: list[StudyIn]) -> list[StudyIn]:
+    """The studies on one carrier: mostly new ones (appended to ``studies``), some copies."""
+    on_carrier = []
+    for _ in range(count):
+        # Every tenth study also sits on an earlier carrier (a copy).
+        if studies and rng.random() < 0.1:
+            on_carrier.append(rng.choice(studies))
+            continue
+        n = len(studies) + 1
+        study = StudyIn(
+            study_uid=f"1.2.826.0.1.3680043.10.1234.{n}",
+            accession_number=f"A{2015000 + n}",
+            patient_id=f"P{100000 + rng.randint(1, 900)}",
+            issuer_of_patient_id="CITYHOSP",
+            study_date=date(2012, 1, 1) + timedelta(days=rng.randint(0, 4700)),
+            modalities=rng.sample(MODALITIES, rng.randint(1, 2)),
+            series_count=rng.randint(1, 8),
+            instance_count=rng.randint(20, 900),
+            encounter_class=rng.choice(list(EncounterClass)),
+        )
+        studies.append(study)
+        on_carrier.append(study)
+    return on_carrier
+
+
+def _add_custody_events(
+    session: Session,
+    *,
+    settings: Settings,
+    labels: list[str],
+    borrowers: list[Borrower],
+    echo: Callable[[str], object],
+) -> None:
+    """Eight open loans (one overdue), one carrier in transit, one missing, one on hold."""
     today = utcnow().date()
     lent = labels[3:11]
     for i, label in enumerate(lent):
@@ -241,5 +300,3 @@ def load(*, session: Session, settings: Settings, echo: Callable[[str], object])
         f"{len(lent)} open loans ({lent[0]} overdue), {labels[20]} in transit "
         f"(transfer {transfer.id}), {labels[30]} missing, {labels[40]} under legal hold"
     )
-    echo(f"Staff log-ins: admin, clerk, clinician, auditor; password {DEMO_PASSWORD!r}")
-    echo(f"Station archive-desk-1 at DESK1; its API key is in {key_file}")

@@ -120,7 +120,7 @@ class StationAgent:
     def _check_label(self, event: TagEvent) -> None:
         """Read the tag's label and warn when it is not a genuine one of this site."""
         # ndeflib comes with the pcsc and nfc extras; a wedge-only station never gets here.
-        from readers.label import LabelCheck, decode_label
+        from readers.carrier_label import LabelCheck, decode_label
 
         assert self.site_keys is not None and event.uid is not None
         try:
@@ -262,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     site_keys = None
     if args.site_keys:
-        from readers.label import parse_keys
+        from readers.carrier_label import parse_keys
 
         site_keys = parse_keys(args.site_keys.read_text())
 

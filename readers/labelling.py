@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from readers.base import EventKind, Reader, TagSession
+from readers.carrier_label import CarrierLabel, LabelCheck, decode_label, encode_label, parse_keys
 from readers.client import ServiceClient, ServiceError
 from readers.errors import ReaderError, TagCommandError
-from readers.label import CarrierLabel, LabelCheck, decode_label, encode_label, parse_keys
 
 
 @dataclass(frozen=True, slots=True)

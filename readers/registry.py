@@ -19,6 +19,10 @@ from urllib.parse import unquote, urlsplit
 from readers.base import Reader
 from readers.errors import ReaderUnavailableError
 
+# The pyproject.toml extra that installs each backend's vendor library. wedge:// and sim://
+# use only the standard library.
+EXTRAS = {"pcsc": "pcsc", "nfc": "nfc"}
+
 
 def open_reader(url: str) -> Reader:
     """Open the reader named by ``url``.
@@ -46,10 +50,14 @@ def open_reader(url: str) -> Reader:
 
             return SimReader(urlsplit(url).query)
     except ImportError as exc:
-        extra = {"pcsc": "pcsc", "nfc": "nfc", "wedge": "wedge"}.get(scheme, scheme)
+        if scheme in EXTRAS:
+            raise ReaderUnavailableError(
+                f"The {scheme}:// backend needs a library that is not installed ({exc.name}); "
+                f"install mediatrack[{EXTRAS[scheme]}]."
+            ) from exc
         raise ReaderUnavailableError(
-            f"The {scheme}:// backend needs a library that is not installed ({exc.name}); "
-            f"install mediatrack[{extra}]."
+            f"The {scheme}:// backend cannot import {exc.name}: it needs no extra package, only "
+            "Python's standard library on Linux (wedge:// reads the kernel's evdev devices)."
         ) from exc
     raise ValueError(
         f"Unknown reader URL {url!r}; use pcsc://, nfc://usb, nfc://udp:HOST:PORT, wedge:// "

@@ -4,7 +4,7 @@ Both keep a capability container (CC) and then a TLV area: ``03 L <NDEF> FE`` (N
 1.0 §2.3, T5T 1.0 §4.3), with ``L`` as ``FF hi lo`` when the message is 255 bytes or longer,
 ``00`` NULL padding and ``01``/``02`` lock/memory control TLVs that readers skip. Backends give
 this module a :class:`BlockDevice` (their READ/UPDATE BINARY or native commands) and get NDEF
-reads and writes that follow the spec's write order.
+reads and writes in the order NFC Forum T2T 1.0 §6.4.3 prescribes (length 0 first, set last).
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def type5_area(cc: bytes, blocks: int) -> NdefArea:
         raise TagFormatError("The tag is not NDEF-formatted (no capability container).")
     # T5T §4.1: the access bits are b1-b0 of the version byte; 00 = always writable.
     read_only = cc[1] & 0x03 != 0
-    # Tools disagree whether MLEN counts the CC (see the reference notes), so cap by memory.
+    # Tools disagree whether MLEN counts the CC block (a SLIX is commonly formatted
+    # E1 40 0E 01), so the capacity is capped by the memory after the CC.
     capacity = min(cc[2] * 8, (blocks - 1) * BLOCK)
     return NdefArea(first_block=1, capacity=capacity, read_only=read_only)
 

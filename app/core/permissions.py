@@ -27,7 +27,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "borrowers.write": frozenset({C, D}),
     "scans.ingest": frozenset({S}),
     "stations.self": frozenset({S}),
-    # what the carriers hold (issue 4): intake and fixity also from a station that reads discs
+    # what the carriers hold: intake and fixity also from a station that reads discs
     "media.intake": frozenset({C, D, S}),
     "media.verify": frozenset({C, D, S}),
     "pacs.check": frozenset({C, D}),

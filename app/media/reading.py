@@ -213,25 +213,48 @@ def read_medium(
         return _read(root, label, progress)
 
 
+@dataclass(frozen=True)
+class _Medium:
+    """The medium being read: its root, its files and the problems found so far."""
+
+    root: Path
+    on_disk: dict[str, tuple[str, int]]  # canonical File ID -> (path relative to root, size)
+    problems: list[Problem]
+
+
+@dataclass
+class _Tally:
+    """What the files read so far add up to."""
+
+    files: list[FileEntry] = field(default_factory=list)
+    studies: dict[str, StudySummary] = field(default_factory=dict)
+    series: dict[str, set[str]] = field(default_factory=dict)
+    seen_sops: dict[str, str] = field(default_factory=dict)  # SOP Instance UID -> File ID
+    empty_study_id: set[str] = field(default_factory=set)
+    bytes_done: int = 0
+
+
 def _read(root: Path, label: str | None, progress: ProgressCallback | None) -> MediumReading:
     problems: list[Problem] = []
-    on_disk = _list_files(root, problems)
-    names = sorted(on_disk)
-    with ReadAhead(root, [(n, on_disk[n][0]) for n in names]) as reads:
-        return _collect(root, label, progress, problems, on_disk, reads)
+    medium = _Medium(root, _list_files(root, problems), problems)
+    names = sorted(medium.on_disk)
+    with ReadAhead(root, [(n, medium.on_disk[n][0]) for n in names]) as reads:
+        return _collect(medium, reads, label=label, progress=progress)
 
 
 def _collect(
-    root: Path,
+    medium: _Medium,
+    reads: ReadAhead,
+    *,
     label: str | None,
     progress: ProgressCallback | None,
-    problems: list[Problem],
-    on_disk: dict[str, tuple[str, int]],
-    reads: ReadAhead,
 ) -> MediumReading:
+    on_disk, problems = medium.on_disk, medium.problems
     # The DICOMDIR is parsed while the reader thread is already reading the files.
     directory = (
-        _read_dicomdir(root / on_disk[DICOMDIR][0], problems) if DICOMDIR in on_disk else None
+        _read_dicomdir(medium.root / on_disk[DICOMDIR][0], problems)
+        if DICOMDIR in on_disk
+        else None
     )
     records = directory.records if directory is not None else {}
     fileset_id = directory.fileset_id if directory is not None else None
@@ -245,52 +268,72 @@ def _collect(
             )
         )
 
-    files: list[FileEntry] = []
-    studies: dict[str, StudySummary] = {}
-    series: dict[str, set[str]] = {}
-    seen_sops: dict[str, str] = {}
-    empty_study_id: set[str] = set()
+    tally = _Tally()
     bytes_total = sum(size for _, size in on_disk.values())
-    bytes_done = 0
     for done, item in enumerate(reads, 1):
-        bytes_done += item.size
-        if item.error is not None:
-            problems.append(
-                Problem(
-                    ProblemCode.UNREADABLE_FILE,
-                    Severity.ERROR,
-                    f"{item.path} could not be read ({item.error}).",
-                    item.path,
-                )
-            )
-        elif item.path == DICOMDIR:
-            files.append(FileEntry(item.path, item.size, item.sha256))
-        else:
-            entry, header = _entry_for(root / on_disk[item.path][0], item, records, problems)
-            files.append(entry)
-            sop = entry.sop_instance_uid
-            if sop is not None and header is not None and sop in seen_sops:
-                # Counted once: a second copy on the same medium is not a second instance.
-                problems.append(
-                    Problem(
-                        ProblemCode.DUPLICATE_INSTANCE,
-                        Severity.WARNING,
-                        f"{item.path} holds the same SOP Instance UID as {seen_sops[sop]}.",
-                        item.path,
-                    )
-                )
-            elif sop is not None and header is not None:
-                _add_instance(studies, series, empty_study_id, header)
-                seen_sops[sop] = item.path
+        _tally_file(tally, medium, item, records)
         if progress is not None:
-            progress(ReadProgress(done, len(on_disk), bytes_done, bytes_total))
+            progress(ReadProgress(done, len(on_disk), tally.bytes_done, bytes_total))
+    _check_records(tally, medium, records)
+    _check_studies(tally, medium, records)
+    for uid, summary in tally.studies.items():
+        summary.series_count = len(tally.series.get(uid, ()))
+        summary.modalities.sort()
+    return MediumReading(
+        fileset_id=fileset_id,
+        fileset_uid=directory.fileset_uid if directory is not None else None,
+        has_dicomdir=directory is not None,
+        files=tuple(tally.files),
+        studies=tuple(tally.studies[uid] for uid in sorted(tally.studies)),
+        problems=tuple(problems),
+    )
 
-    instances_read = {f.path for f in files if f.sop_instance_uid is not None}
+
+def _tally_file(tally: _Tally, medium: _Medium, item: _Read, records: dict[str, _Record]) -> None:
+    """Add one file read to the manifest and, when it is a new instance, to its study."""
+    problems = medium.problems
+    tally.bytes_done += item.size
+    if item.error is not None:
+        problems.append(
+            Problem(
+                ProblemCode.UNREADABLE_FILE,
+                Severity.ERROR,
+                f"{item.path} could not be read ({item.error}).",
+                item.path,
+            )
+        )
+        return
+    if item.path == DICOMDIR:
+        tally.files.append(FileEntry(item.path, item.size, item.sha256))
+        return
+    entry, header = _entry_for(medium.root / medium.on_disk[item.path][0], item, records, problems)
+    tally.files.append(entry)
+    sop = entry.sop_instance_uid
+    if sop is None or header is None:
+        return
+    if sop in tally.seen_sops:
+        # Counted once: a second copy on the same medium is not a second instance.
+        problems.append(
+            Problem(
+                ProblemCode.DUPLICATE_INSTANCE,
+                Severity.WARNING,
+                f"{item.path} holds the same SOP Instance UID as {tally.seen_sops[sop]}.",
+                item.path,
+            )
+        )
+    else:
+        _add_instance(tally.studies, tally.series, tally.empty_study_id, header)
+        tally.seen_sops[sop] = item.path
+
+
+def _check_records(tally: _Tally, medium: _Medium, records: dict[str, _Record]) -> None:
+    """DICOMDIR records whose instance was not read: missing files, and missing instances."""
+    instances_read = {f.path for f in tally.files if f.sop_instance_uid is not None}
     for file_id, record in sorted(records.items()):
         if file_id in instances_read:
             continue
-        if file_id not in on_disk:
-            problems.append(
+        if file_id not in medium.on_disk:
+            medium.problems.append(
                 Problem(
                     ProblemCode.RECORD_WITHOUT_FILE,
                     Severity.ERROR,
@@ -299,11 +342,16 @@ def _collect(
                 )
             )
         if record.study_instance_uid is not None:
-            summary = studies.setdefault(record.study_instance_uid, _summary_from_record(record))
+            summary = tally.studies.setdefault(
+                record.study_instance_uid, _summary_from_record(record)
+            )
             summary.missing_instance_count += 1
 
-    for uid in sorted(empty_study_id):
-        problems.append(
+
+def _check_studies(tally: _Tally, medium: _Medium, records: dict[str, _Record]) -> None:
+    """Studies without a Study ID, and a medium without any instance."""
+    for uid in sorted(tally.empty_study_id):
+        medium.problems.append(
             Problem(
                 ProblemCode.EMPTY_STUDY_ID,
                 Severity.WARNING,
@@ -311,25 +359,14 @@ def _collect(
                 "from these files will refuse it.",
             )
         )
-    if not seen_sops and not records:
-        problems.append(
+    if not tally.seen_sops and not records:
+        medium.problems.append(
             Problem(
                 ProblemCode.NO_INSTANCES,
                 Severity.ERROR,
                 "No DICOM instances were found on the medium.",
             )
         )
-    for uid, summary in studies.items():
-        summary.series_count = len(series.get(uid, ()))
-        summary.modalities.sort()
-    return MediumReading(
-        fileset_id=fileset_id,
-        fileset_uid=directory.fileset_uid if directory is not None else None,
-        has_dicomdir=directory is not None,
-        files=tuple(files),
-        studies=tuple(studies[uid] for uid in sorted(studies)),
-        problems=tuple(problems),
-    )
 
 
 def _list_files(root: Path, problems: list[Problem]) -> dict[str, tuple[str, int]]:

@@ -162,56 +162,71 @@ def atna_messages(*, session: Session, carrier: Carrier, site: str) -> list[str]
             },
         )
         _code(ident, "EventID", event_id)
-        requestor = ET.SubElement(
-            root,
-            "ActiveParticipant",
-            {"UserID": f"{event.actor_kind}:{event.actor_id}", "UserIsRequestor": "true"},
-        )
-        ET.SubElement(
-            requestor,
-            "RoleIDCode",
-            {
-                "csd-code": event.actor_role,
-                "codeSystemName": "MediaTrack",
-                "originalText": event.actor_role,
-            },
-        )
-        # A.5.2.1: the media participant's UserID is "media type + identifying label".
-        media = ET.SubElement(
-            root,
-            "ActiveParticipant",
-            {"UserID": f"{carrier.kind} {carrier.label}", "UserIsRequestor": "false"},
-        )
-        _code(media, "RoleIDCode", media_role)
-        media_id = ET.SubElement(media, "MediaIdentifier")
-        if carrier.kind in MEDIA_TYPE_CODES:
-            _code(media_id, "MediaType", MEDIA_TYPE_CODES[carrier.kind])
-        else:
-            _code(media_id, "MediaType", (carrier.kind, carrier.kind), system="MediaTrack")
+        _add_requestor(root, event)
+        _add_media(root, carrier, media_role)
         ET.SubElement(root, "AuditSourceIdentification", {"AuditSourceID": site})
-        for patient in sorted({s.patient_id for s in studies if s.patient_id}):
-            # A.5.3.4/5: Patient participant, type 1 (person), role 1 (patient), ID type 2.
-            obj = ET.SubElement(
-                root,
-                "ParticipantObjectIdentification",
-                {
-                    "ParticipantObjectID": patient,
-                    "ParticipantObjectTypeCode": "1",
-                    "ParticipantObjectTypeCodeRole": "1",
-                },
-            )
-            _code(obj, "ParticipantObjectIDTypeCode", ("2", "Patient Number"), system="RFC-3881")
-        for study in studies:
-            # Study participant: type 2 (system object), role 3 (report), ID type 110180.
-            obj = ET.SubElement(
-                root,
-                "ParticipantObjectIdentification",
-                {
-                    "ParticipantObjectID": study.study_uid,
-                    "ParticipantObjectTypeCode": "2",
-                    "ParticipantObjectTypeCodeRole": "3",
-                },
-            )
-            _code(obj, "ParticipantObjectIDTypeCode", ("110180", "Study Instance UID"))
+        _add_patients_and_studies(root, studies)
         messages.append(ET.tostring(root, encoding="unicode"))
     return messages
+
+
+def _add_requestor(root: ET.Element, event: CustodyEvent) -> None:
+    """The person or station who did it, with their role."""
+    requestor = ET.SubElement(
+        root,
+        "ActiveParticipant",
+        {"UserID": f"{event.actor_kind}:{event.actor_id}", "UserIsRequestor": "true"},
+    )
+    ET.SubElement(
+        requestor,
+        "RoleIDCode",
+        {
+            "csd-code": event.actor_role,
+            "codeSystemName": "MediaTrack",
+            "originalText": event.actor_role,
+        },
+    )
+
+
+def _add_media(root: ET.Element, carrier: Carrier, media_role: tuple[str, str]) -> None:
+    """The carrier as the media participant, with its media type."""
+    # A.5.2.1: the media participant's UserID is "media type + identifying label".
+    media = ET.SubElement(
+        root,
+        "ActiveParticipant",
+        {"UserID": f"{carrier.kind} {carrier.label}", "UserIsRequestor": "false"},
+    )
+    _code(media, "RoleIDCode", media_role)
+    media_id = ET.SubElement(media, "MediaIdentifier")
+    if carrier.kind in MEDIA_TYPE_CODES:
+        _code(media_id, "MediaType", MEDIA_TYPE_CODES[carrier.kind])
+    else:
+        _code(media_id, "MediaType", (carrier.kind, carrier.kind), system="MediaTrack")
+
+
+def _add_patients_and_studies(root: ET.Element, studies: list[Study]) -> None:
+    """A participant object for each patient, then for each study, on the carrier."""
+    for patient in sorted({s.patient_id for s in studies if s.patient_id}):
+        # A.5.3.4/5: Patient participant, type 1 (person), role 1 (patient), ID type 2.
+        obj = ET.SubElement(
+            root,
+            "ParticipantObjectIdentification",
+            {
+                "ParticipantObjectID": patient,
+                "ParticipantObjectTypeCode": "1",
+                "ParticipantObjectTypeCodeRole": "1",
+            },
+        )
+        _code(obj, "ParticipantObjectIDTypeCode", ("2", "Patient Number"), system="RFC-3881")
+    for study in studies:
+        # Study participant: type 2 (system object), role 3 (report), ID type 110180.
+        obj = ET.SubElement(
+            root,
+            "ParticipantObjectIdentification",
+            {
+                "ParticipantObjectID": study.study_uid,
+                "ParticipantObjectTypeCode": "2",
+                "ParticipantObjectTypeCodeRole": "3",
+            },
+        )
+        _code(obj, "ParticipantObjectIDTypeCode", ("110180", "Study Instance UID"))

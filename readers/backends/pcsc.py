@@ -1,8 +1,9 @@
 """PC/SC readers through pyscard: ``pcsc://`` (every reader) or ``pcsc://<name part>``.
 
 A supervisor thread of our own runs ``SCardGetStatusChange`` over the matching readers; we do
-not use pyscard's ``CardMonitor``, whose singleton thread dies for good when pcscd restarts (see
-the reference notes §1). When pcscd goes away the thread reports one error, tells the agent
+not use pyscard's ``CardMonitor``: its process-wide monitoring thread prints a traceback and ends
+when pcscd is killed, and after a restart a new observer gets no events, since the singleton still
+holds the dead thread. When pcscd goes away the thread reports one error, tells the agent
 every tag is gone, and re-establishes its context with backoff until pcscd is back.
 
 Supported hardware (what the profiles below encode):
@@ -179,7 +180,8 @@ class _Card:
 
 
 def _normalise_uid(raw: bytes, technology: Technology) -> str:
-    # ISO 15693 UIDs start with E0; readers differ in byte order (reference notes §2).
+    # ISO 15693 UIDs start with E0 (MSB first); some readers answer GET DATA least significant
+    # byte first, so a UID ending in E0 is turned round.
     if technology is Technology.ISO15693 and raw[-1:] == b"\xe0":
         raw = raw[::-1]
     return raw.hex().upper()

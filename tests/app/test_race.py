@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
@@ -20,6 +21,8 @@ from tests.support.server import serve
 
 CLIENTS = 16
 ROUNDS = int(os.environ.get("MEDIATRACK_RACE_ROUNDS", "40"))
+
+pytestmark = pytest.mark.slow
 
 
 def test_one_winner_per_round(app: FastAPI, engine: Engine, world: World) -> None:

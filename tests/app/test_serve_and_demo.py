@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import free_port
+from tests.support.ports import free_port
 from tests.support.wait import wait_for
 
 MEDIATRACK = [sys.executable, "-c", "from app.cli import main; main()"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.ports import free_port
 from tests.support.real import unavailable
 from tests.support.wait import wait_for
 
@@ -25,9 +25,7 @@ class Service:
             unavailable("the mediatrack command is not installed (pip install -e .)")
         self.cli = str(cli)
         self.root = Path(tempfile.mkdtemp(prefix="mt-service-"))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port: int = s.getsockname()[1]
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,

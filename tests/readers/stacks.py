@@ -12,33 +12,16 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 from readers.base import EventKind, Reader, TagEvent
+from tests.support.ports import free_port_pair
 from tests.support.real import need_executable, unavailable
 from tests.support.wait import wait_for
 
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
-
-
-def free_port_pair() -> int:
-    """A port p such that p and p+1 are free (a vpcd reader listens on both, one per slot)."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        if port > 65000:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair")
 
 
 def _listening_tcp_ports() -> set[int]:

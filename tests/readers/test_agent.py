@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from unittest import mock
 
+import pytest
+
 from readers.agent import status_main
 from readers.base import TagType, Technology
 from readers.client import ServiceClient
@@ -106,6 +108,7 @@ class TestDelivery:
         assert [seq for seq, _ in recorded] == [1, 2, 3, 4]
         assert len({event for _, event in recorded}) == 4
 
+    @pytest.mark.slow
     def test_station_killed_mid_run(self, pcsc: PcscStack, service: Service, station_key: str,
                                     agents: Agents, place: Place) -> None:
         agent = agents()
@@ -164,6 +167,7 @@ class TestDelivery:
         assert recorded == [(1, earlier[0].event_id), (2, earlier[1].event_id), (3, scan.event_id)]
 
 
+@pytest.mark.slow
 class TestPcscdRestart:
     def test_agent_keeps_scanning_across_a_pcscd_restart(
         self, pcsc: PcscStack, service: Service, station_key: str, agents: Agents,

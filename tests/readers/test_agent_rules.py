@@ -20,9 +20,9 @@ import pytest
 from readers.agent import StationAgent, status_main
 from readers.backends.sim import SimReader
 from readers.base import EventKind, TagEvent, TagType, Technology
+from readers.carrier_label import CarrierLabel, encode_label
 from readers.client import ServiceClient
 from readers.emulators.tags import Ntag21x
-from readers.label import CarrierLabel, encode_label
 from readers.outbox import Outbox
 from tests.support.wait import wait_for
 

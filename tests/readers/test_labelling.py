@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,14 +12,15 @@ import pytest
 
 from readers.backends.pcsc import PcscReader
 from readers.base import EventKind, TagType
+from readers.carrier_label import LabelCheck, decode_label
 from readers.client import ServiceClient, ServiceError
 from readers.emulators.tags import Ntag21x
 from readers.emulators.vpcd import VirtualTag
 from readers.errors import TagLostError
-from readers.label import LabelCheck, decode_label
 from readers.labelling import label_tag
 from tests.readers.service import Service
 from tests.readers.stacks import PcscStack, expect_event
+from tests.support.ports import free_port
 
 Place = Callable[..., VirtualTag]
 KEYS = {3: bytes(range(100, 132))}
@@ -86,14 +88,10 @@ class TestLabelTag:
 
 class TestLabelTagOnNfcpy:
     def test_label_and_password_protect(self, service: Service, client: ServiceClient) -> None:
-        import socket
-
         from readers.backends.nfc import NfcReader
         from readers.emulators.udp import UdpTag
 
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port(socket.SOCK_DGRAM)
         service.register("LBL0006", "LTO-8")
         tag = UdpTag(Ntag21x(TagType.NTAG216, uid=bytes.fromhex("04100000000006")), port)
         tag.place()

@@ -15,27 +15,21 @@ import pytest
 from readers import open_reader
 from readers.backends.nfc import NfcReader
 from readers.base import EventKind, Reader, TagType, Technology
+from readers.carrier_label import CarrierLabel, LabelCheck, decode_label, encode_label
 from readers.emulators.felica import UdpFelicaTag
 from readers.emulators.tags import Ntag21x
 from readers.emulators.type4 import NdefApplication, UdpType4Tag
 from readers.emulators.udp import UdpTag
 from readers.errors import TagCapacityError, TagCommandError, TagLostError, UnsupportedError
-from readers.label import CarrierLabel, LabelCheck, decode_label, encode_label
 from tests.readers.stacks import expect_event
+from tests.support.ports import free_port
 
 UID = bytes.fromhex("04300000000001")
 
 
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def port() -> int:
-    return _free_udp_port()
+    return free_port(socket.SOCK_DGRAM)
 
 
 @pytest.fixture

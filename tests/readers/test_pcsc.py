@@ -195,6 +195,7 @@ class TestSession:
         assert [(c.led_state, c.repetitions) for c in vtag.leds] == [(0xA0, 1), (0x50, 3)]
 
 
+@pytest.mark.slow
 class TestPcscdRestart:
     def test_reader_recovers_after_each_pcscd_restart(self, pcsc: PcscStack,
                                                       pcsc_reader: PcscReader,

@@ -10,7 +10,6 @@ another's studies. On a laptop without Orthanc the tests skip; in CI they fail.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from app.pacs.clients import DEFAULT_CALLING_AET, CFindClient, QidoClient
+from tests.support.ports import free_port
 from tests.support.real import need_executable, unavailable
 
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
@@ -58,13 +58,6 @@ class Orthanc:
         with httpx.Client(base_url=self.http_url, timeout=30) as client:
             for patient in client.get("/patients").raise_for_status().json():
                 client.delete(f"/patients/{patient}").raise_for_status()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class _Process:

@@ -13,7 +13,8 @@ from app.media.reading import StudySummary, read_medium
 from app.pacs.check import PacsStatus, assess, check_studies
 from app.pacs.clients import PacsClient, PacsStudy, PacsUnavailableError, QidoClient
 from tests.app.media import factory
-from tests.support.orthanc import Orthanc, free_port
+from tests.support.orthanc import Orthanc
+from tests.support.ports import free_port
 
 PROTOCOLS: dict[str, Callable[[Orthanc], PacsClient]] = {
     "qido": Orthanc.qido,

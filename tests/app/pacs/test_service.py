@@ -17,7 +17,8 @@ from app.preservation import service as preservation_service
 from tests.app.media import factory
 from tests.app.media.flows import import_disc
 from tests.factories import World
-from tests.support.orthanc import Orthanc, free_port
+from tests.support.orthanc import Orthanc
+from tests.support.ports import free_port
 
 LABEL = "PACS0001"
 

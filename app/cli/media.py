@@ -13,7 +13,11 @@ from typing import Annotated
 
 import typer
 
+from app.cli.common import fail, transaction
+from app.core.principal import SYSTEM
 from app.media.reading import MediumReading, ProgressCallback, ReadProgress, read_medium
+
+commands = typer.Typer()
 
 
 def _progress(quiet: bool) -> ProgressCallback | None:
@@ -36,7 +40,6 @@ def _progress(quiet: bool) -> ProgressCallback | None:
 
 
 def _read(path: Path, label: str, quiet: bool) -> MediumReading:
-    from app.cli import fail
     from app.core.errors import AppError
     from app.core.validation import check_label
 
@@ -65,6 +68,7 @@ def _print_report(reading: MediumReading) -> None:
         typer.echo(f"  {p.severity.value}: {p.message}")
 
 
+@commands.command("import-media")
 def import_media(
     path: Annotated[Path, typer.Argument(help="Mount point or folder of the medium.")],
     carrier: Annotated[str, typer.Option("--carrier", help="The carrier's label.")],
@@ -82,8 +86,6 @@ def import_media(
 ) -> None:
     """Read a medium and record its studies and manifest under its carrier label."""
     from app.carriers.schemas import CarrierKind
-    from app.cli import fail, transaction
-    from app.core.principal import SYSTEM
     from app.media import service
 
     register = None
@@ -118,6 +120,7 @@ def import_media(
         )
 
 
+@commands.command("verify")
 def verify(
     path: Annotated[Path, typer.Argument(help="Mount point or folder of the medium.")],
     carrier: Annotated[str, typer.Option("--carrier", help="The carrier's label.")],
@@ -125,8 +128,6 @@ def verify(
     quiet: Annotated[bool, typer.Option(help="No progress on stderr.")] = False,
 ) -> None:
     """Re-read a medium and compare it with its manifest; exit 1 when it differs."""
-    from app.cli import fail, transaction
-    from app.core.principal import SYSTEM
     from app.media import service
 
     reading = _read(path, carrier, quiet or as_json)
@@ -151,8 +152,3 @@ def verify(
     if not as_json:
         typer.echo(f"{carrier}: {public.summary}")
 
-
-def add_commands(cli: typer.Typer) -> None:
-    """Add the media commands to the ``mediatrack`` command."""
-    cli.command("import-media")(import_media)
-    cli.command("verify")(verify)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from readers.label import (
+from readers.carrier_label import (
     EXTERNAL_TYPE,
     KINDS,
     CarrierLabel,
