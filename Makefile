@@ -7,8 +7,9 @@ PY      = $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-# System packages the real-stack tests drive (PC/SC, nfcpy, PACS).
-SYSTEM_PACKAGES = pcscd libpcsclite-dev swig vsmartcard-vpcd orthanc orthanc-dicomweb
+# System packages the real-stack tests drive (PC/SC, nfcpy, PACS, the browser and its CJK font).
+SYSTEM_PACKAGES = pcscd libpcsclite-dev swig vsmartcard-vpcd orthanc orthanc-dicomweb \
+                  chromium fonts-noto-cjk poppler-utils
 
 .PHONY: demo test system venv
 

@@ -40,8 +40,8 @@ class Language:
 
 def install(app: FastAPI, settings: Settings) -> None:
     app.state.templates = make_environment()
+    docs.install(app, settings)  # before /static: its assets live under /static/api-docs
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    docs.install(app, settings)
     app.include_router(pages.router)
     app.include_router(desk.router)
     install_error_pages(app)

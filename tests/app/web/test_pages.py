@@ -1,0 +1,157 @@
+"""The pages through the ASGI app on both databases: catalogs, escaping, sessions, CSRF."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from app.core.db import session_scope
+from app.web import i18n
+from app.web.translations.update import extracted
+from tests.factories import PASSWORD, World
+
+NASTY = "<script>alert('x')</script>\"&"
+
+
+def _log_in(client: TestClient, username: str) -> str:
+    """Log in through the form; the session's CSRF token."""
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    r = client.post("/login", data={"username": username, "password": PASSWORD,
+                                    "csrf_token": token.group(1)}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    desk = client.get("/where")
+    meta = re.search(r'name="csrf-token" content="([^"]+)"', desk.text)
+    assert meta is not None
+    return meta.group(1)
+
+
+def test_every_message_is_translated_to_chinese() -> None:
+    catalog = i18n.catalog("zh_CN")
+    with i18n.using("zh_CN"):
+        for message in extracted():
+            if not message.id:
+                continue
+            ids = message.id if isinstance(message.id, tuple) else (message.id,)
+            text = catalog.ngettext(ids[0], ids[1], 2) if len(ids) == 2 else catalog.gettext(ids[0])
+            assert text != ids[-1] or not re.search("[A-Za-z]{3}", ids[-1]), ids[0]
+            assert set(re.findall(r"%\(\w+\)[sd]", text)) == set(
+                re.findall(r"%\(\w+\)[sd]", ids[-1])
+            ), ids[0]
+
+
+@pytest.fixture
+def clerk(client: TestClient, world: World) -> Iterator[tuple[TestClient, str]]:
+    yield client, _log_in(client, "clerk")
+
+
+class TestSession:
+    def test_pages_need_a_log_in(self, client: TestClient, world: World) -> None:
+        r = client.get("/desk", follow_redirects=False)
+        assert (r.status_code, r.headers["location"]) == (303, "/login?next=/desk")
+        r = client.get("/desk", headers={"HX-Request": "true"}, follow_redirects=False)
+        assert (r.status_code, r.headers["HX-Redirect"]) == (401, "/login?next=/desk")
+
+    def test_the_cookie_is_strict_and_http_only(self, client: TestClient, world: World) -> None:
+        _log_in(client, "clerk")
+        cookie = client.get("/where").headers["set-cookie"]
+        assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+        assert "secure" not in cookie.lower()  # the test's public URL is http
+
+    def test_idle_sessions_end(
+        self, client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        _log_in(client, "clerk")
+        assert client.get("/where", follow_redirects=False).status_code == 200
+        later = time.time() + 16 * 60  # the default idle timeout is 15 minutes
+        monkeypatch.setattr("app.web.security.time.time", lambda: later)
+        r = client.get("/where", follow_redirects=False)
+        assert (r.status_code, r.headers["location"]) == (303, "/login?expired=1&next=/where")
+
+    def test_lock_out_is_the_apis(self, client: TestClient, world: World) -> None:
+        page = client.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token is not None
+        form = {"username": "clerk", "password": "wrong", "csrf_token": token.group(1)}
+        codes = [client.post("/login", data=form).status_code for _ in range(11)]
+        assert codes == [401] * 10 + [429]
+        r = client.post("/api/v1/auth/token", data={"username": "clerk", "password": PASSWORD})
+        assert r.status_code == 429  # the API's lock is the same lock
+
+
+class TestCsrf:
+    def test_a_post_without_the_token_changes_nothing(
+        self, clerk: tuple[TestClient, str], world: World, engine: Engine
+    ) -> None:
+        client, _ = clerk
+        before = _events(engine)
+        r = client.post(f"/desk/carriers/{world.labels[0]}/missing", data={"note": "x"})
+        assert r.status_code == 403 and "did not come from this site" in r.text
+        assert _events(engine) == before
+
+    def test_with_the_token_it_works(
+        self, clerk: tuple[TestClient, str], world: World, engine: Engine
+    ) -> None:
+        client, token = clerk
+        before = _events(engine)
+        r = client.post(f"/desk/carriers/{world.labels[0]}/missing", data={"note": "x"},
+                        headers={"X-CSRF-Token": token})
+        assert r.status_code == 200 and "Reported missing." in r.text
+        assert _events(engine) == before + 1
+
+
+class TestPermissions:
+    def test_a_clinician_is_refused_the_desk_and_it_is_logged(
+        self, client: TestClient, world: World, engine: Engine
+    ) -> None:
+        _log_in(client, "clinician")
+        r = client.get("/desk")
+        assert r.status_code == 403 and "custody.checkout" in r.text
+        with engine.connect() as conn:
+            denied = conn.execute(
+                text("SELECT payload FROM custody_event WHERE action = 'denied'")
+            ).scalars().all()
+        assert any("GET /desk" in p for p in denied)
+
+
+def test_user_text_is_escaped_everywhere(
+    clerk: tuple[TestClient, str], world: World, engine: Engine, settings: Any
+) -> None:
+    """A borrower name, location name and note holding markup render as text."""
+    from app.borrowers.models import Borrower
+    from app.locations.models import Location
+
+    client, token = clerk
+    with session_scope(engine) as session:
+        borrower = session.get(Borrower, world.borrower_id)
+        assert borrower is not None
+        borrower.name = NASTY
+        place = session.exec(__import__("sqlmodel").select(Location)).first()
+        assert place is not None
+        place.name = place.path = NASTY
+    label = world.labels[0]
+    r = client.post(f"/desk/carriers/{label}/checkout", headers={"X-CSRF-Token": token},
+                    data={"borrower": f"x #{world.borrower_id}", "purpose": "TREAT"})
+    assert r.status_code == 200, r.text
+    pages = [
+        r.text,
+        client.get(f"/desk/carriers/{label}").text,
+        client.get(f"/carriers/{label}").text,
+        client.get("/where", params={"q": label}).text,
+    ]
+    for html in pages:
+        assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&#34;&amp;" in pages[0]
+    assert "&lt;script&gt;" in pages[2] and "&lt;script&gt;" in pages[3]
+
+
+def _events(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT COUNT(*) FROM custody_event")).scalar_one())

@@ -1,0 +1,140 @@
+"""Browser tests: Debian's Chromium driven by Playwright (launched by its path; nothing is ever
+downloaded), against a real ``mediatrack serve`` on a copy of the demo archive.
+
+The demo archive is loaded once per test session (``mediatrack demo``) and copied for each test,
+so no test sees another's changes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.ports import free_port
+from tests.support.real import need_executable, unavailable
+from tests.support.wait import wait_for
+
+MEDIATRACK = [sys.executable, "-c", "from app.cli import main; main()"]
+PASSWORD = "demo-password-1"
+DESK = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+# Chromium as root in a container, offline: no sandbox, no calls home (they are refused here).
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def clean_env(data_dir: Path, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIATRACK_")}
+    env["MEDIATRACK_DATA_DIR"] = str(data_dir)
+    env.update({f"MEDIATRACK_{k}": v for k, v in settings.items()})
+    return env
+
+
+@dataclass
+class Site:
+    """A running ``mediatrack serve`` on its own copy of the demo archive."""
+
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[str]
+
+    @property
+    def station_key(self) -> str:
+        return (self.data_dir / "station-archive-desk-1.key").read_text().strip()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def demo_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("demo") / "data"
+    done = subprocess.run([*MEDIATRACK, "demo"], env=clean_env(data), capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return data
+
+
+def start_site(demo_archive: Path, target: Path, **settings: str) -> Site:
+    shutil.copytree(demo_archive, target)
+    port = free_port()
+    process = subprocess.Popen(
+        [*MEDIATRACK, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=clean_env(target, **settings), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if process.poll() is not None:
+            out = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"mediatrack serve exited: {out}")
+        try:
+            return httpx.get(f"{url}/login", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(up, 60, "mediatrack serve to answer")
+    return Site(url, target, process)
+
+
+@pytest.fixture
+def site(demo_archive: Path, tmp_path: Path) -> Iterator[Site]:
+    running = start_site(demo_archive, tmp_path / "data")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    executable = need_executable("chromium", "chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("the playwright package is not installed")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+NewPage = Callable[..., Any]
+
+
+@pytest.fixture
+def new_page(browser: Any) -> Iterator[NewPage]:
+    """Open a page in a fresh browser context (its own cookies) at desk size, in English unless
+    a ``locale`` is given."""
+    contexts: list[Any] = []
+
+    def _open(locale: str = "en-GB", viewport: dict[str, int] | None = None) -> Any:
+        context = browser.new_context(locale=locale, viewport=viewport or DESK,
+                                      extra_http_headers={"Accept-Language": locale})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+def log_in(page: Any, site: Site, username: str, target: str = "/") -> None:
+    page.goto(f"{site.url}/login?next={target}")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url(re.compile(r"^(?!.*/login).*$"))
