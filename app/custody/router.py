@@ -10,6 +10,7 @@ from app.carriers.schemas import CarrierPublic, PlacePublic
 from app.core.auth import require
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
+from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.time import utcnow
 from app.core.validation import MAX_INT
@@ -33,11 +34,11 @@ def _public(session: SessionDep, carrier: Carrier) -> CarrierPublic:
 
 
 def _transfer_public(session: SessionDep, transfer: Transfer) -> schemas.TransferPublic:
-    items = service.transfer_items(session=session, transfer_id=transfer.id or 0)
+    items = service.transfer_items(session=session, transfer_id=id_of(transfer))
     src = location_service.get(session=session, location_id=transfer.from_location_id)
     dst = location_service.get(session=session, location_id=transfer.to_location_id)
     return schemas.TransferPublic(
-        id=transfer.id or 0,
+        id=id_of(transfer),
         from_=PlacePublic(code=src.code, path=src.path),
         to=PlacePublic(code=dst.code, path=dst.path),
         seal_number=transfer.seal_number,

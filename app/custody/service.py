@@ -16,6 +16,7 @@ from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierStatus
 from app.core.config import Settings
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError
+from app.core.ids import id_of
 from app.core.principal import Principal, Role
 from app.core.time import utcnow
 from app.custody import schemas
@@ -75,7 +76,7 @@ def store(
     _require_status(session, carrier, (S.REGISTERED, S.FOUND, S.IN_STORAGE), "put in storage")
     place = location_service.get_by_code(session=session, code=store_in.location)
     previous = carrier.current_location_id
-    carrier.status, carrier.current_location_id = S.IN_STORAGE.value, place.id or 0
+    carrier.status, carrier.current_location_id = S.IN_STORAGE.value, id_of(place)
     _log(session, principal, "store", carrier, {"from_location_id": previous}, place)
     return carrier
 
@@ -108,8 +109,8 @@ def check_out(
     borrower = borrower_service.get(session=session, borrower_id=checkout_in.borrower_id)
     approver = _approver(session, principal, checkout_in, settings)
     loan = Loan(
-        carrier_id=carrier.id or 0,
-        borrower_id=borrower.id or 0,
+        carrier_id=id_of(carrier),
+        borrower_id=id_of(borrower),
         purpose=checkout_in.purpose,
         approver_id=approver.id if approver else None,
         out_by_id=principal.user_id,
@@ -162,7 +163,7 @@ def return_carrier(
 ) -> Carrier:
     carrier = _load(session, label)
     _require_status(session, carrier, (S.CHECKED_OUT,), "taken back")
-    loan = carrier_service.open_loan(session=session, carrier_id=carrier.id or 0)
+    loan = carrier_service.open_loan(session=session, carrier_id=id_of(carrier))
     code = return_in.location
     if code:
         place = location_service.get_by_code(session=session, code=code)
@@ -176,7 +177,7 @@ def return_carrier(
         loan.returned_at = now
         overdue_days = max(0, (now.date() - loan.due_on).days)
         session.add(loan)
-    carrier.status, carrier.current_location_id = S.IN_STORAGE.value, place.id or 0
+    carrier.status, carrier.current_location_id = S.IN_STORAGE.value, id_of(place)
     _log(
         session,
         principal,
@@ -208,7 +209,7 @@ def dispatch(*, session: Session, principal: Principal, dispatch_in: schemas.Dis
         raise InvalidInputError("The expected arrival date is in the past.")
     transfer = Transfer(
         from_location_id=sources.pop(),
-        to_location_id=to.id or 0,
+        to_location_id=id_of(to),
         seal_number=dispatch_in.seal_number,
         dispatched_at=utcnow(),
         expected_on=dispatch_in.expected_on,
@@ -217,7 +218,7 @@ def dispatch(*, session: Session, principal: Principal, dispatch_in: schemas.Dis
     session.add(transfer)
     session.flush()
     for carrier in carriers:
-        session.add(TransferItem(transfer_id=transfer.id or 0, carrier_id=carrier.id or 0))
+        session.add(TransferItem(transfer_id=id_of(transfer), carrier_id=id_of(carrier)))
         carrier.status = S.IN_TRANSIT.value
         _log(
             session,
@@ -274,7 +275,7 @@ def receive(
         carrier, item = open_items[label]
         item.closed_at = now
         session.add(item)
-        carrier.status, carrier.current_location_id = S.IN_STORAGE.value, to.id or 0
+        carrier.status, carrier.current_location_id = S.IN_STORAGE.value, id_of(to)
         _log(session, principal, "receive", carrier, {"transfer_id": transfer_id}, to)
     return transfer
 
@@ -303,15 +304,15 @@ def report_found(
     place = location_service.get_by_code(session=session, code=found_in.location)
     now = utcnow()
     # A carrier found again is back in the archive's hands: any loan or transfer ends here.
-    loan = carrier_service.open_loan(session=session, carrier_id=carrier.id or 0)
+    loan = carrier_service.open_loan(session=session, carrier_id=id_of(carrier))
     if loan is not None:
         loan.returned_at = now
         session.add(loan)
-    transit = carrier_service.open_transfer(session=session, carrier_id=carrier.id or 0)
+    transit = carrier_service.open_transfer(session=session, carrier_id=id_of(carrier))
     if transit is not None:
         transit[1].closed_at = now
         session.add(transit[1])
-    carrier.status, carrier.current_location_id = S.FOUND.value, place.id or 0
+    carrier.status, carrier.current_location_id = S.FOUND.value, id_of(place)
     _log(
         session,
         principal,

@@ -11,6 +11,7 @@ from app.audit import service as audit_service
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.core.errors import AppError, InvalidInputError
+from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.validation import is_dicom_uid, is_label, looks_like_uid, normalise_uid
 from app.locations import service as location_service
@@ -116,8 +117,8 @@ def where(
     others = _other_copies(session, carriers)
     hits = [
         WhereHit(
-            carrier=carrier_service.public_view(snaps[c.id or 0]),
-            other_copies=others.get(c.id or 0, []),
+            carrier=carrier_service.public_view(snaps[id_of(c)]),
+            other_copies=others.get(id_of(c), []),
         )
         for c in carriers
     ]

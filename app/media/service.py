@@ -17,6 +17,7 @@ from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierCreate, CarrierKind, CarrierStatus
 from app.core.errors import ConflictError, InvalidInputError
+from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.validation import check_label
 from app.media.fixity import FixityResult, compare_manifest, manifest_digest
@@ -71,7 +72,7 @@ def import_medium(
     session.exec(delete(ManifestEntry).where(col(ManifestEntry.carrier_id) == carrier.id))
     session.add_all(
         ManifestEntry(
-            carrier_id=carrier.id or 0,
+            carrier_id=id_of(carrier),
             path=f.path,
             size=f.size,
             sha256=f.sha256,
@@ -110,7 +111,7 @@ def import_medium(
         },
     )
     intake = MediaIntake(
-        carrier_id=carrier.id or 0,
+        carrier_id=id_of(carrier),
         read_at=event.recorded_at,
         fileset_id=carrier.fileset_id,
         fileset_uid=carrier.fileset_uid,
@@ -158,7 +159,7 @@ def verify_medium(
         },
     )
     check = FixityCheck(
-        carrier_id=carrier.id or 0,
+        carrier_id=id_of(carrier),
         checked_at=event.recorded_at,
         ok=result.ok,
         checked=result.checked,

@@ -15,6 +15,7 @@ from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierStatus
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError
+from app.core.ids import id_of
 from app.core.principal import Principal
 from app.media.fixity import compare_copies
 from app.media.models import FixityCheck, ManifestEntry, MediaIntake
@@ -167,8 +168,8 @@ def migrate(
         },
     )
     succession = Succession(
-        predecessor_id=source.id or 0,
-        successor_id=target.id or 0,
+        predecessor_id=id_of(source),
+        successor_id=id_of(target),
         migrated_at=event.recorded_at,
         study_count=len(moved),
         event_seq=event.seq,
@@ -262,7 +263,7 @@ def destroy(
         },
     )
     record = DestructionRecord(
-        carrier_id=carrier.id or 0,
+        carrier_id=id_of(carrier),
         destroyed_at=event.recorded_at,
         destroyed_by_id=principal.user_id,
         actor_role=principal.role.value,

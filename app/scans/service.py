@@ -16,6 +16,7 @@ from app.audit import service as audit_service
 from app.carriers import service as carrier_service
 from app.carriers.schemas import CarrierStatus
 from app.core.errors import AppError
+from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.time import utcnow
 from app.core.validation import normalise_uid
@@ -43,7 +44,7 @@ def ingest(*, session: Session, principal: Principal, reads: list[ScanRead]) -> 
     audit_service.lock_head(session)
     station = session.get(Station, principal.station_id)
     assert station is not None
-    answered = _already_stored(session, station.id or 0, reads)
+    answered = _already_stored(session, id_of(station), reads)
     uids = _normalised(reads)
     valid = sorted({uid for uid in uids.values() if isinstance(uid, str)})
     carriers = tag_service.carriers_of(session=session, uids=valid)
@@ -68,7 +69,7 @@ def ingest(*, session: Session, principal: Principal, reads: list[ScanRead]) -> 
         if isinstance(uid, AppError):
             result = _answer(read, Outcome.REJECTED, f"Unreadable tag: {uid.message}")
         elif uid in carriers:
-            snap = snaps[carriers[uid].id or 0]
+            snap = snaps[id_of(carriers[uid])]
             entry = _seen_entry(principal, snap, read)
             seen.append(entry)
             result = _seen(read, snap, principal)

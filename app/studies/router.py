@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from app.audit import service as audit_service
 from app.core.auth import require
 from app.core.db import SessionDep
+from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.validation import check_dicom_uid
 from app.studies import service
@@ -23,7 +24,7 @@ def read_study(
 ) -> StudyPublic:
     """The study record, patient ID included: so who read it is written to the log."""
     study = service.get_by_uid(session=session, study_uid=check_dicom_uid(study_uid))
-    carriers = service.carriers_holding(session=session, study_ids=[study.id or 0])
+    carriers = service.carriers_holding(session=session, study_ids=[id_of(study)])
     audit_service.append(
         session,
         principal=principal,

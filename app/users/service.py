@@ -13,6 +13,7 @@ from app.core.errors import (
     TooManyRequestsError,
     UnauthorizedError,
 )
+from app.core.ids import id_of
 from app.core.principal import STAFF_ROLES, Role
 from app.core.security import hash_password, verify_password
 from app.core.time import utcnow
@@ -59,7 +60,7 @@ def authenticate(*, session: Session, username: str, password: str) -> User:
         )
     if not verify_password(password, user.password_hash if user else None) or user is None:
         if user is not None:
-            _count_failure(session, user_id=user.id or 0, now=now)
+            _count_failure(session, user_id=id_of(user), now=now)
         raise UnauthorizedError("Wrong user name or password.")
     if not user.active:
         raise UnauthorizedError("This account is disabled.")
