@@ -88,21 +88,6 @@ def say_date(day: date) -> str:
     return text if day.year == utcnow().year else f"{text} {day.year}"
 
 
-def open_loan(*, session: Session, carrier_id: int) -> Loan | None:
-    query = select(Loan).where(Loan.carrier_id == carrier_id, col(Loan.returned_at).is_(None))
-    return session.exec(query).one_or_none()
-
-
-def open_transfer(*, session: Session, carrier_id: int) -> tuple[Transfer, TransferItem] | None:
-    query = (
-        select(Transfer, TransferItem)
-        .join(TransferItem, col(TransferItem.transfer_id) == col(Transfer.id))
-        .where(TransferItem.carrier_id == carrier_id, col(TransferItem.closed_at).is_(None))
-    )
-    row = session.exec(query).one_or_none()
-    return (row[0], row[1]) if row else None
-
-
 @dataclass
 class Snapshot:
     """A carrier with everything a desk, a lookup or an error sentence says about it."""

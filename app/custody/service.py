@@ -163,7 +163,7 @@ def return_carrier(
 ) -> Carrier:
     carrier = _load(session, label)
     _require_status(session, carrier, (S.CHECKED_OUT,), "taken back")
-    loan = carrier_service.open_loan(session=session, carrier_id=id_of(carrier))
+    loan = open_loan(session=session, carrier_id=id_of(carrier))
     code = return_in.location
     if code:
         place = location_service.get_by_code(session=session, code=code)
@@ -304,11 +304,11 @@ def report_found(
     place = location_service.get_by_code(session=session, code=found_in.location)
     now = utcnow()
     # A carrier found again is back in the archive's hands: any loan or transfer ends here.
-    loan = carrier_service.open_loan(session=session, carrier_id=id_of(carrier))
+    loan = open_loan(session=session, carrier_id=id_of(carrier))
     if loan is not None:
         loan.returned_at = now
         session.add(loan)
-    transit = carrier_service.open_transfer(session=session, carrier_id=id_of(carrier))
+    transit = open_transfer(session=session, carrier_id=id_of(carrier))
     if transit is not None:
         transit[1].closed_at = now
         session.add(transit[1])
@@ -351,6 +351,23 @@ def retire(*, session: Session, principal: Principal, label: str, reason: str) -
     carrier.status = S.RETIRED.value
     _log(session, principal, "retire", carrier, {"reason": reason})
     return carrier
+
+
+def open_loan(*, session: Session, carrier_id: int) -> Loan | None:
+    """The carrier's loan not yet returned, if it has one."""
+    query = select(Loan).where(Loan.carrier_id == carrier_id, col(Loan.returned_at).is_(None))
+    return session.exec(query).one_or_none()
+
+
+def open_transfer(*, session: Session, carrier_id: int) -> tuple[Transfer, TransferItem] | None:
+    """The transfer the carrier is on and not yet received from, if any."""
+    query = (
+        select(Transfer, TransferItem)
+        .join(TransferItem, col(TransferItem.transfer_id) == col(Transfer.id))
+        .where(TransferItem.carrier_id == carrier_id, col(TransferItem.closed_at).is_(None))
+    )
+    row = session.exec(query).one_or_none()
+    return (row[0], row[1]) if row else None
 
 
 def overdue_loans(*, session: Session, today: date) -> list[tuple[Carrier, Loan]]:
