@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import api_router
+from app.audit import service as audit_service
 from app.core.config import Settings
 from app.core.db import make_engine
 from app.core.errors import error_body, log, register_handlers
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.record_denied = audit_service.record_denied  # see app.auth.deps
     register_handlers(app)
     app.include_router(api_router)
     app.include_router(pages_router)

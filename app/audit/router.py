@@ -14,8 +14,8 @@ from app.audit.schemas import (
     QueryDigestPublic,
     VerifyPublic,
 )
+from app.auth.deps import require
 from app.carriers import service as carrier_service
-from app.core.auth import require
 from app.core.db import SessionDep
 from app.core.deps import Limit, SettingsDep
 from app.core.principal import Principal

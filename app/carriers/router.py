@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from app.auth.deps import require
 from app.carriers import service
 from app.carriers.schemas import CarrierCreate, CarrierListPublic, CarrierPublic, CarrierStatus
-from app.core.auth import require
 from app.core.db import SessionDep
 from app.core.deps import Limit, Offset
 from app.core.principal import Principal

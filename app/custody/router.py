@@ -4,10 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
+from app.auth.deps import require
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierPublic, PlacePublic
-from app.core.auth import require
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.ids import id_of

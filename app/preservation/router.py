@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
+from app.auth.deps import require
 from app.carriers import service as carrier_service
-from app.core.auth import require
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.principal import Principal

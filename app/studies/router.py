@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from app.audit import service as audit_service
-from app.core.auth import require
+from app.auth.deps import require
 from app.core.db import SessionDep
 from app.core.ids import id_of
 from app.core.principal import Principal

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.core.auth import require
+from app.auth.deps import require
 from app.core.db import SessionDep
 from app.core.deps import Limit, Offset, SettingsDep
 from app.core.ids import id_of
