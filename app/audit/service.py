@@ -25,7 +25,7 @@ from app.audit.chain import (
     format_time,
 )
 from app.audit.models import Checkpoint, CustodyEvent, LogHead
-from app.core.db import session_scope
+from app.core.db import independent_transaction
 from app.core.errors import InvalidInputError
 from app.core.principal import Principal
 from app.core.time import utcnow
@@ -112,7 +112,7 @@ def append(
 
 def record_denied(engine: Engine, *, principal: Principal, permission: str, route: str) -> None:
     """Log a refused attempt in its own transaction: the request itself is rolled back."""
-    with session_scope(engine) as session:
+    with independent_transaction(engine) as session:
         append(
             session,
             principal=principal,

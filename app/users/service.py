@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
-from app.core.db import session_scope
+from app.core.db import independent_transaction
 from app.core.errors import (
     ConflictError,
     InvalidInputError,
@@ -74,8 +74,7 @@ def _count_failure(session: Session, *, user_id: int, now: datetime) -> None:
     rolled back with the 401, and would take the count with it."""
     engine = session.get_bind()
     assert isinstance(engine, Engine)
-    session.rollback()  # ends the request's transaction (on SQLite: frees the write lock)
-    with session_scope(engine) as own:
+    with independent_transaction(engine, ending=session) as own:
         user = own.exec(select(User).where(User.id == user_id).with_for_update()).one()
         user.failed_logins += 1
         if user.failed_logins >= MAX_FAILED_LOGINS:
