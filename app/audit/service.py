@@ -25,8 +25,10 @@ from app.audit.chain import (
     format_time,
 )
 from app.audit.models import Checkpoint, CustodyEvent, LogHead
+from app.carriers.models import Carrier
 from app.core.db import independent_transaction
 from app.core.errors import InvalidInputError
+from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.time import utcnow
 
@@ -60,6 +62,23 @@ class Entry:
     payload: dict[str, Any]
     carrier_id: int | None = None
     location_id: int | None = None
+
+    @classmethod
+    def about(
+        cls,
+        carrier: Carrier,
+        *,
+        action: str,
+        payload: dict[str, Any],
+        location_id: int | None = None,
+    ) -> Entry:
+        """An event about one carrier: its payload starts with the carrier's label."""
+        return cls(
+            action=action,
+            payload={"label": carrier.label, **payload},
+            carrier_id=id_of(carrier),
+            location_id=location_id,
+        )
 
 
 @dataclass(frozen=True)
@@ -103,10 +122,20 @@ def append(
     principal: Principal,
     action: str,
     payload: dict[str, Any],
+    carrier: Carrier | None = None,
     carrier_id: int | None = None,
     location_id: int | None = None,
 ) -> Appended:
-    entry = Entry(action=action, payload=payload, carrier_id=carrier_id, location_id=location_id)
+    """Append one event. ``carrier``: the event is about that carrier (its payload starts with
+    the carrier's label); ``carrier_id`` alone only refers to one (a filtered log read)."""
+    if carrier is not None:
+        if carrier_id is not None:
+            raise TypeError("give carrier or carrier_id, not both")
+        entry = Entry.about(carrier, action=action, payload=payload, location_id=location_id)
+    else:
+        entry = Entry(
+            action=action, payload=payload, carrier_id=carrier_id, location_id=location_id
+        )
     return append_many(session, principal=principal, entries=[entry])[0]
 
 

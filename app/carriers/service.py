@@ -69,9 +69,9 @@ def register(*, session: Session, principal: Principal, carrier_in: CarrierCreat
         session,
         principal=principal,
         action="register",
-        carrier_id=carrier.id,
+        carrier=carrier,
         location_id=home.id,
-        payload={"label": carrier.label, "kind": carrier.kind},
+        payload={"kind": carrier.kind},
     )
     return carrier
 

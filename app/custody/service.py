@@ -63,9 +63,9 @@ def _log(
         session,
         principal=principal,
         action=action,
-        carrier_id=carrier.id,
+        carrier=carrier,
         location_id=location.id if location else carrier.current_location_id,
-        payload={"label": carrier.label, **payload},
+        payload=payload,
     )
 
 

@@ -96,9 +96,8 @@ def import_medium(
         session,
         principal=principal,
         action="intake",
-        carrier_id=carrier.id,
+        carrier=carrier,
         payload={
-            "label": carrier.label,
             "premis_event_type": PREMIS_DIGEST,
             "fileset_id": reading.fileset_id,
             "fileset_uid": reading.fileset_uid,
@@ -144,9 +143,8 @@ def verify_medium(
         session,
         principal=principal,
         action="verify",
-        carrier_id=carrier.id,
+        carrier=carrier,
         payload={
-            "label": carrier.label,
             "premis_event_type": PREMIS_FIXITY,
             "outcome": "success" if result.ok else "failure",
             "detail": result.summary(),

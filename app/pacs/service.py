@@ -58,9 +58,8 @@ def check_carrier(
         session,
         principal=principal,
         action="pacs_check",
-        carrier_id=carrier.id,
+        carrier=carrier,
         payload={
-            "label": carrier.label,
             "pacs": client.name,
             "outcome": dict(sorted(Counter(r.status.value for r in results).items())),
             "at_risk": sorted(r.study_instance_uid for r in results if r.at_risk),

@@ -158,9 +158,8 @@ def migrate(
         session,
         principal=principal,
         action="migrate",
-        carrier_id=source.id,
+        carrier=source,
         payload={
-            "label": source.label,
             "premis_event_type": "replication",
             "successor": target.label,
             "successor_id": target.id,
@@ -252,9 +251,8 @@ def destroy(
         session,
         principal=principal,
         action="destroy",
-        carrier_id=carrier.id,
+        carrier=carrier,
         payload={
-            "label": carrier.label,
             "premis_event_type": "deaccession",
             "witness": witness,
             "method": method,

@@ -152,12 +152,11 @@ def _seen_entry(
     carrier = snap.carrier
     carrier.last_seen_at = read.read_at
     carrier.last_seen_location_id = principal.location_id
-    return audit_service.Entry(
+    return audit_service.Entry.about(
+        carrier,
         action="seen",
-        carrier_id=carrier.id,
         location_id=principal.location_id,
         payload={
-            "label": carrier.label,
             "event_id": str(read.event_id),
             "station_seq": read.station_seq,
             "read_at": read.read_at.isoformat(),

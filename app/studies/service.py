@@ -62,8 +62,8 @@ def link(
         session,
         principal=principal,
         action="link_studies",
-        carrier_id=carrier.id,
-        payload={"label": carrier.label, "study_uids": [s.study_uid for s in linked]},
+        carrier=carrier,
+        payload={"study_uids": [s.study_uid for s in linked]},
     )
     return linked
 

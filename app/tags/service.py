@@ -82,7 +82,7 @@ def bind(*, session: Session, principal: Principal, label: str, bind_in: TagBind
         session,
         principal=principal,
         action="relabel" if old else "label",
-        carrier_id=carrier.id,
+        carrier=carrier,
         payload={
             "tag_uid": uid,
             "technology": tag.technology,
