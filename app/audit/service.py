@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +28,7 @@ from app.audit.chain import (
 from app.audit.models import Checkpoint, CustodyEvent, LogHead
 from app.carriers.models import Carrier
 from app.core.db import independent_transaction
-from app.core.errors import InvalidInputError
+from app.core.errors import InvalidInputError, NotFoundError
 from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.time import utcnow
@@ -137,6 +138,19 @@ def append(
             action=action, payload=payload, carrier_id=carrier_id, location_id=location_id
         )
     return append_many(session, principal=principal, entries=[entry])[0]
+
+
+def query_digest(secret: str, query: str) -> str:
+    """HMAC-SHA256 of a lookup's text under the service secret: what the log keeps of it."""
+    return hmac.new(secret.encode(), query.strip().encode(), hashlib.sha256).hexdigest()
+
+
+def carrier_id(session: Session, *, label: str) -> int:
+    """The id of the carrier a reading of the log is filtered by (404 when there is none)."""
+    found = session.exec(select(Carrier.id).where(Carrier.label == label)).first()
+    if found is None:
+        raise NotFoundError(f"No carrier is registered under the label {label}.")
+    return found
 
 
 def record_denied(engine: Engine, *, principal: Principal, permission: str, route: str) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from sqlmodel import Session, col, select
 
 from app.audit import service as audit_service
@@ -92,11 +89,6 @@ def _other_copies(session: Session, carriers: list[Carrier]) -> dict[int, list[O
     return {i: list(found.values()) for i, found in copies.items()}
 
 
-def query_digest(secret: str, query: str) -> str:
-    """HMAC-SHA256 of a lookup's text under the service secret: what the log keeps of it."""
-    return hmac.new(secret.encode(), query.strip().encode(), hashlib.sha256).hexdigest()
-
-
 def where(
     *, session: Session, principal: Principal, query: str, kind: QueryKind, secret: str
 ) -> WhereResult:
@@ -130,7 +122,7 @@ def where(
         action="lookup",
         payload={
             "kind": used.value,
-            "query_digest": query_digest(secret, query),
+            "query_digest": audit_service.query_digest(secret, query),
             "carriers": [h.carrier.label for h in hits],
             "study_uids": sorted({s.study_uid for h in hits for s in h.carrier.studies}),
         },

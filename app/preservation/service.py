@@ -17,10 +17,10 @@ from app.carriers.schemas import CarrierStatus
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError
 from app.core.ids import id_of
 from app.core.principal import Principal
-from app.media.fixity import compare_copies
 from app.media.models import FixityCheck, ManifestEntry, MediaIntake
 from app.pacs.check import PacsStatus
 from app.pacs.models import PacsCheck
+from app.preservation.copies import compare_copies
 from app.preservation.models import DestructionRecord, Succession
 from app.preservation.policy import PreservationPolicy, retention_until, verification_reasons
 from app.studies.models import CarrierStudy, Study

@@ -6,17 +6,19 @@ from fastapi import APIRouter, Depends
 
 from app.audit import service as audit_service
 from app.auth.deps import require
+from app.carriers import service as carrier_service
+from app.carriers.schemas import CarrierPublic
 from app.core.db import SessionDep
 from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.validation import check_dicom_uid
 from app.studies import service
-from app.studies.schemas import StudyPublic
+from app.studies.schemas import StudyLink, StudyPublic
 
-router = APIRouter(prefix="/studies", tags=["studies"])
+router = APIRouter(tags=["studies"])
 
 
-@router.get("/{study_uid}", response_model=StudyPublic)
+@router.get("/studies/{study_uid}", response_model=StudyPublic)
 def read_study(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require("studies.read"))],
@@ -46,3 +48,16 @@ def read_study(
         ),
         carriers=[c.label for c in carriers],
     )
+
+
+@router.post("/carriers/{label}/studies", response_model=CarrierPublic)
+def link_studies(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require("carriers.register"))],
+    label: str,
+    link_in: StudyLink,
+) -> CarrierPublic:
+    """Record studies held on the carrier (created or updated by StudyInstanceUID)."""
+    carrier = carrier_service.get_by_label(session=session, label=label)
+    service.link(session=session, principal=principal, carrier=carrier, studies=link_in.studies)
+    return carrier_service.to_public(session=session, carrier=carrier)
