@@ -23,7 +23,7 @@ from app.custody import schemas
 from app.custody.models import Loan, Transfer, TransferItem
 from app.locations import service as location_service
 from app.locations.models import Location
-from app.preservation import service as preservation_service
+from app.preservation.retirement import ensure_retirable
 from app.users.models import User
 
 S = CarrierStatus
@@ -347,7 +347,7 @@ def retire(*, session: Session, principal: Principal, label: str, reason: str) -
     _require_no_hold(carrier, "retired")
     _require_status(session, carrier, (S.IN_STORAGE,), "retired")
     # Every study must be on a verified successor or complete in the PACS (docs/integrity.md).
-    preservation_service.ensure_retirable(session=session, carrier=carrier)
+    ensure_retirable(session=session, carrier=carrier)
     carrier.status = S.RETIRED.value
     _log(session, principal, "retire", carrier, {"reason": reason})
     return carrier

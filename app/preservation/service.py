@@ -18,15 +18,12 @@ from app.core.errors import ConflictError, InvalidInputError, NotFoundError
 from app.core.ids import id_of
 from app.core.principal import Principal
 from app.media.models import FixityCheck, ManifestEntry, MediaIntake
-from app.pacs.check import PacsStatus
-from app.pacs.models import PacsCheck
+from app.preservation import retirement
 from app.preservation.copies import compare_copies
 from app.preservation.models import DestructionRecord, Succession
 from app.preservation.policy import PreservationPolicy, retention_until, verification_reasons
 from app.studies.models import CarrierStudy, Study
 
-# Carriers whose copies count as "safe elsewhere": present and not on their way out.
-_UNSAFE_STATUSES = (CarrierStatus.MISSING.value, CarrierStatus.DESTROYED.value)
 # Custody actions after which a carrier should be read again (it was out of the archive's hands).
 _RETURN_ACTIONS = ("return", "receive", "found")
 
@@ -178,45 +175,6 @@ def migrate(
     return succession
 
 
-@dataclass(frozen=True)
-class StudySafety:
-    study_uid: str
-    safe_on: str | None  # "successor LABEL" or "PACS"; None: the carrier may be the only copy
-
-
-def study_safety(*, session: Session, carrier: Carrier) -> list[StudySafety]:
-    """For each study on the carrier, where else a trustworthy copy is kept."""
-    successors = _verified_successors(session=session, carrier=carrier)
-    out = []
-    for study in _studies(session=session, carrier=carrier):
-        on = next(
-            (
-                c.label
-                for c in successors
-                if session.get(CarrierStudy, (c.id, study.id)) is not None
-            ),
-            None,
-        )
-        if on is not None:
-            out.append(StudySafety(study.study_uid, f"successor {on}"))
-        elif _complete_in_pacs(session=session, carrier=carrier, study=study):
-            out.append(StudySafety(study.study_uid, "PACS"))
-        else:
-            out.append(StudySafety(study.study_uid, None))
-    return out
-
-
-def ensure_retirable(*, session: Session, carrier: Carrier) -> None:
-    """Raise 409 unless every study is on a verified successor or complete in the PACS."""
-    unsafe = [s.study_uid for s in study_safety(session=session, carrier=carrier) if not s.safe_on]
-    if unsafe:
-        raise ConflictError(
-            f"{carrier_service.name(carrier)} may hold the only copy of {len(unsafe)} "
-            f"{'study' if len(unsafe) == 1 else 'studies'} (first: {unsafe[0]}): each must be "
-            "on a verified successor or complete in the PACS first."
-        )
-
-
 def destroy(
     *,
     session: Session,
@@ -243,8 +201,8 @@ def destroy(
         raise ConflictError(
             f"{who} must be kept until {carrier.retention_until.isoformat()} (retention)."
         )
-    ensure_retirable(session=session, carrier=carrier)
-    safety = study_safety(session=session, carrier=carrier)
+    retirement.ensure_retirable(session=session, carrier=carrier)
+    safety = retirement.study_safety(session=session, carrier=carrier)
     carrier.status = CarrierStatus.DESTROYED.value
     session.add(carrier)
     event = audit_service.append(
@@ -310,64 +268,9 @@ def render_destruction_record(*, carrier: Carrier, record: DestructionRecord, si
     return "\n".join(lines) + "\n"
 
 
-def _studies(*, session: Session, carrier: Carrier) -> list[Study]:
-    return list(
-        session.exec(
-            select(Study)
-            .join(CarrierStudy, col(CarrierStudy.study_id) == col(Study.id))
-            .where(CarrierStudy.carrier_id == carrier.id)
-            .order_by(col(Study.study_uid))
-        )
-    )
-
-
 def _study_uids(*, session: Session, carrier: Carrier) -> set[str]:
-    return {s.study_uid for s in _studies(session=session, carrier=carrier)}
+    return {s.study_uid for s in retirement.studies_on(session=session, carrier=carrier)}
 
 
 def _manifest(session: Session, carrier: Carrier) -> list[ManifestEntry]:
     return list(session.exec(select(ManifestEntry).where(ManifestEntry.carrier_id == carrier.id)))
-
-
-def _verified_successors(*, session: Session, carrier: Carrier) -> list[Carrier]:
-    """Successors (and theirs, transitively) that are present and whose last fixity check
-    passed; a successor never verified does not count."""
-    found: list[Carrier] = []
-    seen = {carrier.id}
-    frontier = [carrier.id]
-    while frontier:
-        rows = session.exec(
-            select(Carrier)
-            .join(Succession, col(Succession.successor_id) == col(Carrier.id))
-            .where(col(Succession.predecessor_id).in_(frontier))
-        ).all()
-        frontier = []
-        for successor in rows:
-            if successor.id in seen:
-                continue
-            seen.add(successor.id)
-            frontier.append(successor.id)
-            if successor.status not in _UNSAFE_STATUSES and _last_fixity_ok(session, successor):
-                found.append(successor)
-    return found
-
-
-def _last_fixity_ok(session: Session, carrier: Carrier) -> bool:
-    last = session.exec(
-        select(FixityCheck.ok)
-        .where(FixityCheck.carrier_id == carrier.id)
-        .order_by(col(FixityCheck.checked_at).desc(), col(FixityCheck.id).desc())
-        .limit(1)
-    ).first()
-    return bool(last)
-
-
-def _complete_in_pacs(*, session: Session, carrier: Carrier, study: Study) -> bool:
-    """The latest PACS answer about this carrier's copy of the study says complete."""
-    last = session.exec(
-        select(PacsCheck.status)
-        .where(PacsCheck.carrier_id == carrier.id, PacsCheck.study_id == study.id)
-        .order_by(col(PacsCheck.checked_at).desc(), col(PacsCheck.id).desc())
-        .limit(1)
-    ).first()
-    return last == PacsStatus.COMPLETE.value
