@@ -16,6 +16,7 @@ from app.core.time import utcnow
 from app.core.validation import MAX_INT
 from app.custody import schemas, service
 from app.custody.models import Transfer
+from app.custody.transitions import Action
 from app.locations import service as location_service
 
 router = APIRouter(tags=["custody"])
@@ -48,7 +49,7 @@ def _transfer_public(session: SessionDep, transfer: Transfer) -> schemas.Transfe
     )
 
 
-@router.post("/carriers/{label}/store", response_model=CarrierPublic)
+@router.post("/carriers/{label}/store", name=Action.STORE, response_model=CarrierPublic)
 def store_carrier(
     session: SessionDep, principal: Storer, label: str, store_in: schemas.Store
 ) -> CarrierPublic:
@@ -57,7 +58,7 @@ def store_carrier(
     return _public(session, carrier)
 
 
-@router.post("/carriers/{label}/checkout", response_model=CarrierPublic)
+@router.post("/carriers/{label}/checkout", name=Action.CHECKOUT, response_model=CarrierPublic)
 def check_out_carrier(
     session: SessionDep,
     principal: Checkout,
@@ -75,7 +76,7 @@ def check_out_carrier(
     return _public(session, carrier)
 
 
-@router.post("/carriers/{label}/return", response_model=CarrierPublic)
+@router.post("/carriers/{label}/return", name=Action.RETURN, response_model=CarrierPublic)
 def return_carrier(
     session: SessionDep, principal: Returner, label: str, return_in: schemas.Return
 ) -> CarrierPublic:
@@ -85,7 +86,7 @@ def return_carrier(
     return _public(session, carrier)
 
 
-@router.post("/carriers/{label}/missing", response_model=CarrierPublic)
+@router.post("/carriers/{label}/missing", name=Action.MISSING, response_model=CarrierPublic)
 def report_missing(
     session: SessionDep, principal: Tracer, label: str, missing_in: schemas.Missing
 ) -> CarrierPublic:
@@ -95,7 +96,7 @@ def report_missing(
     return _public(session, carrier)
 
 
-@router.post("/carriers/{label}/found", response_model=CarrierPublic)
+@router.post("/carriers/{label}/found", name=Action.FOUND, response_model=CarrierPublic)
 def report_found(
     session: SessionDep, principal: Tracer, label: str, found_in: schemas.Found
 ) -> CarrierPublic:
@@ -105,7 +106,7 @@ def report_found(
     return _public(session, carrier)
 
 
-@router.post("/carriers/{label}/hold", response_model=CarrierPublic)
+@router.post("/carriers/{label}/hold", name=Action.HOLD, response_model=CarrierPublic)
 def place_hold(
     session: SessionDep, principal: Holder, label: str, hold_in: schemas.Hold
 ) -> CarrierPublic:
@@ -115,7 +116,7 @@ def place_hold(
     return _public(session, carrier)
 
 
-@router.post("/carriers/{label}/release", response_model=CarrierPublic)
+@router.post("/carriers/{label}/release", name=Action.RELEASE, response_model=CarrierPublic)
 def release_hold(
     session: SessionDep, principal: Holder, label: str, release_in: schemas.Release
 ) -> CarrierPublic:
@@ -125,7 +126,7 @@ def release_hold(
     return _public(session, carrier)
 
 
-@router.post("/carriers/{label}/retire", response_model=CarrierPublic)
+@router.post("/carriers/{label}/retire", name=Action.RETIRE, response_model=CarrierPublic)
 def retire_carrier(
     session: SessionDep, principal: Retirer, label: str, retire_in: schemas.Retire
 ) -> CarrierPublic:
@@ -135,7 +136,9 @@ def retire_carrier(
     return _public(session, carrier)
 
 
-@router.post("/transfers", response_model=schemas.TransferPublic, status_code=201)
+@router.post(
+    "/transfers", name=Action.DISPATCH, response_model=schemas.TransferPublic, status_code=201
+)
 def dispatch_transfer(
     session: SessionDep, principal: Mover, dispatch_in: schemas.Dispatch
 ) -> schemas.TransferPublic:
@@ -153,7 +156,9 @@ def read_transfer(
     return _transfer_public(session, service.get_transfer(session=session, transfer_id=transfer_id))
 
 
-@router.post("/transfers/{transfer_id}/receive", response_model=schemas.TransferPublic)
+@router.post(
+    "/transfers/{transfer_id}/receive", name=Action.RECEIVE, response_model=schemas.TransferPublic
+)
 def receive_transfer(
     session: SessionDep, principal: Mover, transfer_id: TransferId, receive_in: schemas.Receive
 ) -> schemas.TransferPublic:

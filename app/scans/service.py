@@ -20,23 +20,12 @@ from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.time import utcnow
 from app.core.validation import normalise_uid
+from app.custody.transitions import next_actions
 from app.locations import service as location_service
 from app.scans.models import Scan
 from app.scans.schemas import Outcome, ScanCarrier, ScanRead, ScanResult
 from app.stations.models import Station
 from app.tags import service as tag_service
-
-# What a clerk can do next, by status (names match the custody routes).
-NEXT_ACTIONS: dict[CarrierStatus, list[str]] = {
-    CarrierStatus.REGISTERED: ["store", "label", "report_missing"],
-    CarrierStatus.IN_STORAGE: ["check_out", "dispatch", "store", "report_missing", "label"],
-    CarrierStatus.CHECKED_OUT: ["return", "report_missing"],
-    CarrierStatus.IN_TRANSIT: ["receive", "report_missing"],
-    CarrierStatus.MISSING: ["found"],
-    CarrierStatus.FOUND: ["store"],
-    CarrierStatus.RETIRED: [],
-    CarrierStatus.DESTROYED: [],
-}
 
 
 def ingest(*, session: Session, principal: Principal, reads: list[ScanRead]) -> list[ScanResult]:
@@ -183,7 +172,8 @@ def _seen(read: ScanRead, snap: carrier_service.Snapshot, principal: Principal) 
         principal.location_id
     ):
         sentence += " It was just read at another place: check where it belongs."
-    answer = _answer(read, Outcome.SEEN, sentence, NEXT_ACTIONS[CarrierStatus(carrier.status)])
+    actions = next_actions(carrier.status, legal_hold=carrier.legal_hold)
+    answer = _answer(read, Outcome.SEEN, sentence, actions)
     answer.carrier = ScanCarrier(
         label=carrier.label,
         kind=carrier.kind,

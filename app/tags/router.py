@@ -9,13 +9,14 @@ from app.carriers import service as carrier_service
 from app.carriers.schemas import CarrierPublic
 from app.core.db import SessionDep
 from app.core.principal import Principal
+from app.custody.transitions import Action
 from app.tags import service
 from app.tags.schemas import TagBind
 
 router = APIRouter(tags=["tags"])
 
 
-@router.post("/carriers/{label}/tag", response_model=CarrierPublic)
+@router.post("/carriers/{label}/tag", name=Action.TAG, response_model=CarrierPublic)
 def bind_tag(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require("tags.bind"))],
