@@ -21,13 +21,14 @@ from app.locations import service as location_service
 
 router = APIRouter(tags=["custody"])
 TransferId = Annotated[int, Path(ge=1, le=MAX_INT)]
-Checkout = Annotated[Principal, Depends(require("custody.checkout"))]
-Returner = Annotated[Principal, Depends(require("custody.return"))]
-Mover = Annotated[Principal, Depends(require("custody.transfer"))]
-Storer = Annotated[Principal, Depends(require("custody.store"))]
-Tracer = Annotated[Principal, Depends(require("custody.missing"))]
-Holder = Annotated[Principal, Depends(require("custody.hold"))]
-Retirer = Annotated[Principal, Depends(require("custody.retire"))]
+# The caller, when the permission table lets their role do custody.<what>.
+CustodyCheckoutDep = Annotated[Principal, Depends(require("custody.checkout"))]
+CustodyReturnDep = Annotated[Principal, Depends(require("custody.return"))]
+CustodyTransferDep = Annotated[Principal, Depends(require("custody.transfer"))]
+CustodyStoreDep = Annotated[Principal, Depends(require("custody.store"))]
+CustodyMissingDep = Annotated[Principal, Depends(require("custody.missing"))]
+CustodyHoldDep = Annotated[Principal, Depends(require("custody.hold"))]
+CustodyRetireDep = Annotated[Principal, Depends(require("custody.retire"))]
 
 
 def _public(session: SessionDep, carrier: Carrier) -> CarrierPublic:
@@ -51,7 +52,7 @@ def _transfer_public(session: SessionDep, transfer: Transfer) -> schemas.Transfe
 
 @router.post("/carriers/{label}/store", name=Action.STORE, response_model=CarrierPublic)
 def store_carrier(
-    session: SessionDep, principal: Storer, label: str, store_in: schemas.Store
+    session: SessionDep, principal: CustodyStoreDep, label: str, store_in: schemas.Store
 ) -> CarrierPublic:
     """Put a carrier in storage at a location (also: move it within storage)."""
     carrier = service.store(session=session, principal=principal, label=label, store_in=store_in)
@@ -61,7 +62,7 @@ def store_carrier(
 @router.post("/carriers/{label}/checkout", name=Action.CHECKOUT, response_model=CarrierPublic)
 def check_out_carrier(
     session: SessionDep,
-    principal: Checkout,
+    principal: CustodyCheckoutDep,
     settings: SettingsDep,
     label: str,
     checkout_in: schemas.CheckOut,
@@ -78,7 +79,7 @@ def check_out_carrier(
 
 @router.post("/carriers/{label}/return", name=Action.RETURN, response_model=CarrierPublic)
 def return_carrier(
-    session: SessionDep, principal: Returner, label: str, return_in: schemas.Return
+    session: SessionDep, principal: CustodyReturnDep, label: str, return_in: schemas.Return
 ) -> CarrierPublic:
     carrier = service.return_carrier(
         session=session, principal=principal, label=label, return_in=return_in
@@ -88,7 +89,7 @@ def return_carrier(
 
 @router.post("/carriers/{label}/missing", name=Action.MISSING, response_model=CarrierPublic)
 def report_missing(
-    session: SessionDep, principal: Tracer, label: str, missing_in: schemas.Missing
+    session: SessionDep, principal: CustodyMissingDep, label: str, missing_in: schemas.Missing
 ) -> CarrierPublic:
     carrier = service.report_missing(
         session=session, principal=principal, label=label, missing_in=missing_in
@@ -98,7 +99,7 @@ def report_missing(
 
 @router.post("/carriers/{label}/found", name=Action.FOUND, response_model=CarrierPublic)
 def report_found(
-    session: SessionDep, principal: Tracer, label: str, found_in: schemas.Found
+    session: SessionDep, principal: CustodyMissingDep, label: str, found_in: schemas.Found
 ) -> CarrierPublic:
     carrier = service.report_found(
         session=session, principal=principal, label=label, found_in=found_in
@@ -108,7 +109,7 @@ def report_found(
 
 @router.post("/carriers/{label}/hold", name=Action.HOLD, response_model=CarrierPublic)
 def place_hold(
-    session: SessionDep, principal: Holder, label: str, hold_in: schemas.Hold
+    session: SessionDep, principal: CustodyHoldDep, label: str, hold_in: schemas.Hold
 ) -> CarrierPublic:
     carrier = service.set_hold(
         session=session, principal=principal, label=label, reason=hold_in.reason, hold=True
@@ -118,7 +119,7 @@ def place_hold(
 
 @router.post("/carriers/{label}/release", name=Action.RELEASE, response_model=CarrierPublic)
 def release_hold(
-    session: SessionDep, principal: Holder, label: str, release_in: schemas.Release
+    session: SessionDep, principal: CustodyHoldDep, label: str, release_in: schemas.Release
 ) -> CarrierPublic:
     carrier = service.set_hold(
         session=session, principal=principal, label=label, reason=release_in.reason, hold=False
@@ -128,7 +129,7 @@ def release_hold(
 
 @router.post("/carriers/{label}/retire", name=Action.RETIRE, response_model=CarrierPublic)
 def retire_carrier(
-    session: SessionDep, principal: Retirer, label: str, retire_in: schemas.Retire
+    session: SessionDep, principal: CustodyRetireDep, label: str, retire_in: schemas.Retire
 ) -> CarrierPublic:
     carrier = service.retire(
         session=session, principal=principal, label=label, reason=retire_in.reason
@@ -140,7 +141,7 @@ def retire_carrier(
     "/transfers", name=Action.DISPATCH, response_model=schemas.TransferPublic, status_code=201
 )
 def dispatch_transfer(
-    session: SessionDep, principal: Mover, dispatch_in: schemas.Dispatch
+    session: SessionDep, principal: CustodyTransferDep, dispatch_in: schemas.Dispatch
 ) -> schemas.TransferPublic:
     """Dispatch one or many carriers (all from one place) to another location."""
     transfer = service.dispatch(session=session, principal=principal, dispatch_in=dispatch_in)
@@ -160,7 +161,10 @@ def read_transfer(
     "/transfers/{transfer_id}/receive", name=Action.RECEIVE, response_model=schemas.TransferPublic
 )
 def receive_transfer(
-    session: SessionDep, principal: Mover, transfer_id: TransferId, receive_in: schemas.Receive
+    session: SessionDep,
+    principal: CustodyTransferDep,
+    transfer_id: TransferId,
+    receive_in: schemas.Receive,
 ) -> schemas.TransferPublic:
     """Receive all (or the listed) carriers of a transfer at its destination."""
     transfer = service.receive(
