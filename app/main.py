@@ -13,7 +13,13 @@ from app.api import api_router
 from app.audit import service as audit_service
 from app.core.config import Settings
 from app.core.db import make_engine
-from app.core.errors import error_body, log, register_handlers
+from app.core.errors import (
+    INTERNAL_ERROR_DETAIL,
+    ErrorCode,
+    error_body,
+    log,
+    register_handlers,
+)
 from app.core.logs import install_filters
 from app.pages.router import router as pages_router
 
@@ -66,7 +72,7 @@ def _too_large(limit: int) -> str:
 
 
 async def _reject(send: Send, limit: int) -> None:
-    await _answer(send, 413, "payload_too_large", _too_large(limit))
+    await _answer(send, 413, ErrorCode.PAYLOAD_TOO_LARGE, _too_large(limit))
 
 
 class ContainErrors:
@@ -92,8 +98,7 @@ class ContainErrors:
         except Exception as exc:
             log.error("unhandled %s on %s %s", type(exc).__name__, scope["method"], scope["path"])
             if not started:
-                detail = "Something went wrong on the server; nothing was saved."
-                await _answer(send, 500, "internal_error", detail)
+                await _answer(send, 500, ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_DETAIL)
 
 
 class NoNulInURL:
@@ -108,12 +113,12 @@ class NoNulInURL:
             "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
         ):
             detail = "The address holds a NUL character (%00), which no value may contain."
-            await _answer(send, 422, "invalid_input", detail)
+            await _answer(send, 422, ErrorCode.INVALID_INPUT, detail)
             return
         await self.app(scope, receive, send)
 
 
-async def _answer(send: Send, status: int, code: str, detail: str) -> None:
+async def _answer(send: Send, status: int, code: ErrorCode, detail: str) -> None:
     import json
 
     body = json.dumps(error_body(code, detail)).encode()
