@@ -113,6 +113,15 @@ def migrate(
     target = carrier_service.get_by_label(session=session, label=successor_label, for_update=True)
     if source.id == target.id:
         raise InvalidInputError("A carrier cannot be its own successor.")
+    moved = _studies_to_move(session, source, study_uids)
+    _require_manifests(session, source, target)
+    _require_faithful_copy(session, source, target, moved)
+    _require_not_linked(session, source, target)
+    return _link_successor(session, principal, source, target, moved)
+
+
+def _studies_to_move(session: Session, source: Carrier, study_uids: list[str] | None) -> list[str]:
+    """The named studies (all the carrier's, if none are named); each must be on the carrier."""
     held = _study_uids(session=session, carrier=source)
     moved = sorted(set(study_uids)) if study_uids else sorted(held)
     if not moved:
@@ -122,13 +131,23 @@ def migrate(
             f"{carrier_service.name(source)} does not hold {len(unknown)} of the studies named "
             f"(first: {unknown[0]})."
         )
-    for carrier in (source, target):
+    return moved
+
+
+def _require_manifests(session: Session, *carriers: Carrier) -> None:
+    for carrier in carriers:
         if not session.exec(
             select(MediaIntake.id).where(MediaIntake.carrier_id == carrier.id)
         ).first():
             raise ConflictError(
                 f"{carrier_service.name(carrier)} has no manifest: import it before migrating."
             )
+
+
+def _require_faithful_copy(
+    session: Session, source: Carrier, target: Carrier, moved: list[str]
+) -> None:
+    """409 unless the target holds every instance of the moved studies with the same bytes."""
     diffs = [
         d
         for d in compare_copies(_manifest(session, source), _manifest(session, target), moved)
@@ -142,6 +161,9 @@ def migrate(
             f"{carrier_service.name(source)}: in {len(diffs)} of {len(moved)} studies, "
             f"{missing} instances are missing and {changed} differ. Nothing was linked."
         )
+
+
+def _require_not_linked(session: Session, source: Carrier, target: Carrier) -> None:
     if session.exec(
         select(Succession.id).where(
             Succession.predecessor_id == source.id, Succession.successor_id == target.id
@@ -151,6 +173,12 @@ def migrate(
             f"{carrier_service.name(target)} is already the successor of "
             f"{carrier_service.name(source)}."
         )
+
+
+def _link_successor(
+    session: Session, principal: Principal, source: Carrier, target: Carrier, moved: list[str]
+) -> Succession:
+    """The PREMIS "replication" event and the succession that points at it."""
     event = audit_service.append(
         session,
         principal=principal,
