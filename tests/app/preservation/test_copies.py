@@ -1,3 +1,5 @@
+"""Whether a successor is a faithful copy (app/preservation/copies.py)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +9,7 @@ import pytest
 from app.media.reading import read_medium
 from app.preservation.copies import compare_copies
 from tests.app.media import factory
+from tests.app.media.flows import flip_byte
 
 
 @pytest.fixture
@@ -14,12 +17,6 @@ def disc(tmp_path: Path) -> Path:
     root = tmp_path / "disc"
     factory.write_fileset(root, factory.mixed_studies(), fileset_id="RAD0001")
     return root
-
-
-def flip_last_byte(path: Path) -> None:
-    data = bytearray(path.read_bytes())
-    data[-1] ^= 0xFF
-    path.write_bytes(bytes(data))
 
 
 class TestCompareCopies:
@@ -37,7 +34,7 @@ class TestCompareCopies:
         assert all(d.ok for d in compare_copies(source.files, read_medium(copy).files, studies))
 
         victim = sorted(copy.iterdir())[0]
-        flip_last_byte(victim)
+        flip_byte(victim)
         (copy / "F0001.DCM").unlink()
         diffs = {
             d.study_instance_uid: d
