@@ -14,12 +14,14 @@ from app.preservation.router import router as preservation_router
 from app.scans.router import router as scans_router
 from app.stations.router import router as stations_router
 from app.studies.router import router as studies_router
+from app.tags.router import router as tags_router
 from app.users.router import router as users_router
 
 api_router = APIRouter(prefix="/api/v1")
 for router in (
     users_router,
     carriers_router,
+    tags_router,
     custody_router,
     scans_router,
     lookup_router,

@@ -12,10 +12,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import web
 from app.api import api_router
+from app.audit import service as audit_service
 from app.core.announce import Listener
 from app.core.config import Settings
 from app.core.db import make_engine
-from app.core.errors import error_body, log, register_handlers
+from app.core.errors import (
+    INTERNAL_ERROR_DETAIL,
+    ErrorCode,
+    error_body,
+    log,
+    register_handlers,
+)
 from app.core.logs import install_filters
 from app.pages.router import router as pages_router
 from app.scans.service import SCAN_CHANNEL
@@ -69,7 +76,7 @@ def _too_large(limit: int) -> str:
 
 
 async def _reject(send: Send, limit: int) -> None:
-    await _answer(send, 413, "payload_too_large", _too_large(limit))
+    await _answer(send, 413, ErrorCode.PAYLOAD_TOO_LARGE, _too_large(limit))
 
 
 class ContainErrors:
@@ -95,8 +102,7 @@ class ContainErrors:
         except Exception as exc:
             log.error("unhandled %s on %s %s", type(exc).__name__, scope["method"], scope["path"])
             if not started:
-                detail = "Something went wrong on the server; nothing was saved."
-                await _answer(send, 500, "internal_error", detail)
+                await _answer(send, 500, ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_DETAIL)
 
 
 class SecurityHeaders:
@@ -146,12 +152,12 @@ class NoNulInURL:
             "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
         ):
             detail = "The address holds a NUL character (%00), which no value may contain."
-            await _answer(send, 422, "invalid_input", detail)
+            await _answer(send, 422, ErrorCode.INVALID_INPUT, detail)
             return
         await self.app(scope, receive, send)
 
 
-async def _answer(send: Send, status: int, code: str, detail: str) -> None:
+async def _answer(send: Send, status: int, code: ErrorCode, detail: str) -> None:
     import json
 
     body = json.dumps(error_body(code, detail)).encode()
@@ -194,6 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.record_denied = audit_service.record_denied  # see app.auth.deps
     register_handlers(app)
     app.include_router(api_router)
     app.include_router(pages_router)

@@ -14,13 +14,11 @@ from app.audit.schemas import (
     QueryDigestPublic,
     VerifyPublic,
 )
-from app.carriers import service as carrier_service
-from app.core.auth import require
+from app.auth.deps import require
 from app.core.db import SessionDep
 from app.core.deps import Limit, SettingsDep
 from app.core.principal import Principal
 from app.core.validation import LABEL_PATTERN
-from app.lookup import service as lookup_service
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -48,9 +46,7 @@ def read_events(
     limit: Limit = 100,
 ) -> EventListPublic:
     """Entries of the custody log; reading them is itself logged (DICOM "Audit Log Used")."""
-    carrier_id = (
-        carrier_service.get_by_label(session=session, label=carrier).id if carrier else None
-    )
+    carrier_id = service.carrier_id(session, label=carrier) if carrier else None
     events = service.list_events(session, carrier_id=carrier_id, after_seq=after, limit=limit)
     data = [
         EventPublic(**e.model_dump(exclude={"payload"}), payload=json.loads(e.payload))
@@ -75,7 +71,7 @@ def read_query_digest(
 ) -> QueryDigestPublic:
     """The digest under which lookups of this text are logged, so an auditor can find who
     looked up, say, a patient ID. Asking is itself logged (by digest only)."""
-    digest = lookup_service.query_digest(settings.secret_key, q)
+    digest = service.query_digest(settings.secret_key, q)
     service.append(
         session, principal=principal, action="log_read", payload={"query_digest": digest}
     )

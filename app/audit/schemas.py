@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from app.carriers.schemas import Strict
+from app.core.schemas import Strict
 
 
 class EventPublic(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,8 +26,10 @@ from app.audit.chain import (
     format_time,
 )
 from app.audit.models import Checkpoint, CustodyEvent, LogHead
-from app.core.db import session_scope
-from app.core.errors import InvalidInputError
+from app.carriers.models import Carrier
+from app.core.db import independent_transaction
+from app.core.errors import InvalidInputError, NotFoundError
+from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.time import utcnow
 
@@ -60,6 +63,23 @@ class Entry:
     payload: dict[str, Any]
     carrier_id: int | None = None
     location_id: int | None = None
+
+    @classmethod
+    def about(
+        cls,
+        carrier: Carrier,
+        *,
+        action: str,
+        payload: dict[str, Any],
+        location_id: int | None = None,
+    ) -> Entry:
+        """An event about one carrier: its payload starts with the carrier's label."""
+        return cls(
+            action=action,
+            payload={"label": carrier.label, **payload},
+            carrier_id=id_of(carrier),
+            location_id=location_id,
+        )
 
 
 @dataclass(frozen=True)
@@ -103,16 +123,39 @@ def append(
     principal: Principal,
     action: str,
     payload: dict[str, Any],
+    carrier: Carrier | None = None,
     carrier_id: int | None = None,
     location_id: int | None = None,
 ) -> Appended:
-    entry = Entry(action=action, payload=payload, carrier_id=carrier_id, location_id=location_id)
+    """Append one event. ``carrier``: the event is about that carrier (its payload starts with
+    the carrier's label); ``carrier_id`` alone only refers to one (a filtered log read)."""
+    if carrier is not None:
+        if carrier_id is not None:
+            raise TypeError("give carrier or carrier_id, not both")
+        entry = Entry.about(carrier, action=action, payload=payload, location_id=location_id)
+    else:
+        entry = Entry(
+            action=action, payload=payload, carrier_id=carrier_id, location_id=location_id
+        )
     return append_many(session, principal=principal, entries=[entry])[0]
+
+
+def query_digest(secret: str, query: str) -> str:
+    """HMAC-SHA256 of a lookup's text under the service secret: what the log keeps of it."""
+    return hmac.new(secret.encode(), query.strip().encode(), hashlib.sha256).hexdigest()
+
+
+def carrier_id(session: Session, *, label: str) -> int:
+    """The id of the carrier a reading of the log is filtered by (404 when there is none)."""
+    found = session.exec(select(Carrier.id).where(Carrier.label == label)).first()
+    if found is None:
+        raise NotFoundError(f"No carrier is registered under the label {label}.")
+    return found
 
 
 def record_denied(engine: Engine, *, principal: Principal, permission: str, route: str) -> None:
     """Log a refused attempt in its own transaction: the request itself is rolled back."""
-    with session_scope(engine) as session:
+    with independent_transaction(engine) as session:
         append(
             session,
             principal=principal,
@@ -167,6 +210,27 @@ def _iter_events(session: Session) -> Iterator[CustodyEvent]:
 
 def verify(session: Session, *, checkpoint: ExportedCheckpoint | None = None) -> VerifyReport:
     """Recompute the chain from the first entry; name the first entry that does not fit."""
+    chain = _walk_chain(session, checkpoint_size=checkpoint.size if checkpoint else None)
+    if isinstance(chain, VerifyReport):
+        return chain
+    return (
+        _head_mismatch(session, chain)
+        or (_checkpoint_mismatch(chain, checkpoint) if checkpoint is not None else None)
+        or VerifyReport(True, chain.size, chain.head)
+    )
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """A log whose entries all chain: its size, its last hash, its hash at a checkpoint."""
+
+    size: int
+    head: str
+    at_checkpoint: str | None
+
+
+def _walk_chain(session: Session, *, checkpoint_size: int | None) -> _Chain | VerifyReport:
+    """Every entry in order, rehashed; the first that is missing, misplaced or altered fails."""
     expected_prev = GENESIS
     expected_seq = 1
     hash_at_checkpoint: str | None = None
@@ -196,43 +260,51 @@ def verify(session: Session, *, checkpoint: ExportedCheckpoint | None = None) ->
                 f"entry {event.seq} was altered (its content no longer matches its hash)",
             )
         expected_prev = computed
-        if checkpoint is not None and event.seq == checkpoint.size:
+        if event.seq == checkpoint_size:
             hash_at_checkpoint = computed
         expected_seq += 1
-    size = expected_seq - 1
+    return _Chain(expected_seq - 1, expected_prev, hash_at_checkpoint)
+
+
+def _head_mismatch(session: Session, chain: _Chain) -> VerifyReport | None:
+    """The log head must record the chain's size and last hash (entries cut off the end)."""
     head = session.get(LogHead, 1)
-    if head is not None and (head.seq, head.hash) != (size, expected_prev):
+    if head is None or (head.seq, head.hash) == (chain.size, chain.head):
+        return None
+    return VerifyReport(
+        False,
+        chain.size,
+        chain.head,
+        chain.size + 1 if head.seq > chain.size else head.seq,
+        f"the log head records {head.seq} entries but {chain.size} entries chain correctly "
+        "(entries were removed from the end, or the head was edited)",
+    )
+
+
+def _checkpoint_mismatch(chain: _Chain, checkpoint: ExportedCheckpoint) -> VerifyReport | None:
+    """A signed checkpoint catches truncation and full rewrites the chain alone cannot."""
+    problem = check_checkpoint_signature(checkpoint)
+    if problem:
+        return VerifyReport(False, chain.size, chain.head, None, problem)
+    if chain.size < checkpoint.size:
         return VerifyReport(
             False,
-            size,
-            expected_prev,
-            size + 1 if head.seq > size else head.seq,
-            f"the log head records {head.seq} entries but {size} entries chain correctly "
-            "(entries were removed from the end, or the head was edited)",
+            chain.size,
+            chain.head,
+            chain.size + 1,
+            f"the log has {chain.size} entries but the checkpoint signed on "
+            f"{checkpoint.signed_at} vouches for {checkpoint.size}: it was truncated",
         )
-    if checkpoint is not None:
-        problem = check_checkpoint_signature(checkpoint)
-        if problem:
-            return VerifyReport(False, size, expected_prev, None, problem)
-        if size < checkpoint.size:
-            return VerifyReport(
-                False,
-                size,
-                expected_prev,
-                size + 1,
-                f"the log has {size} entries but the checkpoint signed on "
-                f"{checkpoint.signed_at} vouches for {checkpoint.size}: it was truncated",
-            )
-        if hash_at_checkpoint != checkpoint.head:
-            return VerifyReport(
-                False,
-                size,
-                expected_prev,
-                None,
-                f"entry {checkpoint.size} does not match the checkpoint signed on "
-                f"{checkpoint.signed_at}: the log up to there was rewritten",
-            )
-    return VerifyReport(True, size, expected_prev)
+    if chain.at_checkpoint != checkpoint.head:
+        return VerifyReport(
+            False,
+            chain.size,
+            chain.head,
+            None,
+            f"entry {checkpoint.size} does not match the checkpoint signed on "
+            f"{checkpoint.signed_at}: the log up to there was rewritten",
+        )
+    return None
 
 
 # --- checkpoints --------------------------------------------------------------------------

@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from app.auth.deps import require
 from app.borrowers import service
 from app.borrowers.schemas import BorrowerCreate, BorrowerListPublic, BorrowerPublic
-from app.core.auth import require
 from app.core.db import SessionDep
 from app.core.deps import Limit, Offset
 from app.core.principal import Principal

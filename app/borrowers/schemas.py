@@ -4,7 +4,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from app.carriers.schemas import Strict
+from app.core.schemas import Strict
 
 
 class BorrowerKind(StrEnum):

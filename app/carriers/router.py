@@ -4,17 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from app.auth.deps import require
 from app.carriers import service
 from app.carriers.schemas import CarrierCreate, CarrierListPublic, CarrierPublic, CarrierStatus
-from app.core.auth import require
 from app.core.db import SessionDep
 from app.core.deps import Limit, Offset
 from app.core.principal import Principal
 from app.core.validation import LABEL_PATTERN, LOCATION_CODE_PATTERN
-from app.studies import service as study_service
-from app.studies.schemas import StudyLink
-from app.tags import service as tag_service
-from app.tags.schemas import TagBind
 
 router = APIRouter(prefix="/carriers", tags=["carriers"])
 Label = Annotated[str, Query(pattern=LABEL_PATTERN)]
@@ -54,31 +50,4 @@ def read_carrier(
     label: str,
 ) -> CarrierPublic:
     carrier = service.get_by_label(session=session, label=label)
-    return service.to_public(session=session, carrier=carrier)
-
-
-@router.post("/{label}/tag", response_model=CarrierPublic)
-def bind_tag(
-    session: SessionDep,
-    principal: Annotated[Principal, Depends(require("tags.bind"))],
-    label: str,
-    bind_in: TagBind,
-) -> CarrierPublic:
-    """Bind a tag to the carrier; a carrier that had a tag is relabelled (history kept)."""
-    carrier = tag_service.bind(session=session, principal=principal, label=label, bind_in=bind_in)
-    return service.to_public(session=session, carrier=carrier)
-
-
-@router.post("/{label}/studies", response_model=CarrierPublic)
-def link_studies(
-    session: SessionDep,
-    principal: Annotated[Principal, Depends(require("carriers.register"))],
-    label: str,
-    link_in: StudyLink,
-) -> CarrierPublic:
-    """Record studies held on the carrier (created or updated by StudyInstanceUID)."""
-    carrier = service.get_by_label(session=session, label=label)
-    study_service.link(
-        session=session, principal=principal, carrier=carrier, studies=link_in.studies
-    )
     return service.to_public(session=session, carrier=carrier)

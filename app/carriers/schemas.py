@@ -3,8 +3,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
+from app.core.schemas import Strict
 from app.core.validation import LABEL_PATTERN, LOCATION_CODE_PATTERN
 
 
@@ -34,27 +35,6 @@ class CarrierStatus(StrEnum):
     FOUND = "found"
     RETIRED = "retired"
     DESTROYED = "destroyed"
-
-
-def _no_nul(value: object) -> object:
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("text may not contain a NUL character")
-    if isinstance(value, list):
-        for item in value:
-            _no_nul(item)
-    return value
-
-
-class Strict(BaseModel):
-    """Request bodies: unknown fields are an error (422), never silently dropped."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_nul_in_text(cls, value: object) -> object:
-        """PostgreSQL text cannot hold NUL: bad input here, not a failed insert (a 500)."""
-        return _no_nul(value)
 
 
 class CarrierCreate(Strict):

@@ -23,6 +23,7 @@ from app.carriers.schemas import (
     TransitPublic,
 )
 from app.core.errors import ConflictError, NotFoundError
+from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.time import utcnow
 from app.core.validation import check_label, is_label
@@ -59,8 +60,8 @@ def register(*, session: Session, principal: Principal, carrier_in: CarrierCreat
         **carrier_in.model_dump(exclude={"home_location", "kind"}),
         kind=carrier_in.kind.value,
         status=CarrierStatus.REGISTERED.value,
-        home_location_id=home.id or 0,
-        current_location_id=home.id or 0,
+        home_location_id=id_of(home),
+        current_location_id=id_of(home),
     )
     session.add(carrier)
     session.flush()
@@ -68,9 +69,9 @@ def register(*, session: Session, principal: Principal, carrier_in: CarrierCreat
         session,
         principal=principal,
         action="register",
-        carrier_id=carrier.id,
+        carrier=carrier,
         location_id=home.id,
-        payload={"label": carrier.label, "kind": carrier.kind},
+        payload={"kind": carrier.kind},
     )
     return carrier
 
@@ -85,21 +86,6 @@ def say_date(day: date) -> str:
     """3 Dec, or 3 Dec 2027 when not this year."""
     text = f"{day.day} {day.strftime('%b')}"
     return text if day.year == utcnow().year else f"{text} {day.year}"
-
-
-def open_loan(*, session: Session, carrier_id: int) -> Loan | None:
-    query = select(Loan).where(Loan.carrier_id == carrier_id, col(Loan.returned_at).is_(None))
-    return session.exec(query).one_or_none()
-
-
-def open_transfer(*, session: Session, carrier_id: int) -> tuple[Transfer, TransferItem] | None:
-    query = (
-        select(Transfer, TransferItem)
-        .join(TransferItem, col(TransferItem.transfer_id) == col(Transfer.id))
-        .where(TransferItem.carrier_id == carrier_id, col(TransferItem.closed_at).is_(None))
-    )
-    row = session.exec(query).one_or_none()
-    return (row[0], row[1]) if row else None
 
 
 @dataclass
@@ -184,7 +170,7 @@ def snapshots(*, session: Session, carriers: list[Carrier]) -> dict[int, Snapsho
 
 
 def snapshot(*, session: Session, carrier: Carrier) -> Snapshot:
-    return snapshots(session=session, carriers=[carrier])[carrier.id or 0]
+    return snapshots(session=session, carriers=[carrier])[id_of(carrier)]
 
 
 def state_sentence(snap: Snapshot) -> str:
@@ -228,7 +214,7 @@ def public_view(snap: Snapshot) -> CarrierPublic:
     transit = None
     if transfer is not None and snap.destination is not None:
         transit = TransitPublic(
-            transfer_id=transfer.id or 0,
+            transfer_id=id_of(transfer),
             to=_place(snap.destination),
             seal_number=transfer.seal_number,
             expected_on=transfer.expected_on,

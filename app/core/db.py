@@ -95,6 +95,22 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
+@contextmanager
+def independent_transaction(engine: Engine, *, ending: Session | None = None) -> Iterator[Session]:
+    """A transaction of its own, committed whatever becomes of the caller's.
+
+    For the few records that must outlive a refused request: a failed log-in's count, a
+    refused attempt in the custody log. The request's own transaction is rolled back with its
+    error and would take them along. ``ending`` is the caller's session when it may already
+    hold the write lock (on SQLite, BEGIN IMMEDIATE: this transaction would wait for it): its
+    transaction is rolled back first, so call this only on the way to raising.
+    """
+    if ending is not None:
+        ending.rollback()
+    with session_scope(engine) as session:
+        yield session
+
+
 def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,58 +14,73 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = logging.getLogger("mediatrack")
 
 
+class ErrorCode(StrEnum):
+    """The ``error`` of every error body."""
+
+    BAD_REQUEST = "bad_request"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    CONFLICT = "conflict"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    INVALID_INPUT = "invalid_input"
+    TOO_MANY_REQUESTS = "too_many_requests"
+    PACS_UNAVAILABLE = "pacs_unavailable"
+    HTTP_ERROR = "http_error"
+    INTERNAL_ERROR = "internal_error"
+    # web pages only: the browser is sent to log in / the form lacked its CSRF token
+    LOGIN_REQUIRED = "login_required"
+    CSRF_FAILED = "csrf_failed"
+
+
+# The one answer to an unexpected error (see app.main.ContainErrors): its text may quote
+# submitted values, so none of it is shown or logged.
+INTERNAL_ERROR_DETAIL = "Something went wrong on the server; nothing was saved."
+
+
 class AppError(Exception):
     """Base for every error a clerk or admin should read. ``message`` is shown as is."""
 
     status_code = 400
-    code = "bad_request"
+    code = ErrorCode.BAD_REQUEST
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
 
-class BadRequestError(AppError):
-    status_code = 400
-    code = "bad_request"
-
-
 class UnauthorizedError(AppError):
     status_code = 401
-    code = "unauthorized"
+    code = ErrorCode.UNAUTHORIZED
 
 
 class ForbiddenError(AppError):
     status_code = 403
-    code = "forbidden"
+    code = ErrorCode.FORBIDDEN
 
 
 class NotFoundError(AppError):
     status_code = 404
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
 
 
 class ConflictError(AppError):
     status_code = 409
-    code = "conflict"
-
-
-class PayloadTooLargeError(AppError):
-    status_code = 413
-    code = "payload_too_large"
+    code = ErrorCode.CONFLICT
 
 
 class InvalidInputError(AppError):
     status_code = 422
-    code = "invalid_input"
+    code = ErrorCode.INVALID_INPUT
 
 
 class TooManyRequestsError(AppError):
     status_code = 429
-    code = "too_many_requests"
+    code = ErrorCode.TOO_MANY_REQUESTS
 
 
-def error_body(code: str, detail: Any) -> dict[str, Any]:
+def error_body(code: ErrorCode, detail: Any) -> dict[str, Any]:
     return {"error": code, "detail": detail}
 
 
@@ -90,22 +106,19 @@ def register_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(error_body("invalid_input", _describe_validation(exc)), status_code=422)
+        return JSONResponse(
+            error_body(ErrorCode.INVALID_INPUT, _describe_validation(exc)), status_code=422
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
-        code = codes.get(exc.status_code, "http_error")
+        codes = {
+            400: ErrorCode.BAD_REQUEST,
+            404: ErrorCode.NOT_FOUND,
+            405: ErrorCode.METHOD_NOT_ALLOWED,
+        }
+        code = codes.get(exc.status_code, ErrorCode.HTTP_ERROR)
         detail = "No such page or API route." if exc.status_code == 404 else str(exc.detail)
         return JSONResponse(
             error_body(code, detail), status_code=exc.status_code, headers=exc.headers
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Ids only: the exception text may hold submitted values.
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
-        return JSONResponse(
-            error_body("internal_error", "Something went wrong on the server; nothing was saved."),
-            status_code=500,
         )

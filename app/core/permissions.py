@@ -4,45 +4,47 @@ from __future__ import annotations
 
 from app.core.principal import Role
 
-C, N, A, D, S = Role.CLERK, Role.CLINICIAN, Role.AUDITOR, Role.ADMIN, Role.STATION
-
 PERMISSIONS: dict[str, frozenset[Role]] = {
     # reading what the archive holds
-    "carriers.read": frozenset({C, N, A, D, S}),
-    "locations.read": frozenset({C, N, A, D, S}),
-    "borrowers.read": frozenset({C, A, D}),
-    "studies.read": frozenset({C, N, A, D}),
-    "lookup": frozenset({C, N, A, D}),
-    "custody.overdue": frozenset({C, A, D}),
+    "carriers.read": frozenset(
+        {Role.CLERK, Role.CLINICIAN, Role.AUDITOR, Role.ADMIN, Role.STATION}
+    ),
+    "locations.read": frozenset(
+        {Role.CLERK, Role.CLINICIAN, Role.AUDITOR, Role.ADMIN, Role.STATION}
+    ),
+    "borrowers.read": frozenset({Role.CLERK, Role.AUDITOR, Role.ADMIN}),
+    "studies.read": frozenset({Role.CLERK, Role.CLINICIAN, Role.AUDITOR, Role.ADMIN}),
+    "lookup": frozenset({Role.CLERK, Role.CLINICIAN, Role.AUDITOR, Role.ADMIN}),
+    "custody.overdue": frozenset({Role.CLERK, Role.AUDITOR, Role.ADMIN}),
     # changing it
-    "carriers.register": frozenset({C, D}),
-    "tags.bind": frozenset({C, D, S}),
-    "custody.checkout": frozenset({C, D}),
-    "custody.return": frozenset({C, D}),
-    "custody.transfer": frozenset({C, D}),
-    "custody.store": frozenset({C, D}),
-    "custody.missing": frozenset({C, D}),
-    "custody.hold": frozenset({D}),
-    "custody.retire": frozenset({D}),
-    "borrowers.write": frozenset({C, D}),
-    "scans.ingest": frozenset({S}),
-    "stations.self": frozenset({S}),
+    "carriers.register": frozenset({Role.CLERK, Role.ADMIN}),
+    "tags.bind": frozenset({Role.CLERK, Role.ADMIN, Role.STATION}),
+    "custody.checkout": frozenset({Role.CLERK, Role.ADMIN}),
+    "custody.return": frozenset({Role.CLERK, Role.ADMIN}),
+    "custody.transfer": frozenset({Role.CLERK, Role.ADMIN}),
+    "custody.store": frozenset({Role.CLERK, Role.ADMIN}),
+    "custody.missing": frozenset({Role.CLERK, Role.ADMIN}),
+    "custody.hold": frozenset({Role.ADMIN}),
+    "custody.retire": frozenset({Role.ADMIN}),
+    "borrowers.write": frozenset({Role.CLERK, Role.ADMIN}),
+    "scans.ingest": frozenset({Role.STATION}),
+    "stations.self": frozenset({Role.STATION}),
     # what the carriers hold: intake and fixity also from a station that reads discs
-    "media.intake": frozenset({C, D, S}),
-    "media.verify": frozenset({C, D, S}),
-    "pacs.check": frozenset({C, D}),
-    "preservation.read": frozenset({C, A, D}),
-    "preservation.manage": frozenset({C, D}),
-    "preservation.destroy": frozenset({D}),
+    "media.intake": frozenset({Role.CLERK, Role.ADMIN, Role.STATION}),
+    "media.verify": frozenset({Role.CLERK, Role.ADMIN, Role.STATION}),
+    "pacs.check": frozenset({Role.CLERK, Role.ADMIN}),
+    "preservation.read": frozenset({Role.CLERK, Role.AUDITOR, Role.ADMIN}),
+    "preservation.manage": frozenset({Role.CLERK, Role.ADMIN}),
+    "preservation.destroy": frozenset({Role.ADMIN}),
     # administration
-    "locations.write": frozenset({D}),
-    "users.manage": frozenset({D}),
-    "stations.manage": frozenset({D}),
+    "locations.write": frozenset({Role.ADMIN}),
+    "users.manage": frozenset({Role.ADMIN}),
+    "stations.manage": frozenset({Role.ADMIN}),
     # the log itself: auditors only
-    "audit.read": frozenset({A}),
-    "audit.verify": frozenset({A}),
-    "audit.checkpoint": frozenset({A}),
-    "audit.export": frozenset({A}),
+    "audit.read": frozenset({Role.AUDITOR}),
+    "audit.verify": frozenset({Role.AUDITOR}),
+    "audit.checkpoint": frozenset({Role.AUDITOR}),
+    "audit.export": frozenset({Role.AUDITOR}),
 }
 
 

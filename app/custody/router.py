@@ -4,28 +4,31 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
+from app.auth.deps import require
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierPublic, PlacePublic
-from app.core.auth import require
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
+from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.time import utcnow
 from app.core.validation import MAX_INT
 from app.custody import schemas, service
 from app.custody.models import Transfer
+from app.custody.transitions import Action
 from app.locations import service as location_service
 
 router = APIRouter(tags=["custody"])
 TransferId = Annotated[int, Path(ge=1, le=MAX_INT)]
-Checkout = Annotated[Principal, Depends(require("custody.checkout"))]
-Returner = Annotated[Principal, Depends(require("custody.return"))]
-Mover = Annotated[Principal, Depends(require("custody.transfer"))]
-Storer = Annotated[Principal, Depends(require("custody.store"))]
-Tracer = Annotated[Principal, Depends(require("custody.missing"))]
-Holder = Annotated[Principal, Depends(require("custody.hold"))]
-Retirer = Annotated[Principal, Depends(require("custody.retire"))]
+# The caller, when the permission table lets their role do custody.<what>.
+CustodyCheckoutDep = Annotated[Principal, Depends(require("custody.checkout"))]
+CustodyReturnDep = Annotated[Principal, Depends(require("custody.return"))]
+CustodyTransferDep = Annotated[Principal, Depends(require("custody.transfer"))]
+CustodyStoreDep = Annotated[Principal, Depends(require("custody.store"))]
+CustodyMissingDep = Annotated[Principal, Depends(require("custody.missing"))]
+CustodyHoldDep = Annotated[Principal, Depends(require("custody.hold"))]
+CustodyRetireDep = Annotated[Principal, Depends(require("custody.retire"))]
 
 
 def _public(session: SessionDep, carrier: Carrier) -> CarrierPublic:
@@ -33,11 +36,11 @@ def _public(session: SessionDep, carrier: Carrier) -> CarrierPublic:
 
 
 def _transfer_public(session: SessionDep, transfer: Transfer) -> schemas.TransferPublic:
-    items = service.transfer_items(session=session, transfer_id=transfer.id or 0)
+    items = service.transfer_items(session=session, transfer_id=id_of(transfer))
     src = location_service.get(session=session, location_id=transfer.from_location_id)
     dst = location_service.get(session=session, location_id=transfer.to_location_id)
     return schemas.TransferPublic(
-        id=transfer.id or 0,
+        id=id_of(transfer),
         from_=PlacePublic(code=src.code, path=src.path),
         to=PlacePublic(code=dst.code, path=dst.path),
         seal_number=transfer.seal_number,
@@ -47,19 +50,19 @@ def _transfer_public(session: SessionDep, transfer: Transfer) -> schemas.Transfe
     )
 
 
-@router.post("/carriers/{label}/store", response_model=CarrierPublic)
+@router.post("/carriers/{label}/store", name=Action.STORE, response_model=CarrierPublic)
 def store_carrier(
-    session: SessionDep, principal: Storer, label: str, store_in: schemas.Store
+    session: SessionDep, principal: CustodyStoreDep, label: str, store_in: schemas.Store
 ) -> CarrierPublic:
     """Put a carrier in storage at a location (also: move it within storage)."""
     carrier = service.store(session=session, principal=principal, label=label, store_in=store_in)
     return _public(session, carrier)
 
 
-@router.post("/carriers/{label}/checkout", response_model=CarrierPublic)
+@router.post("/carriers/{label}/checkout", name=Action.CHECKOUT, response_model=CarrierPublic)
 def check_out_carrier(
     session: SessionDep,
-    principal: Checkout,
+    principal: CustodyCheckoutDep,
     settings: SettingsDep,
     label: str,
     checkout_in: schemas.CheckOut,
@@ -74,9 +77,9 @@ def check_out_carrier(
     return _public(session, carrier)
 
 
-@router.post("/carriers/{label}/return", response_model=CarrierPublic)
+@router.post("/carriers/{label}/return", name=Action.RETURN, response_model=CarrierPublic)
 def return_carrier(
-    session: SessionDep, principal: Returner, label: str, return_in: schemas.Return
+    session: SessionDep, principal: CustodyReturnDep, label: str, return_in: schemas.Return
 ) -> CarrierPublic:
     carrier = service.return_carrier(
         session=session, principal=principal, label=label, return_in=return_in
@@ -84,9 +87,9 @@ def return_carrier(
     return _public(session, carrier)
 
 
-@router.post("/carriers/{label}/missing", response_model=CarrierPublic)
+@router.post("/carriers/{label}/missing", name=Action.MISSING, response_model=CarrierPublic)
 def report_missing(
-    session: SessionDep, principal: Tracer, label: str, missing_in: schemas.Missing
+    session: SessionDep, principal: CustodyMissingDep, label: str, missing_in: schemas.Missing
 ) -> CarrierPublic:
     carrier = service.report_missing(
         session=session, principal=principal, label=label, missing_in=missing_in
@@ -94,9 +97,9 @@ def report_missing(
     return _public(session, carrier)
 
 
-@router.post("/carriers/{label}/found", response_model=CarrierPublic)
+@router.post("/carriers/{label}/found", name=Action.FOUND, response_model=CarrierPublic)
 def report_found(
-    session: SessionDep, principal: Tracer, label: str, found_in: schemas.Found
+    session: SessionDep, principal: CustodyMissingDep, label: str, found_in: schemas.Found
 ) -> CarrierPublic:
     carrier = service.report_found(
         session=session, principal=principal, label=label, found_in=found_in
@@ -104,9 +107,9 @@ def report_found(
     return _public(session, carrier)
 
 
-@router.post("/carriers/{label}/hold", response_model=CarrierPublic)
+@router.post("/carriers/{label}/hold", name=Action.HOLD, response_model=CarrierPublic)
 def place_hold(
-    session: SessionDep, principal: Holder, label: str, hold_in: schemas.Hold
+    session: SessionDep, principal: CustodyHoldDep, label: str, hold_in: schemas.Hold
 ) -> CarrierPublic:
     carrier = service.set_hold(
         session=session, principal=principal, label=label, reason=hold_in.reason, hold=True
@@ -114,9 +117,9 @@ def place_hold(
     return _public(session, carrier)
 
 
-@router.post("/carriers/{label}/release", response_model=CarrierPublic)
+@router.post("/carriers/{label}/release", name=Action.RELEASE, response_model=CarrierPublic)
 def release_hold(
-    session: SessionDep, principal: Holder, label: str, release_in: schemas.Release
+    session: SessionDep, principal: CustodyHoldDep, label: str, release_in: schemas.Release
 ) -> CarrierPublic:
     carrier = service.set_hold(
         session=session, principal=principal, label=label, reason=release_in.reason, hold=False
@@ -124,9 +127,9 @@ def release_hold(
     return _public(session, carrier)
 
 
-@router.post("/carriers/{label}/retire", response_model=CarrierPublic)
+@router.post("/carriers/{label}/retire", name=Action.RETIRE, response_model=CarrierPublic)
 def retire_carrier(
-    session: SessionDep, principal: Retirer, label: str, retire_in: schemas.Retire
+    session: SessionDep, principal: CustodyRetireDep, label: str, retire_in: schemas.Retire
 ) -> CarrierPublic:
     carrier = service.retire(
         session=session, principal=principal, label=label, reason=retire_in.reason
@@ -134,9 +137,11 @@ def retire_carrier(
     return _public(session, carrier)
 
 
-@router.post("/transfers", response_model=schemas.TransferPublic, status_code=201)
+@router.post(
+    "/transfers", name=Action.DISPATCH, response_model=schemas.TransferPublic, status_code=201
+)
 def dispatch_transfer(
-    session: SessionDep, principal: Mover, dispatch_in: schemas.Dispatch
+    session: SessionDep, principal: CustodyTransferDep, dispatch_in: schemas.Dispatch
 ) -> schemas.TransferPublic:
     """Dispatch one or many carriers (all from one place) to another location."""
     transfer = service.dispatch(session=session, principal=principal, dispatch_in=dispatch_in)
@@ -152,9 +157,14 @@ def read_transfer(
     return _transfer_public(session, service.get_transfer(session=session, transfer_id=transfer_id))
 
 
-@router.post("/transfers/{transfer_id}/receive", response_model=schemas.TransferPublic)
+@router.post(
+    "/transfers/{transfer_id}/receive", name=Action.RECEIVE, response_model=schemas.TransferPublic
+)
 def receive_transfer(
-    session: SessionDep, principal: Mover, transfer_id: TransferId, receive_in: schemas.Receive
+    session: SessionDep,
+    principal: CustodyTransferDep,
+    transfer_id: TransferId,
+    receive_in: schemas.Receive,
 ) -> schemas.TransferPublic:
     """Receive all (or the listed) carriers of a transfer at its destination."""
     transfer = service.receive(

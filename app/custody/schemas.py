@@ -4,7 +4,8 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
-from app.carriers.schemas import CarrierPublic, PlacePublic, Strict
+from app.carriers.schemas import CarrierPublic, PlacePublic
+from app.core.schemas import Strict
 from app.core.validation import LOCATION_CODE_PATTERN, MAX_INT, IsoDate
 
 

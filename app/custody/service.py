@@ -3,7 +3,6 @@ per carrier, all in the caller's transaction. An illegal move raises a 409 sente
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
@@ -16,16 +15,16 @@ from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierStatus
 from app.core.config import Settings
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError
+from app.core.ids import id_of
 from app.core.principal import Principal, Role
 from app.core.time import utcnow
-from app.custody import schemas
+from app.custody import schemas, transitions
 from app.custody.models import Loan, Transfer, TransferItem
+from app.custody.transitions import Action
 from app.locations import service as location_service
 from app.locations.models import Location
-from app.preservation import service as preservation_service
+from app.preservation.retirement import ensure_retirable
 from app.users.models import User
-
-S = CarrierStatus
 
 
 def _load(session: Session, label: str) -> Carrier:
@@ -33,19 +32,23 @@ def _load(session: Session, label: str) -> Carrier:
     return carrier_service.get_by_label(session=session, label=label, for_update=True)
 
 
-def _require_status(session: Session, carrier: Carrier, allowed: Iterable[S], doing: str) -> None:
-    if S(carrier.status) not in set(allowed):
-        snap = carrier_service.snapshot(session=session, carrier=carrier)
-        sentence = carrier_service.state_sentence(snap)
-        raise ConflictError(f"{sentence} It cannot be {doing} now.")
-
-
-def _require_no_hold(carrier: Carrier, doing: str) -> None:
-    if carrier.legal_hold:
+def _require(session: Session, carrier: Carrier, action: Action) -> None:
+    """Refuse (409) a move the transition table does not allow from the carrier's state."""
+    move = transitions.MOVES[action]
+    who = carrier_service.name(carrier)
+    if not transitions.hold_allows(action, carrier.legal_hold):
+        if action is Action.HOLD:
+            raise ConflictError(f"{who} is already under legal hold.")
+        if action is Action.RELEASE:
+            raise ConflictError(f"{who} is not under legal hold.")
         raise ConflictError(
-            f"{carrier_service.name(carrier)} is under legal hold and cannot be {doing} "
-            "until the hold is released."
+            f"{who} is under legal hold and cannot be {move.doing} until the hold is released."
         )
+    if not transitions.state_allows(action, carrier.status):
+        sentence = carrier_service.state_sentence(
+            carrier_service.snapshot(session=session, carrier=carrier)
+        )
+        raise ConflictError(f"{sentence} It cannot be {move.doing} now.")
 
 
 def _log(
@@ -62,9 +65,9 @@ def _log(
         session,
         principal=principal,
         action=action,
-        carrier_id=carrier.id,
+        carrier=carrier,
         location_id=location.id if location else carrier.current_location_id,
-        payload={"label": carrier.label, **payload},
+        payload=payload,
     )
 
 
@@ -72,10 +75,10 @@ def store(
     *, session: Session, principal: Principal, label: str, store_in: schemas.Store
 ) -> Carrier:
     carrier = _load(session, label)
-    _require_status(session, carrier, (S.REGISTERED, S.FOUND, S.IN_STORAGE), "put in storage")
+    _require(session, carrier, Action.STORE)
     place = location_service.get_by_code(session=session, code=store_in.location)
     previous = carrier.current_location_id
-    carrier.status, carrier.current_location_id = S.IN_STORAGE.value, place.id or 0
+    carrier.status, carrier.current_location_id = CarrierStatus.IN_STORAGE.value, id_of(place)
     _log(session, principal, "store", carrier, {"from_location_id": previous}, place)
     return carrier
 
@@ -103,13 +106,12 @@ def check_out(
             f"A loan runs at most {settings.MAX_LOAN_DAYS} days; choose an earlier due date."
         )
     carrier = _load(session, label)
-    _require_no_hold(carrier, "lent out")
-    _require_status(session, carrier, (S.IN_STORAGE,), "lent out")
+    _require(session, carrier, Action.CHECKOUT)
     borrower = borrower_service.get(session=session, borrower_id=checkout_in.borrower_id)
     approver = _approver(session, principal, checkout_in, settings)
     loan = Loan(
-        carrier_id=carrier.id or 0,
-        borrower_id=borrower.id or 0,
+        carrier_id=id_of(carrier),
+        borrower_id=id_of(borrower),
         purpose=checkout_in.purpose,
         approver_id=approver.id if approver else None,
         out_by_id=principal.user_id,
@@ -117,7 +119,7 @@ def check_out(
         due_on=due_on,
     )
     session.add(loan)
-    carrier.status = S.CHECKED_OUT.value
+    carrier.status = CarrierStatus.CHECKED_OUT.value
     session.flush()
     _log(
         session,
@@ -161,8 +163,8 @@ def return_carrier(
     *, session: Session, principal: Principal, label: str, return_in: schemas.Return
 ) -> Carrier:
     carrier = _load(session, label)
-    _require_status(session, carrier, (S.CHECKED_OUT,), "taken back")
-    loan = carrier_service.open_loan(session=session, carrier_id=carrier.id or 0)
+    _require(session, carrier, Action.RETURN)
+    loan = open_loan(session=session, carrier_id=id_of(carrier))
     code = return_in.location
     if code:
         place = location_service.get_by_code(session=session, code=code)
@@ -176,7 +178,7 @@ def return_carrier(
         loan.returned_at = now
         overdue_days = max(0, (now.date() - loan.due_on).days)
         session.add(loan)
-    carrier.status, carrier.current_location_id = S.IN_STORAGE.value, place.id or 0
+    carrier.status, carrier.current_location_id = CarrierStatus.IN_STORAGE.value, id_of(place)
     _log(
         session,
         principal,
@@ -196,8 +198,7 @@ def dispatch(*, session: Session, principal: Principal, dispatch_in: schemas.Dis
     to = location_service.get_by_code(session=session, code=dispatch_in.to_location)
     sources = {c.current_location_id for c in carriers}
     for carrier in carriers:
-        _require_no_hold(carrier, "dispatched")
-        _require_status(session, carrier, (S.IN_STORAGE,), "dispatched")
+        _require(session, carrier, Action.DISPATCH)
         if carrier.current_location_id == to.id:
             raise ConflictError(f"{carrier_service.name(carrier)} is already at {to.path}.")
     if len(sources) != 1:
@@ -208,7 +209,7 @@ def dispatch(*, session: Session, principal: Principal, dispatch_in: schemas.Dis
         raise InvalidInputError("The expected arrival date is in the past.")
     transfer = Transfer(
         from_location_id=sources.pop(),
-        to_location_id=to.id or 0,
+        to_location_id=id_of(to),
         seal_number=dispatch_in.seal_number,
         dispatched_at=utcnow(),
         expected_on=dispatch_in.expected_on,
@@ -217,8 +218,8 @@ def dispatch(*, session: Session, principal: Principal, dispatch_in: schemas.Dis
     session.add(transfer)
     session.flush()
     for carrier in carriers:
-        session.add(TransferItem(transfer_id=transfer.id or 0, carrier_id=carrier.id or 0))
-        carrier.status = S.IN_TRANSIT.value
+        session.add(TransferItem(transfer_id=id_of(transfer), carrier_id=id_of(carrier)))
+        carrier.status = CarrierStatus.IN_TRANSIT.value
         _log(
             session,
             principal,
@@ -272,9 +273,10 @@ def receive(
                 else f"{label} is not part of transfer {transfer_id}."
             )
         carrier, item = open_items[label]
+        _require(session, carrier, Action.RECEIVE)
         item.closed_at = now
         session.add(item)
-        carrier.status, carrier.current_location_id = S.IN_STORAGE.value, to.id or 0
+        carrier.status, carrier.current_location_id = CarrierStatus.IN_STORAGE.value, id_of(to)
         _log(session, principal, "receive", carrier, {"transfer_id": transfer_id}, to)
     return transfer
 
@@ -283,14 +285,9 @@ def report_missing(
     *, session: Session, principal: Principal, label: str, missing_in: schemas.Missing
 ) -> Carrier:
     carrier = _load(session, label)
-    _require_status(
-        session,
-        carrier,
-        (S.REGISTERED, S.IN_STORAGE, S.CHECKED_OUT, S.IN_TRANSIT, S.FOUND),
-        "reported missing",
-    )
+    _require(session, carrier, Action.MISSING)
     previous = carrier.status
-    carrier.status = S.MISSING.value
+    carrier.status = CarrierStatus.MISSING.value
     _log(session, principal, "missing", carrier, {"was": previous, "note": missing_in.note})
     return carrier
 
@@ -299,19 +296,19 @@ def report_found(
     *, session: Session, principal: Principal, label: str, found_in: schemas.Found
 ) -> Carrier:
     carrier = _load(session, label)
-    _require_status(session, carrier, (S.MISSING,), "recorded as found")
+    _require(session, carrier, Action.FOUND)
     place = location_service.get_by_code(session=session, code=found_in.location)
     now = utcnow()
     # A carrier found again is back in the archive's hands: any loan or transfer ends here.
-    loan = carrier_service.open_loan(session=session, carrier_id=carrier.id or 0)
+    loan = open_loan(session=session, carrier_id=id_of(carrier))
     if loan is not None:
         loan.returned_at = now
         session.add(loan)
-    transit = carrier_service.open_transfer(session=session, carrier_id=carrier.id or 0)
+    transit = open_transfer(session=session, carrier_id=id_of(carrier))
     if transit is not None:
         transit[1].closed_at = now
         session.add(transit[1])
-    carrier.status, carrier.current_location_id = S.FOUND.value, place.id or 0
+    carrier.status, carrier.current_location_id = CarrierStatus.FOUND.value, id_of(place)
     _log(
         session,
         principal,
@@ -331,11 +328,7 @@ def set_hold(
     *, session: Session, principal: Principal, label: str, reason: str, hold: bool
 ) -> Carrier:
     carrier = _load(session, label)
-    if carrier.legal_hold == hold:
-        state = "already under" if hold else "not under"
-        raise ConflictError(f"{carrier_service.name(carrier)} is {state} legal hold.")
-    if carrier.status == S.DESTROYED:
-        raise ConflictError(f"{carrier_service.name(carrier)} was destroyed.")
+    _require(session, carrier, Action.HOLD if hold else Action.RELEASE)
     carrier.legal_hold = hold
     _log(session, principal, "legal_hold" if hold else "release", carrier, {"reason": reason})
     return carrier
@@ -343,13 +336,29 @@ def set_hold(
 
 def retire(*, session: Session, principal: Principal, label: str, reason: str) -> Carrier:
     carrier = _load(session, label)
-    _require_no_hold(carrier, "retired")
-    _require_status(session, carrier, (S.IN_STORAGE,), "retired")
+    _require(session, carrier, Action.RETIRE)
     # Every study must be on a verified successor or complete in the PACS (docs/integrity.md).
-    preservation_service.ensure_retirable(session=session, carrier=carrier)
-    carrier.status = S.RETIRED.value
+    ensure_retirable(session=session, carrier=carrier)
+    carrier.status = CarrierStatus.RETIRED.value
     _log(session, principal, "retire", carrier, {"reason": reason})
     return carrier
+
+
+def open_loan(*, session: Session, carrier_id: int) -> Loan | None:
+    """The carrier's loan not yet returned, if it has one."""
+    query = select(Loan).where(Loan.carrier_id == carrier_id, col(Loan.returned_at).is_(None))
+    return session.exec(query).one_or_none()
+
+
+def open_transfer(*, session: Session, carrier_id: int) -> tuple[Transfer, TransferItem] | None:
+    """The transfer the carrier is on and not yet received from, if any."""
+    query = (
+        select(Transfer, TransferItem)
+        .join(TransferItem, col(TransferItem.transfer_id) == col(Transfer.id))
+        .where(TransferItem.carrier_id == carrier_id, col(TransferItem.closed_at).is_(None))
+    )
+    row = session.exec(query).one_or_none()
+    return (row[0], row[1]) if row else None
 
 
 def overdue_loans(*, session: Session, today: date) -> list[tuple[Carrier, Loan]]:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from app.core.auth import require
+from app.auth.deps import require
 from app.core.db import SessionDep
 from app.core.deps import Limit, Offset
 from app.core.principal import Principal

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from app.core.auth import require
+from app.auth.deps import require
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.principal import Principal

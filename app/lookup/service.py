@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from sqlmodel import Session, col, select
 
 from app.audit import service as audit_service
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.core.errors import AppError, InvalidInputError
+from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.validation import is_dicom_uid, is_label, looks_like_uid, normalise_uid
 from app.locations import service as location_service
@@ -92,11 +90,6 @@ def _other_copies(session: Session, carriers: list[Carrier]) -> dict[int, list[O
     return {i: list(found.values()) for i, found in copies.items()}
 
 
-def query_digest(secret: str, query: str) -> str:
-    """HMAC-SHA256 of a lookup's text under the service secret: what the log keeps of it."""
-    return hmac.new(secret.encode(), query.strip().encode(), hashlib.sha256).hexdigest()
-
-
 def where(
     *, session: Session, principal: Principal, query: str, kind: QueryKind, secret: str
 ) -> WhereResult:
@@ -117,8 +110,8 @@ def where(
     others = _other_copies(session, carriers)
     hits = [
         WhereHit(
-            carrier=carrier_service.public_view(snaps[c.id or 0]),
-            other_copies=others.get(c.id or 0, []),
+            carrier=carrier_service.public_view(snaps[id_of(c)]),
+            other_copies=others.get(id_of(c), []),
         )
         for c in carriers
     ]
@@ -130,7 +123,7 @@ def where(
         action="lookup",
         payload={
             "kind": used.value,
-            "query_digest": query_digest(secret, query),
+            "query_digest": audit_service.query_digest(secret, query),
             "carriers": [h.carrier.label for h in hits],
             "study_uids": sorted({s.study_uid for h in hits for s in h.carrier.studies}),
         },

@@ -1,4 +1,5 @@
-"""Fixity: a re-read compared with the manifest, and two carriers' copies of the same studies.
+"""Fixity: a re-read compared with the manifest (two carriers' copies are compared in
+app/preservation/copies.py).
 
 Pure functions over manifest lines; the service feeds them database rows or a fresh reading.
 """
@@ -18,15 +19,6 @@ class ManifestLine(Protocol):
     def path(self) -> str: ...
     @property
     def size(self) -> int: ...
-    @property
-    def sha256(self) -> str: ...
-
-
-class InstanceLine(Protocol):
-    @property
-    def study_instance_uid(self) -> str | None: ...
-    @property
-    def sop_instance_uid(self) -> str | None: ...
     @property
     def sha256(self) -> str: ...
 
@@ -89,46 +81,3 @@ def compare_manifest(manifest: Iterable[ManifestLine], reading: MediumReading) -
         extra=tuple(sorted(extra)),
         unreadable=tuple(sorted(unreadable)),
     )
-
-
-@dataclass(frozen=True)
-class CopyDifference:
-    """How a study's instances on a copy differ from the original (by SOP Instance UID)."""
-
-    study_instance_uid: str
-    missing: tuple[str, ...]
-    changed: tuple[str, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not (self.missing or self.changed)
-
-
-def compare_copies(
-    source: Iterable[InstanceLine], target: Iterable[InstanceLine], study_uids: Iterable[str]
-) -> list[CopyDifference]:
-    """Per study, the instances of ``source`` that ``target`` lacks or holds with other bytes.
-
-    Instances are matched by SOP Instance UID, not path: a copy may lay files out anew, but
-    a faithful copy keeps every instance's bytes and so its SHA-256.
-    """
-    wanted = set(study_uids)
-
-    def index(lines: Iterable[InstanceLine]) -> dict[str, dict[str, str]]:
-        out: dict[str, dict[str, str]] = {uid: {} for uid in wanted}
-        for line in lines:
-            if line.study_instance_uid in wanted and line.sop_instance_uid is not None:
-                out[line.study_instance_uid][line.sop_instance_uid] = line.sha256
-        return out
-
-    src, dst = index(source), index(target)
-    return [
-        CopyDifference(
-            study_instance_uid=uid,
-            missing=tuple(sorted(src[uid].keys() - dst[uid].keys())),
-            changed=tuple(
-                sorted(sop for sop, sha in src[uid].items() if dst[uid].get(sop, sha) != sha)
-            ),
-        )
-        for uid in sorted(wanted)
-    ]

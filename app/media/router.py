@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from app.auth.deps import require
 from app.carriers import service as carrier_service
-from app.core.auth import require
 from app.core.db import SessionDep
 from app.core.deps import Limit, Offset
 from app.core.principal import Principal

@@ -6,7 +6,8 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field, model_validator
 
-from app.carriers.schemas import CarrierKind, Strict
+from app.carriers.schemas import CarrierKind
+from app.core.schemas import Strict
 from app.core.validation import LOCATION_CODE_PATTERN
 from app.media.reading import (
     FileEntry,

@@ -17,6 +17,7 @@ from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierCreate, CarrierKind, CarrierStatus
 from app.core.errors import ConflictError, InvalidInputError
+from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.validation import check_label
 from app.media.fixity import FixityResult, compare_manifest, manifest_digest
@@ -53,6 +54,18 @@ def import_medium(
     """Record what a carrier holds: studies linked, File-set identity, a fresh manifest."""
     check_label(label)
     audit_service.lock_head(session)
+    _refuse_unusable(label, reading, accept_problems=accept_problems)
+    carrier = _carrier_for_intake(
+        session=session, principal=principal, label=label, register=register
+    )
+    studies = [_study_in(s) for s in reading.studies if s.instance_count > 0]
+    study_service.link(session=session, principal=principal, carrier=carrier, studies=studies)
+    _replace_manifest(session, carrier, reading)
+    return _record_intake(session, principal, carrier, reading, studies)
+
+
+def _refuse_unusable(label: str, reading: MediumReading, *, accept_problems: bool) -> None:
+    """422 for a reading with errors (unless accepted) or without any DICOM instance."""
     errors = Counter(p.code.value for p in reading.problems if p.severity is Severity.ERROR)
     if errors and not accept_problems:
         found = ", ".join(f"{n} {code.replace('_', ' ')}" for code, n in sorted(errors.items()))
@@ -62,16 +75,14 @@ def import_medium(
         )
     if reading.instance_count == 0:
         raise InvalidInputError(f"No DICOM instance was read for {label}; nothing was recorded.")
-    carrier = _carrier_for_intake(
-        session=session, principal=principal, label=label, register=register
-    )
-    studies = [_study_in(s) for s in reading.studies if s.instance_count > 0]
-    study_service.link(session=session, principal=principal, carrier=carrier, studies=studies)
 
+
+def _replace_manifest(session: Session, carrier: Carrier, reading: MediumReading) -> None:
+    """The reading's files become the carrier's manifest; its File-set identity is kept."""
     session.exec(delete(ManifestEntry).where(col(ManifestEntry.carrier_id) == carrier.id))
     session.add_all(
         ManifestEntry(
-            carrier_id=carrier.id or 0,
+            carrier_id=id_of(carrier),
             path=f.path,
             size=f.size,
             sha256=f.sha256,
@@ -87,17 +98,25 @@ def import_medium(
         carrier.fileset_id = reading.fileset_id
     if reading.fileset_uid is not None and len(reading.fileset_uid) <= 64:
         carrier.fileset_uid = reading.fileset_uid
-    session.add(carrier)  # study_service.link above also set its retention date
+    session.add(carrier)  # study_service.link also set its retention date
 
+
+def _record_intake(
+    session: Session,
+    principal: Principal,
+    carrier: Carrier,
+    reading: MediumReading,
+    studies: list[StudyIn],
+) -> MediaIntake:
+    """The PREMIS "message digest calculation" event and the intake row that points at it."""
     digest = manifest_digest(reading.files)
     problems = Counter(p.code.value for p in reading.problems)
     event = audit_service.append(
         session,
         principal=principal,
         action="intake",
-        carrier_id=carrier.id,
+        carrier=carrier,
         payload={
-            "label": carrier.label,
             "premis_event_type": PREMIS_DIGEST,
             "fileset_id": reading.fileset_id,
             "fileset_uid": reading.fileset_uid,
@@ -110,7 +129,7 @@ def import_medium(
         },
     )
     intake = MediaIntake(
-        carrier_id=carrier.id or 0,
+        carrier_id=id_of(carrier),
         read_at=event.recorded_at,
         fileset_id=carrier.fileset_id,
         fileset_uid=carrier.fileset_uid,
@@ -143,9 +162,8 @@ def verify_medium(
         session,
         principal=principal,
         action="verify",
-        carrier_id=carrier.id,
+        carrier=carrier,
         payload={
-            "label": carrier.label,
             "premis_event_type": PREMIS_FIXITY,
             "outcome": "success" if result.ok else "failure",
             "detail": result.summary(),
@@ -158,7 +176,7 @@ def verify_medium(
         },
     )
     check = FixityCheck(
-        carrier_id=carrier.id or 0,
+        carrier_id=id_of(carrier),
         checked_at=event.recorded_at,
         ok=result.ok,
         checked=result.checked,

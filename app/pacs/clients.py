@@ -14,7 +14,7 @@ import httpx
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 
-from app.core.errors import AppError
+from app.core.errors import AppError, ErrorCode
 
 # Tags as DICOM JSON (PS3.18 F.2) keys: 8 upper-case hex digits.
 _PATIENT_ID = "00100020"
@@ -36,7 +36,7 @@ class PacsUnavailableError(AppError):
     """The PACS could not be asked; nothing about the studies is known."""
 
     status_code = 502
-    code = "pacs_unavailable"
+    code = ErrorCode.PACS_UNAVAILABLE
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from app.core.auth import require
+from app.auth.deps import require
 from app.core.db import SessionDep
 from app.core.errors import ConflictError
 from app.core.principal import Principal

@@ -16,6 +16,7 @@ from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierStatus
 from app.core.errors import ConflictError
+from app.core.ids import id_of
 from app.core.principal import Principal
 from app.pacs.check import PacsStatus, check_studies
 from app.pacs.clients import PacsClient
@@ -57,9 +58,8 @@ def check_carrier(
         session,
         principal=principal,
         action="pacs_check",
-        carrier_id=carrier.id,
+        carrier=carrier,
         payload={
-            "label": carrier.label,
             "pacs": client.name,
             "outcome": dict(sorted(Counter(r.status.value for r in results).items())),
             "at_risk": sorted(r.study_instance_uid for r in results if r.at_risk),
@@ -67,8 +67,8 @@ def check_carrier(
     )
     checks = [
         PacsCheck(
-            carrier_id=carrier.id or 0,
-            study_id=study.id or 0,
+            carrier_id=id_of(carrier),
+            study_id=id_of(study),
             checked_at=event.recorded_at,
             pacs=client.name[:200],
             status=result.status.value,
@@ -108,6 +108,6 @@ def at_risk(*, session: Session) -> list[AtRisk]:
     ).all()
     grouped: dict[int, AtRisk] = {}
     for carrier, check, study_uid in rows:
-        entry = grouped.setdefault(carrier.id or 0, AtRisk(carrier, check.checked_at, {}))
+        entry = grouped.setdefault(id_of(carrier), AtRisk(carrier, check.checked_at, {}))
         entry.studies[study_uid] = check.status
     return list(grouped.values())

@@ -8,13 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
+from app.auth.deps import require
 from app.carriers import service as carrier_service
-from app.core.auth import require
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.principal import Principal
 from app.core.time import utcnow
-from app.preservation import export, service
+from app.preservation import export, retirement, service
 from app.preservation.schemas import (
     DestroyIn,
     DestructionPublic,
@@ -79,7 +79,7 @@ def read_safety(
     carrier = carrier_service.get_by_label(session=session, label=label)
     return [
         StudySafetyPublic(study_uid=s.study_uid, safe_on=s.safe_on)
-        for s in service.study_safety(session=session, carrier=carrier)
+        for s in retirement.study_safety(session=session, carrier=carrier)
     ]
 
 

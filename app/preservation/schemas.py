@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from app.carriers.schemas import Strict
+from app.core.schemas import Strict
 from app.core.validation import LABEL_PATTERN
 
 _UID = r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$"

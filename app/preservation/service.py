@@ -15,17 +15,15 @@ from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierStatus
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError
+from app.core.ids import id_of
 from app.core.principal import Principal
-from app.media.fixity import compare_copies
 from app.media.models import FixityCheck, ManifestEntry, MediaIntake
-from app.pacs.check import PacsStatus
-from app.pacs.models import PacsCheck
+from app.preservation import retirement
+from app.preservation.copies import compare_copies
 from app.preservation.models import DestructionRecord, Succession
 from app.preservation.policy import PreservationPolicy, retention_until, verification_reasons
 from app.studies.models import CarrierStudy, Study
 
-# Carriers whose copies count as "safe elsewhere": present and not on their way out.
-_UNSAFE_STATUSES = (CarrierStatus.MISSING.value, CarrierStatus.DESTROYED.value)
 # Custody actions after which a carrier should be read again (it was out of the archive's hands).
 _RETURN_ACTIONS = ("return", "receive", "found")
 
@@ -115,6 +113,15 @@ def migrate(
     target = carrier_service.get_by_label(session=session, label=successor_label, for_update=True)
     if source.id == target.id:
         raise InvalidInputError("A carrier cannot be its own successor.")
+    moved = _studies_to_move(session, source, study_uids)
+    _require_manifests(session, source, target)
+    _require_faithful_copy(session, source, target, moved)
+    _require_not_linked(session, source, target)
+    return _link_successor(session, principal, source, target, moved)
+
+
+def _studies_to_move(session: Session, source: Carrier, study_uids: list[str] | None) -> list[str]:
+    """The named studies (all the carrier's, if none are named); each must be on the carrier."""
     held = _study_uids(session=session, carrier=source)
     moved = sorted(set(study_uids)) if study_uids else sorted(held)
     if not moved:
@@ -124,13 +131,23 @@ def migrate(
             f"{carrier_service.name(source)} does not hold {len(unknown)} of the studies named "
             f"(first: {unknown[0]})."
         )
-    for carrier in (source, target):
+    return moved
+
+
+def _require_manifests(session: Session, *carriers: Carrier) -> None:
+    for carrier in carriers:
         if not session.exec(
             select(MediaIntake.id).where(MediaIntake.carrier_id == carrier.id)
         ).first():
             raise ConflictError(
                 f"{carrier_service.name(carrier)} has no manifest: import it before migrating."
             )
+
+
+def _require_faithful_copy(
+    session: Session, source: Carrier, target: Carrier, moved: list[str]
+) -> None:
+    """409 unless the target holds every instance of the moved studies with the same bytes."""
     diffs = [
         d
         for d in compare_copies(_manifest(session, source), _manifest(session, target), moved)
@@ -144,6 +161,9 @@ def migrate(
             f"{carrier_service.name(source)}: in {len(diffs)} of {len(moved)} studies, "
             f"{missing} instances are missing and {changed} differ. Nothing was linked."
         )
+
+
+def _require_not_linked(session: Session, source: Carrier, target: Carrier) -> None:
     if session.exec(
         select(Succession.id).where(
             Succession.predecessor_id == source.id, Succession.successor_id == target.id
@@ -153,13 +173,18 @@ def migrate(
             f"{carrier_service.name(target)} is already the successor of "
             f"{carrier_service.name(source)}."
         )
+
+
+def _link_successor(
+    session: Session, principal: Principal, source: Carrier, target: Carrier, moved: list[str]
+) -> Succession:
+    """The PREMIS "replication" event and the succession that points at it."""
     event = audit_service.append(
         session,
         principal=principal,
         action="migrate",
-        carrier_id=source.id,
+        carrier=source,
         payload={
-            "label": source.label,
             "premis_event_type": "replication",
             "successor": target.label,
             "successor_id": target.id,
@@ -167,8 +192,8 @@ def migrate(
         },
     )
     succession = Succession(
-        predecessor_id=source.id or 0,
-        successor_id=target.id or 0,
+        predecessor_id=id_of(source),
+        successor_id=id_of(target),
         migrated_at=event.recorded_at,
         study_count=len(moved),
         event_seq=event.seq,
@@ -176,45 +201,6 @@ def migrate(
     session.add(succession)
     session.flush()
     return succession
-
-
-@dataclass(frozen=True)
-class StudySafety:
-    study_uid: str
-    safe_on: str | None  # "successor LABEL" or "PACS"; None: the carrier may be the only copy
-
-
-def study_safety(*, session: Session, carrier: Carrier) -> list[StudySafety]:
-    """For each study on the carrier, where else a trustworthy copy is kept."""
-    successors = _verified_successors(session=session, carrier=carrier)
-    out = []
-    for study in _studies(session=session, carrier=carrier):
-        on = next(
-            (
-                c.label
-                for c in successors
-                if session.get(CarrierStudy, (c.id, study.id)) is not None
-            ),
-            None,
-        )
-        if on is not None:
-            out.append(StudySafety(study.study_uid, f"successor {on}"))
-        elif _complete_in_pacs(session=session, carrier=carrier, study=study):
-            out.append(StudySafety(study.study_uid, "PACS"))
-        else:
-            out.append(StudySafety(study.study_uid, None))
-    return out
-
-
-def ensure_retirable(*, session: Session, carrier: Carrier) -> None:
-    """Raise 409 unless every study is on a verified successor or complete in the PACS."""
-    unsafe = [s.study_uid for s in study_safety(session=session, carrier=carrier) if not s.safe_on]
-    if unsafe:
-        raise ConflictError(
-            f"{carrier_service.name(carrier)} may hold the only copy of {len(unsafe)} "
-            f"{'study' if len(unsafe) == 1 else 'studies'} (first: {unsafe[0]}): each must be "
-            "on a verified successor or complete in the PACS first."
-        )
 
 
 def destroy(
@@ -243,17 +229,16 @@ def destroy(
         raise ConflictError(
             f"{who} must be kept until {carrier.retention_until.isoformat()} (retention)."
         )
-    ensure_retirable(session=session, carrier=carrier)
-    safety = study_safety(session=session, carrier=carrier)
+    retirement.ensure_retirable(session=session, carrier=carrier)
+    safety = retirement.study_safety(session=session, carrier=carrier)
     carrier.status = CarrierStatus.DESTROYED.value
     session.add(carrier)
     event = audit_service.append(
         session,
         principal=principal,
         action="destroy",
-        carrier_id=carrier.id,
+        carrier=carrier,
         payload={
-            "label": carrier.label,
             "premis_event_type": "deaccession",
             "witness": witness,
             "method": method,
@@ -262,7 +247,7 @@ def destroy(
         },
     )
     record = DestructionRecord(
-        carrier_id=carrier.id or 0,
+        carrier_id=id_of(carrier),
         destroyed_at=event.recorded_at,
         destroyed_by_id=principal.user_id,
         actor_role=principal.role.value,
@@ -311,64 +296,9 @@ def render_destruction_record(*, carrier: Carrier, record: DestructionRecord, si
     return "\n".join(lines) + "\n"
 
 
-def _studies(*, session: Session, carrier: Carrier) -> list[Study]:
-    return list(
-        session.exec(
-            select(Study)
-            .join(CarrierStudy, col(CarrierStudy.study_id) == col(Study.id))
-            .where(CarrierStudy.carrier_id == carrier.id)
-            .order_by(col(Study.study_uid))
-        )
-    )
-
-
 def _study_uids(*, session: Session, carrier: Carrier) -> set[str]:
-    return {s.study_uid for s in _studies(session=session, carrier=carrier)}
+    return {s.study_uid for s in retirement.studies_on(session=session, carrier=carrier)}
 
 
 def _manifest(session: Session, carrier: Carrier) -> list[ManifestEntry]:
     return list(session.exec(select(ManifestEntry).where(ManifestEntry.carrier_id == carrier.id)))
-
-
-def _verified_successors(*, session: Session, carrier: Carrier) -> list[Carrier]:
-    """Successors (and theirs, transitively) that are present and whose last fixity check
-    passed; a successor never verified does not count."""
-    found: list[Carrier] = []
-    seen = {carrier.id}
-    frontier = [carrier.id]
-    while frontier:
-        rows = session.exec(
-            select(Carrier)
-            .join(Succession, col(Succession.successor_id) == col(Carrier.id))
-            .where(col(Succession.predecessor_id).in_(frontier))
-        ).all()
-        frontier = []
-        for successor in rows:
-            if successor.id in seen:
-                continue
-            seen.add(successor.id)
-            frontier.append(successor.id)
-            if successor.status not in _UNSAFE_STATUSES and _last_fixity_ok(session, successor):
-                found.append(successor)
-    return found
-
-
-def _last_fixity_ok(session: Session, carrier: Carrier) -> bool:
-    last = session.exec(
-        select(FixityCheck.ok)
-        .where(FixityCheck.carrier_id == carrier.id)
-        .order_by(col(FixityCheck.checked_at).desc(), col(FixityCheck.id).desc())
-        .limit(1)
-    ).first()
-    return bool(last)
-
-
-def _complete_in_pacs(*, session: Session, carrier: Carrier, study: Study) -> bool:
-    """The latest PACS answer about this carrier's copy of the study says complete."""
-    last = session.exec(
-        select(PacsCheck.status)
-        .where(PacsCheck.carrier_id == carrier.id, PacsCheck.study_id == study.id)
-        .order_by(col(PacsCheck.checked_at).desc(), col(PacsCheck.id).desc())
-        .limit(1)
-    ).first()
-    return last == PacsStatus.COMPLETE.value

@@ -20,26 +20,16 @@ from app.carriers import service as carrier_service
 from app.carriers.schemas import CarrierStatus
 from app.core.announce import announce
 from app.core.errors import AppError
+from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.time import utcnow
 from app.core.validation import clock_is_wrong, normalise_uid
+from app.custody.transitions import next_actions
 from app.locations import service as location_service
 from app.scans.models import Scan
 from app.scans.schemas import Outcome, ScanCarrier, ScanRead, ScanResult
 from app.stations.models import Station
 from app.tags import service as tag_service
-
-# What a clerk can do next, by status (names match the custody routes).
-NEXT_ACTIONS: dict[CarrierStatus, list[str]] = {
-    CarrierStatus.REGISTERED: ["store", "label", "report_missing"],
-    CarrierStatus.IN_STORAGE: ["check_out", "dispatch", "store", "report_missing", "label"],
-    CarrierStatus.CHECKED_OUT: ["return", "report_missing"],
-    CarrierStatus.IN_TRANSIT: ["receive", "report_missing"],
-    CarrierStatus.MISSING: ["found"],
-    CarrierStatus.FOUND: ["store"],
-    CarrierStatus.RETIRED: [],
-    CarrierStatus.DESTROYED: [],
-}
 
 
 @dataclass
@@ -55,7 +45,7 @@ def ingest(*, session: Session, principal: Principal, reads: list[ScanRead]) -> 
     audit_service.lock_head(session)
     station = session.get(Station, principal.station_id)
     assert station is not None
-    answered = _already_stored(session, station.id or 0, reads)
+    answered = _already_stored(session, id_of(station), reads)
     resolve = _Resolver.load(session, principal, reads)
     now = utcnow()
     results: list[ScanResult] = []
@@ -133,7 +123,7 @@ class _Resolver:
         if isinstance(uid, AppError):
             return _answer(read, Outcome.REJECTED, f"Unreadable tag: {uid.message}"), None
         if uid in self.carriers:
-            snap = self.snaps[self.carriers[uid].id or 0]
+            snap = self.snaps[id_of(self.carriers[uid])]
             entry = _seen_entry(self.principal, snap, read, received_at, clock_wrong)
             return _seen(read, snap, self.principal), entry
         if uid in self.places:
@@ -228,12 +218,11 @@ def _seen_entry(
     carrier = snap.carrier
     carrier.last_seen_at = received_at if clock_wrong else read.read_at
     carrier.last_seen_location_id = principal.location_id
-    return audit_service.Entry(
+    return audit_service.Entry.about(
+        carrier,
         action="seen",
-        carrier_id=carrier.id,
         location_id=principal.location_id,
         payload={
-            "label": carrier.label,
             "event_id": str(read.event_id),
             "station_seq": read.station_seq,
             "read_at": read.read_at.isoformat(),
@@ -261,7 +250,8 @@ def _seen(read: ScanRead, snap: carrier_service.Snapshot, principal: Principal) 
         principal.location_id
     ):
         sentence += " It was just read at another place: check where it belongs."
-    answer = _answer(read, Outcome.SEEN, sentence, NEXT_ACTIONS[CarrierStatus(carrier.status)])
+    actions = next_actions(carrier.status, legal_hold=carrier.legal_hold)
+    answer = _answer(read, Outcome.SEEN, sentence, actions)
     answer.carrier = ScanCarrier(
         label=carrier.label,
         kind=carrier.kind,

@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from app.carriers.schemas import Strict
+from app.core.schemas import Strict
 from app.core.validation import LOCATION_CODE_PATTERN
 
 

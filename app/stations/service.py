@@ -3,6 +3,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, func, select
 
 from app.core.errors import ConflictError, NotFoundError
+from app.core.ids import id_of
 from app.core.security import new_api_key
 from app.core.time import utcnow
 from app.locations import service as location_service
@@ -19,7 +20,7 @@ def create(*, session: Session, station_in: StationCreate) -> tuple[Station, str
     station = Station(
         name=station_in.name,
         kind=station_in.kind.value,
-        location_id=place.id or 0,
+        location_id=id_of(place),
         key_prefix=prefix,
         key_hash=key_hash,
     )

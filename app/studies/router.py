@@ -5,17 +5,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from app.audit import service as audit_service
-from app.core.auth import require
+from app.auth.deps import require
+from app.carriers import service as carrier_service
+from app.carriers.schemas import CarrierPublic
 from app.core.db import SessionDep
+from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.validation import check_dicom_uid
 from app.studies import service
-from app.studies.schemas import StudyPublic
+from app.studies.schemas import StudyLink, StudyPublic
 
-router = APIRouter(prefix="/studies", tags=["studies"])
+router = APIRouter(tags=["studies"])
 
 
-@router.get("/{study_uid}", response_model=StudyPublic)
+@router.get("/studies/{study_uid}", response_model=StudyPublic)
 def read_study(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require("studies.read"))],
@@ -23,7 +26,7 @@ def read_study(
 ) -> StudyPublic:
     """The study record, patient ID included: so who read it is written to the log."""
     study = service.get_by_uid(session=session, study_uid=check_dicom_uid(study_uid))
-    carriers = service.carriers_holding(session=session, study_ids=[study.id or 0])
+    carriers = service.carriers_holding(session=session, study_ids=[id_of(study)])
     audit_service.append(
         session,
         principal=principal,
@@ -45,3 +48,16 @@ def read_study(
         ),
         carriers=[c.label for c in carriers],
     )
+
+
+@router.post("/carriers/{label}/studies", response_model=CarrierPublic)
+def link_studies(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require("carriers.register"))],
+    label: str,
+    link_in: StudyLink,
+) -> CarrierPublic:
+    """Record studies held on the carrier (created or updated by StudyInstanceUID)."""
+    carrier = carrier_service.get_by_label(session=session, label=label)
+    service.link(session=session, principal=principal, carrier=carrier, studies=link_in.studies)
+    return carrier_service.to_public(session=session, carrier=carrier)

@@ -5,6 +5,7 @@ from sqlmodel import Session, col, select
 from app.audit import service as audit_service
 from app.carriers.models import Carrier
 from app.core.errors import InvalidInputError, NotFoundError
+from app.core.ids import id_of
 from app.core.principal import Principal
 from app.preservation import service as preservation_service
 from app.studies.models import CarrierStudy, Study
@@ -50,7 +51,7 @@ def link(
         key = (carrier.id, study.id)
         row = session.get(CarrierStudy, key)
         if row is None:
-            row = CarrierStudy(carrier_id=carrier.id or 0, study_id=study.id or 0)
+            row = CarrierStudy(carrier_id=id_of(carrier), study_id=id_of(study))
         row.instance_count = study_in.instance_count
         session.add(row)
         linked.append(study)
@@ -61,8 +62,8 @@ def link(
         session,
         principal=principal,
         action="link_studies",
-        carrier_id=carrier.id,
-        payload={"label": carrier.label, "study_uids": [s.study_uid for s in linked]},
+        carrier=carrier,
+        payload={"study_uids": [s.study_uid for s in linked]},
     )
     return linked
 

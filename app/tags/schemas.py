@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from app.carriers.schemas import Strict
+from app.core.schemas import Strict
 from app.core.validation import Technology
 
 

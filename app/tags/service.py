@@ -7,11 +7,12 @@ from sqlmodel import Session, col, select
 from app.audit import service as audit_service
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
-from app.carriers.schemas import CarrierStatus
 from app.core.errors import ConflictError
 from app.core.principal import Principal
 from app.core.time import utcnow
 from app.core.validation import normalise_uid
+from app.custody import transitions
+from app.custody.transitions import Action
 from app.locations import service as location_service
 from app.tags.models import Tag, TagBinding
 from app.tags.schemas import TagBind
@@ -39,7 +40,7 @@ def bind(*, session: Session, principal: Principal, label: str, bind_in: TagBind
     audit_service.lock_head(session)
     uid = normalise_uid(bind_in.tag_uid, bind_in.technology)
     carrier = carrier_service.get_by_label(session=session, label=label)
-    if carrier.status == CarrierStatus.DESTROYED:
+    if not transitions.state_allows(Action.TAG, carrier.status):
         raise ConflictError(f"{carrier_service.name(carrier)} was destroyed; it takes no tag.")
     if location_service.get_by_tag(session=session, uid=uid):
         raise ConflictError(f"Tag {uid} marks a location, not a carrier.")
@@ -82,7 +83,7 @@ def bind(*, session: Session, principal: Principal, label: str, bind_in: TagBind
         session,
         principal=principal,
         action="relabel" if old else "label",
-        carrier_id=carrier.id,
+        carrier=carrier,
         payload={
             "tag_uid": uid,
             "technology": tag.technology,

@@ -5,9 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.core.auth import require
+from app.auth.deps import require
 from app.core.db import SessionDep
 from app.core.deps import Limit, Offset, SettingsDep
+from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.security import issue_token
 from app.users import service
@@ -26,7 +27,7 @@ def log_in(
     """OAuth2 password flow: a short-lived bearer token for a member of staff."""
     user = service.authenticate(session=session, username=form.username, password=form.password)
     token = issue_token(
-        user_id=user.id or 0,
+        user_id=id_of(user),
         role=user.role,
         secret=settings.secret_key,
         minutes=settings.TOKEN_MINUTES,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from app.carriers.schemas import Strict
 from app.core.principal import Role
+from app.core.schemas import Strict
 
 
 class UserCreate(Strict):

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
-from app.core.db import session_scope
+from app.core.db import independent_transaction
 from app.core.errors import (
     ConflictError,
     InvalidInputError,
@@ -13,6 +13,7 @@ from app.core.errors import (
     TooManyRequestsError,
     UnauthorizedError,
 )
+from app.core.ids import id_of
 from app.core.principal import STAFF_ROLES, Role
 from app.core.security import hash_password, verify_password
 from app.core.time import utcnow
@@ -59,7 +60,7 @@ def authenticate(*, session: Session, username: str, password: str) -> User:
         )
     if not verify_password(password, user.password_hash if user else None) or user is None:
         if user is not None:
-            _count_failure(session, user_id=user.id or 0, now=now)
+            _count_failure(session, user_id=id_of(user), now=now)
         raise UnauthorizedError("Wrong user name or password.")
     if not user.active:
         raise UnauthorizedError("This account is disabled.")
@@ -73,8 +74,7 @@ def _count_failure(session: Session, *, user_id: int, now: datetime) -> None:
     rolled back with the 401, and would take the count with it."""
     engine = session.get_bind()
     assert isinstance(engine, Engine)
-    session.rollback()  # ends the request's transaction (on SQLite: frees the write lock)
-    with session_scope(engine) as own:
+    with independent_transaction(engine, ending=session) as own:
         user = own.exec(select(User).where(User.id == user_id).with_for_update()).one()
         user.failed_logins += 1
         if user.failed_logins >= MAX_FAILED_LOGINS:

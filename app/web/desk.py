@@ -25,7 +25,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from app.borrowers import service as borrower_service
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
-from app.carriers.schemas import CarrierCreate, CarrierKind, CarrierStatus
+from app.carriers.schemas import CarrierCreate, CarrierKind
 from app.core.announce import hub_for
 from app.core.db import SessionDep, get_engine, read_only, session_scope
 from app.core.deps import SettingsDep
@@ -34,9 +34,10 @@ from app.core.time import utcnow
 from app.core.validation import Technology, is_label, looks_like_uid, normalise_uid
 from app.custody import schemas as custody_schemas
 from app.custody import service as custody_service
+from app.custody.transitions import next_actions
 from app.locations import service as location_service
 from app.scans.models import Scan
-from app.scans.service import NEXT_ACTIONS, SCAN_CHANNEL
+from app.scans.service import SCAN_CHANNEL
 from app.stations.models import Station
 from app.tags import service as tag_service
 from app.tags.schemas import TagBind
@@ -56,16 +57,11 @@ Transferrer = Annotated[WebUser, Depends(page("custody.transfer"))]
 HoldKeeper = Annotated[WebUser, Depends(page("custody.hold"))]
 Registrar = Annotated[WebUser, Depends(page("carriers.register"))]
 
-# The scans service's action names, as the desk's forms name them.
-_DESK_ACTIONS = {
-    "check_out": "checkout",
-    "return": "return",
-    "store": "store",
-    "report_missing": "missing",
-    "found": "found",
-    "dispatch": "dispatch",
-    "receive": "receive",
-}
+# The moves of the transition table that the desk offers as forms (tagging and retiring are
+# done on the carrier page and by an administrator).
+DESK_ACTIONS = frozenset(
+    {"checkout", "return", "receive", "store", "dispatch", "found", "missing", "hold", "release"}
+)
 
 Schema = TypeVar("Schema", bound=BaseModel)
 
@@ -193,10 +189,8 @@ def _card_text(
 ) -> str:
     settings = request.app.state.settings
     view = carrier_view(session, carrier_service.snapshot(session=session, carrier=carrier))
-    actions = [_DESK_ACTIONS[a] for a in NEXT_ACTIONS[CarrierStatus(carrier.status)]
-               if a in _DESK_ACTIONS]
-    if view.legal_hold:
-        actions = [a for a in actions if a not in ("checkout", "dispatch")]
+    allowed = next_actions(carrier.status, legal_hold=carrier.legal_hold)
+    actions = [a for a in allowed if a in DESK_ACTIONS]
     locations, _ = location_service.list_all(session=session, offset=0, limit=500)
     borrowers, _ = borrower_service.list_all(session=session, offset=0, limit=500)
     context = {

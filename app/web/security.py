@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from app.audit import service as audit_service
 from app.core.db import get_engine, read_only, session_scope
-from app.core.errors import AppError, ForbiddenError
+from app.core.errors import AppError, ErrorCode, ForbiddenError
 from app.core.permissions import PERMISSIONS, allowed
 from app.core.principal import Principal, Role
 from app.users.models import User
@@ -35,12 +35,12 @@ class LoginRequired(AppError):
     """No one is logged in (or the session went idle): the page sends the browser to log in."""
 
     status_code = 401
-    code = "login_required"
+    code = ErrorCode.LOGIN_REQUIRED
 
 
 class CsrfError(AppError):
     status_code = 403
-    code = "csrf_failed"
+    code = ErrorCode.CSRF_FAILED
 
 
 @dataclass(frozen=True)
@@ -159,5 +159,3 @@ async def check_csrf(request: Request) -> None:
 
 
 Csrf = Annotated[None, Depends(check_csrf)]
-PageCheck = Callable[[Request], WebUser]
-AsyncCheck = Callable[[Request], Awaitable[None]]

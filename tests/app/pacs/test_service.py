@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from app.carriers import service as carrier_service
 from app.core.db import session_scope
 from app.core.errors import ConflictError
-from app.preservation import service as preservation_service
+from app.preservation import retirement
 from tests.app.media import factory
 from tests.app.media.flows import import_disc
 from tests.factories import World
@@ -72,7 +72,7 @@ def check(client: TestClient, world: World, protocol: str) -> dict[str, dict[str
 def ensure_retirable(engine: Engine) -> None:
     with session_scope(engine) as session:
         carrier = carrier_service.get_by_label(session=session, label=LABEL)
-        preservation_service.ensure_retirable(session=session, carrier=carrier)
+        retirement.ensure_retirable(session=session, carrier=carrier)
 
 
 class TestPacsCheck:

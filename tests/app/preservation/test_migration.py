@@ -15,7 +15,7 @@ from app.carriers import service as carrier_service
 from app.core.db import session_scope
 from app.core.errors import ConflictError
 from app.media.reading import read_medium
-from app.preservation import service
+from app.preservation import retirement
 from app.preservation.models import Succession
 from tests.app.media import factory
 from tests.app.media.flows import flip_byte, images, import_disc, make_disc, verify_disc
@@ -46,7 +46,7 @@ def migrate(client: TestClient, world: World, **body: object) -> tuple[int, dict
 def ensure_retirable(engine: Engine, label: str) -> None:
     with session_scope(engine) as session:
         carrier = carrier_service.get_by_label(session=session, label=label)
-        service.ensure_retirable(session=session, carrier=carrier)
+        retirement.ensure_retirable(session=session, carrier=carrier)
 
 
 class TestMigration:

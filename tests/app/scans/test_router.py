@@ -52,7 +52,7 @@ class TestResolve:
         assert result["carrier"]["label"] == world.labels[0]
         assert result["carrier"]["status"] == "in_storage"
         assert result["carrier"]["studies"][0]["study_uid"].startswith("1.2.826.0.1.3680043")
-        assert "check_out" in result["actions"]
+        assert "checkout" in result["actions"]
         assert result["message"].startswith(f"DVD {world.labels[0]} is in storage at")
         assert count(engine, "SELECT COUNT(*) FROM custody_event WHERE action = 'seen'") == 1
         with engine.connect() as conn:
@@ -78,7 +78,7 @@ class TestResolve:
         )
         [result] = post(client, world, [read(tag_uid(2), 1)])
         assert result["carrier"]["holder"] == "Dr Wang"
-        assert result["actions"] == ["return", "report_missing"]
+        assert result["actions"] == ["return", "tag", "missing", "hold"]
 
     def test_bad_uid_is_rejected_alone(
         self, client: TestClient, world: World, engine: Engine

@@ -1,15 +1,20 @@
-"""FastAPI dependencies: who is calling, and may they do this."""
+"""FastAPI dependencies: who is calling, and may they do this.
+
+A refused attempt is written to the custody log by the recorder ``create_app`` puts on
+``app.state.record_denied`` (the audit log's ``record_denied``): auth does not import the log,
+so the log's own routes can name their permissions here without an import cycle.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from app.audit import service as audit_service
 from app.core.db import get_engine, read_only, session_scope
 from app.core.errors import ForbiddenError, UnauthorizedError
 from app.core.permissions import PERMISSIONS, allowed
@@ -20,6 +25,14 @@ from app.users.models import User
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+class DeniedRecorder(Protocol):
+    """Writes a refused attempt to the log, in a transaction of its own."""
+
+    def __call__(
+        self, engine: Engine, *, principal: Principal, permission: str, route: str
+    ) -> None: ...
 
 
 def _user_principal(session: Session, token: str, secret: str) -> Principal:
@@ -87,7 +100,8 @@ def require(permission: str) -> Callable[..., Principal]:
     ) -> Principal:
         if allowed(permission, principal.role):
             return principal
-        audit_service.record_denied(
+        record_denied: DeniedRecorder = request.app.state.record_denied
+        record_denied(
             get_engine(request),
             principal=principal,
             permission=permission,
