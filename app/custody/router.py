@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path
 
 from app.auth.deps import require
 from app.carriers import service as carrier_service
@@ -79,10 +79,14 @@ def check_out_carrier(
 
 @router.post("/carriers/{label}/return", name=Action.RETURN, response_model=CarrierPublic)
 def return_carrier(
-    session: SessionDep, principal: CustodyReturnDep, label: str, return_in: schemas.Return
+    session: SessionDep,
+    principal: CustodyReturnDep,
+    label: str,
+    return_in: Annotated[schemas.Return | None, Body()] = None,
 ) -> CarrierPublic:
+    """Take a lent carrier back; with no body (or no location) it goes back to its home."""
     carrier = service.return_carrier(
-        session=session, principal=principal, label=label, return_in=return_in
+        session=session, principal=principal, label=label, return_in=return_in or schemas.Return()
     )
     return _public(session, carrier)
 

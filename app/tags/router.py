@@ -26,3 +26,14 @@ def bind_tag(
     """Bind a tag to the carrier; a carrier that had a tag is relabelled (history kept)."""
     carrier = service.bind(session=session, principal=principal, label=label, bind_in=bind_in)
     return carrier_service.to_public(session=session, carrier=carrier)
+
+
+@router.delete("/carriers/{label}/tag", name="untag", response_model=CarrierPublic)
+def unbind_tag(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require("tags.bind"))],
+    label: str,
+) -> CarrierPublic:
+    """Take the tag off the carrier (the tag may then label another); the history is kept."""
+    carrier = service.unbind(session=session, principal=principal, label=label)
+    return carrier_service.to_public(session=session, carrier=carrier)

@@ -53,8 +53,9 @@ def bind(*, session: Session, principal: Principal, label: str, bind_in: TagBind
         holder = carrier_of(session=session, uid=uid)
         if holder is not None and holder.id != carrier.id:
             raise ConflictError(
-                f"Tag {uid} already labels {carrier_service.name(holder)}; "
-                "take it off that carrier first."
+                f"Tag {uid} already labels {carrier_service.name(holder)}; take it off that "
+                f"carrier first (DELETE /api/v1/carriers/{holder.label}/tag, or Remove the tag "
+                "on its page)."
             )
         if holder is not None:
             raise ConflictError(f"Tag {uid} already labels {carrier_service.name(carrier)}.")
@@ -89,5 +90,32 @@ def bind(*, session: Session, principal: Principal, label: str, bind_in: TagBind
             "technology": tag.technology,
             "replaced": old.uid if old else None,
         },
+    )
+    return carrier
+
+
+def unbind(*, session: Session, principal: Principal, label: str) -> Carrier:
+    """Take the tag off a carrier (a damaged label, a tag to reuse); the history is kept."""
+    audit_service.lock_head(session)
+    carrier = carrier_service.get_by_label(session=session, label=label)
+    if carrier.tag_id is None:
+        raise ConflictError(f"{carrier_service.name(carrier)} has no tag to take off.")
+    tag = session.get(Tag, carrier.tag_id)
+    now = utcnow()
+    open_binding = select(TagBinding).where(
+        TagBinding.carrier_id == carrier.id, col(TagBinding.unbound_at).is_(None)
+    )
+    for binding in session.exec(open_binding):
+        binding.unbound_at = now
+        session.add(binding)
+    carrier.tag_id = None
+    session.add(carrier)
+    session.flush()
+    audit_service.append(
+        session,
+        principal=principal,
+        action="unlabel",
+        carrier=carrier,
+        payload={"tag_uid": tag.uid if tag else None},
     )
     return carrier

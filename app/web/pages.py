@@ -14,6 +14,7 @@ from app.core.deps import SettingsDep
 from app.core.errors import TooManyRequestsError, UnauthorizedError
 from app.lookup import service as lookup_service
 from app.lookup.schemas import QueryKind
+from app.tags import service as tag_service
 from app.users import service as user_service
 from app.web import i18n
 from app.web.render import render
@@ -23,6 +24,7 @@ from app.web.views import carrier_view, status_name, where_words
 router = APIRouter(include_in_schema=False)
 
 Looker = Annotated[WebUser, Depends(page("lookup"))]
+Tagger = Annotated[WebUser, Depends(page("tags.bind"))]
 
 
 def _safe_next(target: str | None) -> str:
@@ -153,3 +155,12 @@ def carrier_page(
         session, carrier_service.snapshot(session=session, carrier=carrier), history=None
     )
     return render(request, "carrier.html", {"card": view}, user=user)
+
+
+@router.post("/carriers/{label}/untag")
+def remove_tag(
+    request: Request, session: SessionDep, user: Tagger, _: Csrf, label: str
+) -> Response:
+    """Take the tag off the carrier (then it can label another one)."""
+    carrier = tag_service.unbind(session=session, principal=user.principal, label=label.upper())
+    return RedirectResponse(f"/carriers/{carrier.label}", status_code=303)

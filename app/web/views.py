@@ -49,6 +49,7 @@ ACTION_NAMES = {
     "verify": N_("verified"),
     "intake": N_("read in"),
     "relabel": N_("given a new tag"),
+    "unlabel": N_("tag removed"),
     "link_studies": N_("studies linked"),
     "pacs_check": N_("checked against the PACS"),
     "study_read": N_("studies read"),

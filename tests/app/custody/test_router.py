@@ -96,6 +96,16 @@ class TestReturn:
         assert "in storage" in again.json()["detail"]
 
 
+    def test_a_return_with_no_body_goes_home(self, client: TestClient, world: World) -> None:
+        label = world.labels[0]
+        home = client.get(f"/api/v1/carriers/{label}", headers=world.auth("clerk")).json()["home"]
+        assert checkout(client, world, label).status_code == 200
+        r = client.post(f"/api/v1/carriers/{label}/return", headers=world.auth("clerk"))
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "in_storage"
+        assert r.json()["location"] == home
+
+
 class TestTransfer:
     def test_dispatch_and_receive(self, client: TestClient, world: World) -> None:
         labels = world.labels[:2]
