@@ -126,7 +126,7 @@ def where(
                 "where": where_words(snap),
                 "status": status_name(hit.carrier.status),
                 "others": [
-                    {"copy": o, "status": status_name(o.status)} for o in hit.other_copies
+                    {"other": o, "status": status_name(o.status)} for o in hit.other_copies
                 ],
             })
     context = {"q": q, "kind": kind.value, "kinds": list(QueryKind), "hits": hits,

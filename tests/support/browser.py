@@ -120,9 +120,13 @@ def new_page(browser: Any) -> Iterator[NewPage]:
     a ``locale`` is given."""
     contexts: list[Any] = []
 
-    def _open(locale: str = "en-GB", viewport: dict[str, int] | None = None) -> Any:
+    def _open(
+        locale: str = "en-GB", viewport: dict[str, int] | None = None, bypass_csp: bool = False
+    ) -> Any:
+        # bypass_csp only for tools the test injects (axe-core): the pages' own CSP forbids it.
         context = browser.new_context(locale=locale, viewport=viewport or DESK,
-                                      extra_http_headers={"Accept-Language": locale})
+                                      extra_http_headers={"Accept-Language": locale},
+                                      bypass_csp=bypass_csp)
         context.set_default_timeout(10_000)
         contexts.append(context)
         return context.new_page()
