@@ -11,7 +11,7 @@ PORT   ?= 8000
 SYSTEM_PACKAGES = pcscd libpcsclite-dev swig vsmartcard-vpcd orthanc orthanc-dicomweb \
                   chromium fonts-noto-cjk poppler-utils
 
-.PHONY: demo test system venv
+.PHONY: demo test system venv screens
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,7 @@ test: system venv
 	$(VENV)/bin/ruff check app readers tests
 	$(VENV)/bin/mypy app readers
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# Screenshots of every page (both languages, desk and phone size) into docs/screens/.
+screens: system venv
+	$(PY) -m tests.support.screens

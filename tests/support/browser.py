@@ -35,6 +35,42 @@ CHROMIUM_ARGS = [
 ]
 
 
+# Every page a person sees: (name, user, path, what to do there first). The accessibility test
+# runs axe-core on each; `make screens` photographs each for docs/screens/.
+PAGES: list[tuple[str, str | None, str, str | None]] = [
+    ("login", None, "/login", None),
+    ("desk-choose", "clerk", "/desk", None),
+    ("desk", "clerk", "/desk", "bind-and-scan"),
+    ("where", "clinician", "/where?q=P100752", None),
+    ("carrier", "clerk", "/carriers/RAD0000004", None),
+    ("not-found", "clerk", "/no-such-page", None),
+]
+
+
+def prepare(page: Any, then: str | None) -> None:
+    """Bring a page into the state worth showing (a carrier on the desk)."""
+    if then == "bind-and-scan":
+        page.select_option("#station", "archive-desk-1")
+        page.click("#main form button[type=submit]")
+        page.fill("#scan-field", "RAD0000004")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#card .label")
+
+
+def visit_all(page: Any, site: Site) -> Iterator[str]:
+    """Visit every page of PAGES in turn (logging in as its user); yields each page's name."""
+    current = None
+    for name, user, path, then in PAGES:
+        if user != current and user is not None:
+            if current is not None:
+                page.context.clear_cookies()
+            log_in(page, site, user, "/where")
+            current = user
+        page.goto(f"{site.url}{path}")
+        prepare(page, then)
+        yield name
+
+
 def clean_env(data_dir: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIATRACK_")}
     env["MEDIATRACK_DATA_DIR"] = str(data_dir)
