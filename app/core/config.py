@@ -7,6 +7,7 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -50,6 +51,15 @@ class Settings(BaseSettings):
     def _split_codes(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(code.strip().upper() for code in value.split(",") if code.strip())
+        return value
+
+    @field_validator("TIMEZONE")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"MEDIATRACK_TIMEZONE: {value!r} is not an IANA time zone") from exc
         return value
 
     @field_validator("SECRET_KEY")
