@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -185,6 +186,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         listener.start()
+        # Serve only once this process hears announcements (a desk must not miss a tap).
+        await anyio.to_thread.run_sync(listener.ready.wait, 10)
         yield
         listener.stop()
         engine.dispose()
