@@ -179,7 +179,11 @@ def state_sentence(snap: Snapshot) -> str:
     status = CarrierStatus(snap.carrier.status)
     if status is CarrierStatus.CHECKED_OUT and snap.loan is not None:
         holder = snap.borrower.name if snap.borrower else "a borrower"
-        return f"{who} is already lent to {holder} until {say_date(snap.loan.due_on)}."
+        sentence = f"{who} is already lent to {holder} until {say_date(snap.loan.due_on)}."
+        late = (utcnow().date() - snap.loan.due_on).days
+        if late > 0:
+            sentence += f" It is overdue by {late} day{'s' if late > 1 else ''}."
+        return sentence
     if status is CarrierStatus.IN_TRANSIT and snap.destination is not None:
         return f"{who} is in transit to {snap.destination.path} and must be received there first."
     where = snap.place.path

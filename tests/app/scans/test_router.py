@@ -210,3 +210,24 @@ def _utc(value: Any) -> datetime:
     """A timestamp column as aware UTC (SQLite hands back naive UTC text)."""
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def test_the_answer_for_an_overdue_loan_says_it_is_overdue(
+    client: TestClient, world: World, engine: Engine, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    from app.core.db import session_scope
+    from app.core.principal import SYSTEM
+    from app.custody import service as custody_service
+    from app.custody.schemas import CheckOut
+
+    with session_scope(engine) as session:  # a loan from the paper ledger, due 3 days ago
+        custody_service.check_out(
+            session=session, principal=SYSTEM, label=world.labels[0], settings=settings,
+            checkout_in=CheckOut(borrower_id=world.borrower_id, purpose="TREAT",
+                                 due_on=datetime.now(UTC).date() - timedelta(days=3)),
+        )
+    [result] = post(client, world, [read(tag_uid(1), 1)])
+    assert result["message"].endswith("It is overdue by 3 days.")
+    assert result["actions"][0] == "return"
