@@ -103,6 +103,7 @@ class LogRow:
     label: str | None
     place: str | None
     note: str
+    payload: dict[str, Any]
 
 
 # --- reading the log ----------------------------------------------------------------------
@@ -243,7 +244,7 @@ def rows_of(session: Session, events: list[CustodyEvent]) -> list[LogRow]:
             seq=e.seq, at=e.recorded_at, action=e.action,
             what=term(LOG_ACTION_NAMES, e.action), actor=actor, actor_kind=e.actor_kind,
             label=carriers.get(e.carrier_id or 0) or payload.get("label"),
-            place=places.get(e.location_id or 0), note=_note(payload),
+            place=places.get(e.location_id or 0), note=_note(payload), payload=payload,
         ))
     return rows
 
@@ -298,11 +299,8 @@ def denied_page(
     events, older = newest_first(session, _conditions(f), before=before, limit=PAGE_SIZE)
     if before is None:
         _log_read(session, user, f, len(events))
-    rows = [
-        {"row": row, "permission": p.get("permission", ""), "route": p.get("route", "")}
-        for row, p in zip(rows_of(session, events), map(_payload, events), strict=True)
-    ]
-    context = {"rows": rows, "older": urlencode({"before": older}) if older else None}
+    context = {"rows": rows_of(session, events),
+               "older": urlencode({"before": older}) if older else None}
     return render(request, "audit/denied.html", context, user=user)
 
 
@@ -342,11 +340,8 @@ def lookups(
         limit=LOOKUPS_SHOWN,
     )
     events = [e for e in events if _payload(e).get("query_digest") == digest]
-    rows = [
-        {"row": row, "kind": p.get("kind", ""), "carriers": p.get("carriers", [])}
-        for row, p in zip(rows_of(session, events), map(_payload, events), strict=True)
-    ]
-    context = {"searched": True, "digest": digest, "rows": rows, "more": more is not None,
+    context = {"searched": True, "digest": digest, "rows": rows_of(session, events),
+               "more": more is not None,
                "shown": LOOKUPS_SHOWN}
     return render(request, "audit/lookups.html", context, user=user)
 
