@@ -5,6 +5,7 @@ refused attempts, PREMIS/ATNA exports, and a clerk refused all of it."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 from datetime import datetime
 from typing import Any
@@ -194,12 +195,14 @@ class TestVerify:
 
 class TestLookups:
     def test_a_lookup_made_on_the_where_page_is_found(
-        self, client: TestClient, world: World, engine: Engine
+        self, client: TestClient, world: World, engine: Engine, caplog: pytest.LogCaptureFixture
     ) -> None:
         _log_in(client, "clerk")
         assert world.labels[0] in client.get("/where", params={"q": f" {PATIENT} "}).text
         token = _log_in(client, "auditor")
+        caplog.set_level(logging.DEBUG)
         r = client.post("/audit/lookups", data={"q": PATIENT, "csrf_token": token})
+        assert not any(PATIENT in record.getMessage() for record in caplog.records)
         assert r.status_code == 200
         rows = r.text.split("<tbody>", 1)[1]
         assert len(_seqs(r.text)) == 1 and "clerk" in rows and world.labels[0] in rows
