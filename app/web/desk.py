@@ -13,12 +13,11 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, col, select
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -42,6 +41,7 @@ from app.stations.models import Station
 from app.tags import service as tag_service
 from app.tags.schemas import TagBind
 from app.web import i18n
+from app.web.forms import valid as _valid
 from app.web.render import locale_of, render, render_text
 from app.web.security import Csrf, WebUser, page
 from app.web.views import carrier_view
@@ -62,20 +62,6 @@ Registrar = Annotated[WebUser, Depends(page("carriers.register"))]
 DESK_ACTIONS = frozenset(
     {"checkout", "return", "receive", "store", "dispatch", "found", "missing", "hold", "release"}
 )
-
-Schema = TypeVar("Schema", bound=BaseModel)
-
-
-def _valid(model: type[Schema], **data: Any) -> Schema:
-    """A form's fields as the service's schema; a bad field is a 422 naming the field only."""
-    try:
-        return model(**{k: v for k, v in data.items() if v not in ("", None)})
-    except ValidationError as exc:
-        fields = sorted({str(e["loc"][0]) for e in exc.errors() if e.get("loc")})
-        raise InvalidInputError(
-            i18n.gettext("Check these fields: %(fields)s.", fields=", ".join(fields))
-        ) from exc
-
 
 def _station(session: Session, request: Request) -> Station | None:
     name = request.cookies.get(DESK_COOKIE)

@@ -44,6 +44,10 @@ PAGES: list[tuple[str, str | None, str, str | None]] = [
     ("where", "clinician", "/where?q=P100752", None),
     ("carrier", "clerk", "/carriers/RAD0000004", None),
     ("not-found", "clerk", "/no-such-page", None),
+    ("audit-log", "auditor", "/audit/log", None),
+    ("audit-verify", "auditor", "/audit/verify", None),
+    ("audit-lookups", "auditor", "/audit/lookups", None),
+    ("audit-denied", "auditor", "/audit/denied", None),
 ]
 
 
