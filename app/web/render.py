@@ -23,6 +23,7 @@ NAVIGATION = [
     ("desk", "/desk", "custody.checkout"),
     ("where", "/where", "lookup"),
     ("lists", "/lists/loans", "custody.overdue"),
+    ("dashboard", "/dashboard", "custody.overdue"),
     ("labels", "/labels", "carriers.register"),
 ]
 
