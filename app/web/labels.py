@@ -97,6 +97,12 @@ def qr_svg(data: str, title: str) -> Markup:
     return Markup('<svg role="img" data-url="{}" ').format(data) + Markup(svg[len("<svg "):])
 
 
+def _label(
+    code: str, url: str, *, kind: str = "", set_text: str | None = None, path: str | None = None
+) -> Label:
+    return Label(code, url, qr_svg(url, code), kind, set_text, path)
+
+
 def carrier_url(public_url: str, label: str) -> str:
     """The page a carrier's tag opens (readers/carrier_label.py writes the same URI)."""
     return f"{public_url.rstrip('/')}/c/{label}"
@@ -188,13 +194,8 @@ def carrier_sheet(
     """A sheet of carrier labels of one size, ready to print."""
     carriers, unknown = _carriers(session, split_codes(labels)[:MAX_LABELS], shelf.upper())
     items = [
-        Label(
-            code=c.label,
-            url=carrier_url(settings.PUBLIC_URL, c.label),
-            qr=qr_svg(carrier_url(settings.PUBLIC_URL, c.label), c.label),
-            kind=c.kind,
-            set_text=set_text(c),
-        )
+        _label(c.label, carrier_url(settings.PUBLIC_URL, c.label), kind=c.kind,
+               set_text=set_text(c))
         for c in carriers[:MAX_LABELS]
     ]
     return _sheet(request, user, STOCKS[size], items, unknown)
@@ -219,12 +220,7 @@ def shelf_sheet(
         places += [p for p in session.exec(inside.order_by(col(Location.path)))
                    if p.code not in found]
     items = [
-        Label(
-            code=p.code,
-            url=place_url(settings.PUBLIC_URL, p.code),
-            qr=qr_svg(place_url(settings.PUBLIC_URL, p.code), p.code),
-            path=p.path,
-        )
+        _label(p.code, place_url(settings.PUBLIC_URL, p.code), path=p.path)
         for p in places[:MAX_LABELS]
     ]
     return _sheet(request, user, STOCKS["shelf"], items, [x for x in wanted if x not in found])
