@@ -14,16 +14,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import AppError
 from app.web import i18n, views
+from app.web.i18n import N_
 from app.web.security import CSRF_FIELD, LoginRequired, WebUser, csrf_token
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-# Where each page lives in the top navigation, with the permission that shows it.
+# The top navigation: each entry shows to the roles its permission allows.
 NAVIGATION = [
-    ("desk", "/desk", "custody.checkout"),
-    ("where", "/where", "lookup"),
-    ("lists", "/lists/loans", "custody.overdue"),
-    ("audit", "/audit/log", "audit.read"),
+    # (where it goes, the permission that shows it, its name, the paths it covers)
+    ("/desk", "custody.checkout", N_("Desk"), "/desk"),
+    ("/where", "lookup", N_("Where is it?"), "/where"),
+    ("/lists/loans", "custody.overdue", N_("Lists"), "/lists"),
+    ("/dashboard", "custody.overdue", N_("Dashboard"), "/dashboard"),
+    ("/labels", "carriers.register", N_("Labels"), "/labels"),
+    ("/audit/log", "audit.read", N_("Audit"), "/audit"),
 ]
 
 
@@ -87,7 +91,7 @@ def render_text(
         lang=i18n.html_lang(),
         locale=i18n.current(),
         locales=i18n.LOCALES,
-        navigation=[n for n in NAVIGATION if user is not None and user.may(n[2])],
+        navigation=[n for n in NAVIGATION if user is not None and user.may(n[1])],
         when=lambda moment: i18n.format_datetime(
             moment.astimezone(zone) if moment else None, "short"
         ),
