@@ -17,6 +17,7 @@ from app.carriers import service as carrier_service
 from app.carriers.schemas import CarrierCreate, CarrierKind
 from app.core.config import Settings
 from app.core.errors import ConflictError
+from app.core.ids import id_of
 from app.core.principal import SYSTEM, Role
 from app.core.time import utcnow
 from app.core.validation import Technology
@@ -266,7 +267,7 @@ def _add_custody_events(
             principal=SYSTEM,
             label=label,
             checkout_in=custody_schemas.CheckOut(
-                borrower_id=borrowers[i % 5].id or 0,
+                borrower_id=id_of(borrowers[i % 5]),
                 purpose="TREAT" if i % 3 else "PATRQT",
                 # The first one is overdue (back-filled from the paper ledger).
                 due_on=today - timedelta(days=4) if i == 0 else today + timedelta(days=3 + i),
