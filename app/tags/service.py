@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlmodel import Session, col, select
 
 from app.audit import service as audit_service
@@ -64,16 +66,8 @@ def bind(*, session: Session, principal: Principal, label: str, bind_in: TagBind
     now = utcnow()
     previous = carrier.tag_id
     if previous is not None:
-        open_binding = select(TagBinding).where(
-            TagBinding.carrier_id == carrier.id, col(TagBinding.unbound_at).is_(None)
-        )
-        for binding in session.exec(open_binding):
-            binding.unbound_at = now
-            session.add(binding)
         # Release the unique carrier.tag_id before pointing it at the new tag.
-        carrier.tag_id = None
-        session.add(carrier)
-        session.flush()
+        _take_off(session, carrier, now)
     assert tag.id is not None and carrier.id is not None
     carrier.tag_id = tag.id
     session.add(carrier)
@@ -101,7 +95,19 @@ def unbind(*, session: Session, principal: Principal, label: str) -> Carrier:
     if carrier.tag_id is None:
         raise ConflictError(f"{carrier_service.name(carrier)} has no tag to take off.")
     tag = session.get(Tag, carrier.tag_id)
-    now = utcnow()
+    _take_off(session, carrier, utcnow())
+    audit_service.append(
+        session,
+        principal=principal,
+        action="unlabel",
+        carrier=carrier,
+        payload={"tag_uid": tag.uid if tag else None},
+    )
+    return carrier
+
+
+def _take_off(session: Session, carrier: Carrier, now: datetime) -> None:
+    """End the carrier's open tag binding (the history keeps it) and clear its tag."""
     open_binding = select(TagBinding).where(
         TagBinding.carrier_id == carrier.id, col(TagBinding.unbound_at).is_(None)
     )
@@ -111,11 +117,3 @@ def unbind(*, session: Session, principal: Principal, label: str) -> Carrier:
     carrier.tag_id = None
     session.add(carrier)
     session.flush()
-    audit_service.append(
-        session,
-        principal=principal,
-        action="unlabel",
-        carrier=carrier,
-        payload={"tag_uid": tag.uid if tag else None},
-    )
-    return carrier
