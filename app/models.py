@@ -11,6 +11,7 @@ from app.media.models import FixityCheck, ManifestEntry, MediaIntake
 from app.pacs.models import PacsCheck
 from app.preservation.models import DestructionRecord, Succession
 from app.scans.models import Scan
+from app.site.models import SiteSetting
 from app.stations.models import Station
 from app.studies.models import CarrierStudy, Study
 from app.tags.models import Tag, TagBinding
@@ -34,6 +35,7 @@ __all__ = [
     "PacsCheck",
     "Succession",
     "Scan",
+    "SiteSetting",
     "Station",
     "Study",
     "Tag",

@@ -38,6 +38,7 @@ from app.custody.transitions import next_actions
 from app.locations import service as location_service
 from app.scans.models import Scan
 from app.scans.service import SCAN_CHANNEL
+from app.site import service as site_service
 from app.stations.models import Station
 from app.tags import service as tag_service
 from app.tags.schemas import TagBind
@@ -188,6 +189,7 @@ def _card_text(
     clock_wrong: bool = False,
 ) -> str:
     settings = request.app.state.settings
+    site = site_service.current(session=session, settings=settings)
     view = carrier_view(session, carrier_service.snapshot(session=session, carrier=carrier))
     allowed = next_actions(carrier.status, legal_hold=carrier.legal_hold)
     actions = [a for a in allowed if a in DESK_ACTIONS]
@@ -201,8 +203,8 @@ def _card_text(
         "may_hold": user.may("custody.hold"),
         "locations": locations,
         "borrowers": [b for b in borrowers if b.active],
-        "purposes": settings.PURPOSES,
-        "approval_purposes": settings.APPROVAL_PURPOSES,
+        "purposes": site.purposes,
+        "approval_purposes": site.approval_purposes,
         "default_due": (utcnow() + timedelta(days=settings.DEFAULT_LOAN_DAYS)).date(),
         "basket": _basket(request),
     }
