@@ -10,6 +10,7 @@ from app.locations.models import Location
 from app.media.models import FixityCheck, ManifestEntry, MediaIntake
 from app.pacs.models import PacsCheck
 from app.preservation.models import DestructionRecord, Succession
+from app.requests.models import CarrierRequest
 from app.scans.models import Scan
 from app.site.models import SiteSetting
 from app.stations.models import Station
@@ -22,6 +23,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "Borrower",
     "Carrier",
+    "CarrierRequest",
     "CarrierStudy",
     "Checkpoint",
     "CustodyEvent",

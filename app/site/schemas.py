@@ -6,7 +6,8 @@ from pydantic import Field, model_validator
 
 from app.core.schemas import Strict
 
-PurposeCode = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{1,15}$")]
+# As a loan names it (custody.schemas.CheckOut).
+PurposeCode = Annotated[str, Field(pattern=r"^[A-Z]{2,16}$")]
 
 
 class SiteUpdate(Strict):

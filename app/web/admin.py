@@ -32,7 +32,7 @@ from app.stations import service as station_service
 from app.stations.schemas import StationCreate, StationKind
 from app.users import service as user_service
 from app.users.schemas import UserCreate
-from app.web import i18n
+from app.web import flash, i18n
 from app.web.desk import _valid
 from app.web.i18n import N_
 from app.web.render import render
@@ -71,7 +71,6 @@ BORROWER_KINDS = {
     "department": N_("department"),
     "external": N_("outside party"),
 }
-FLASH = "admin_flash"
 
 
 def _log(
@@ -82,18 +81,10 @@ def _log(
                          location_id=location_id)
 
 
-def _done(request: Request, target: str, message: str) -> RedirectResponse:
-    """Back to the list, which shows ``message`` once."""
-    request.session[FLASH] = message
-    return RedirectResponse(target, status_code=303)
-
-
 def _page(
     request: Request, user: WebUser, template: str, context: dict[str, Any]
 ) -> HTMLResponse:
-    flash = request.session.pop(FLASH, None)
-    return render(request, template, {"flash": flash if isinstance(flash, str) else None,
-                                      **context}, user=user)
+    return render(request, template, {"flash": flash.take(request), **context}, user=user)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -125,7 +116,7 @@ def create_user(
     made = user_service.create(session=session, user_in=user_in)
     _log(session, user, "admin_user_created",
          {"user_id": made.id, "username": made.username, "role": made.role})
-    return _done(request, "/admin/users",
+    return flash.redirect(request, "/admin/users",
                  i18n.gettext("The account %(name)s is created.", name=made.username))
 
 
@@ -135,7 +126,7 @@ def deactivate_user(
 ) -> RedirectResponse:
     gone = user_service.deactivate(session=session, username=username, by=user.principal)
     _log(session, user, "admin_user_deactivated", {"user_id": gone.id, "username": username})
-    return _done(request, "/admin/users",
+    return flash.redirect(request, "/admin/users",
                  i18n.gettext("The account %(name)s is deactivated.", name=username))
 
 
@@ -151,7 +142,7 @@ def change_role(
                                        by=user.principal)
     _log(session, user, "admin_user_role_changed",
          {"user_id": changed.id, "username": username, "from": before, "to": changed.role})
-    return _done(request, "/admin/users",
+    return flash.redirect(request, "/admin/users",
                  i18n.gettext("%(name)s is now: %(role)s.", name=username,
                               role=term(ROLE_NAMES, changed.role)))
 
@@ -199,7 +190,7 @@ def revoke_station(
 ) -> RedirectResponse:
     station = station_service.revoke(session=session, name=name)
     _log(session, user, "admin_station_revoked", {"station_id": station.id, "name": name})
-    return _done(request, "/admin/stations",
+    return flash.redirect(request, "/admin/stations",
                  i18n.gettext("The key of station %(name)s is revoked.", name=name))
 
 
@@ -245,7 +236,7 @@ def create_location(
     _log(session, user, "admin_location_created",
          {"code": place.code, "kind": place.kind, "parent": location_in.parent,
           "tag_uid": place.tag_uid}, location_id=place.id)
-    return _done(request, "/admin/locations",
+    return flash.redirect(request, "/admin/locations",
                  i18n.gettext("%(path)s is added.", path=place.path))
 
 
@@ -271,7 +262,7 @@ def create_borrower(
     made = borrower_service.create(session=session, borrower_in=borrower_in)
     _log(session, user, "admin_borrower_created",
          {"borrower_id": made.id, "name": made.name, "kind": made.kind})
-    return _done(request, "/admin/borrowers",
+    return flash.redirect(request, "/admin/borrowers",
                  i18n.gettext("%(name)s can now borrow.", name=made.name))
 
 
@@ -299,7 +290,7 @@ def update_site(
     _log(session, user, "admin_site_changed",
          {"site_name": changed.name, "purposes": list(changed.purposes),
           "approval_purposes": list(changed.approval_purposes)})
-    return _done(request, "/admin/site", i18n.gettext("Saved."))
+    return flash.redirect(request, "/admin/site", i18n.gettext("Saved."))
 
 
 def _codes(text: str) -> list[str]:

@@ -36,6 +36,7 @@ from app.custody import schemas as custody_schemas
 from app.custody import service as custody_service
 from app.custody.transitions import next_actions
 from app.locations import service as location_service
+from app.requests import service as request_service
 from app.scans.models import Scan
 from app.scans.service import SCAN_CHANNEL
 from app.site import service as site_service
@@ -207,6 +208,7 @@ def _card_text(
         "approval_purposes": site.approval_purposes,
         "default_due": (utcnow() + timedelta(days=settings.DEFAULT_LOAN_DAYS)).date(),
         "basket": _basket(request),
+        "requested": request_service.waiting_for(session=session, carrier=carrier),
     }
     return render_text(request, "fragments/card.html", context, user=user)
 

@@ -26,6 +26,7 @@ NAVIGATION = [
     ("desk", "/desk", "custody.checkout"),
     ("where", "/where", "lookup"),
     ("lists", "/lists/loans", "custody.overdue"),
+    ("requests", "/requests", "requests.create"),
     ("admin", "/admin", "borrowers.write"),
 ]
 

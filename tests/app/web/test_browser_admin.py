@@ -49,3 +49,29 @@ class TestAdministration:
         assert key not in page.content()
         page.reload()
         assert key not in page.content()
+
+
+class TestRequests:
+    def test_a_request_fulfilled(self, site: Site, new_page: NewPage) -> None:
+        clinician = new_page(viewport=PHONE)
+        log_in(clinician, site, "clinician", "/requests")
+        clinician.fill("#carrier", "RAD0000001")
+        clinician.select_option("#purpose", "TREAT")
+        clinician.click("text=Ask for it")
+        expect(clinician.locator(".flash.ok")).to_have_text(
+            "Your request for RAD0000001 is recorded.")
+        row = clinician.locator("tr", has_text="RAD0000001")
+        expect(row.locator(".request-state")).to_have_text("waiting to be fetched")
+
+        clerk = new_page()
+        log_in(clerk, site, "clerk", "/requests/pull")
+        expect(clerk.locator("h1")).to_contain_text("Pull list")
+        line = clerk.locator("tr", has_text="RAD0000001")
+        expect(line).to_contain_text("Clinician")
+        line.locator("button", has_text="Lend RAD0000001 to Clinician").click()
+        expect(clerk.locator(".flash.ok")).to_have_text("RAD0000001 is lent to Clinician.")
+        expect(clerk.locator("tr", has_text="RAD0000001")).to_have_count(0)
+
+        clinician.reload()
+        expect(row.locator(".request-state")).to_have_text("lent to you")
+        expect(row.locator("form")).to_have_count(0)  # nothing left to cancel
