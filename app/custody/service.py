@@ -93,11 +93,7 @@ def check_out(
     settings: Settings,
 ) -> Carrier:
     site = site_service.current(session=session, settings=settings)
-    if checkout_in.purpose not in site.purposes:
-        raise InvalidInputError(
-            f"{checkout_in.purpose} is not a purpose of use here; "
-            f"choose one of {', '.join(site.purposes)}."
-        )
+    site_service.require_purpose(site, checkout_in.purpose)
     today = utcnow().date()
     due_on = checkout_in.due_on or today + timedelta(days=settings.DEFAULT_LOAN_DAYS)
     # Only the system (back-filling loans from a paper ledger) may enter a past due date.

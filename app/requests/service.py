@@ -61,12 +61,9 @@ def create(
 ) -> CarrierRequest:
     if principal.user_id is None:
         raise ForbiddenError("Only a member of staff asks for a carrier.")
-    site = site_service.current(session=session, settings=settings)
-    if request_in.purpose not in site.purposes:
-        raise InvalidInputError(
-            f"{request_in.purpose} is not a purpose of use here; "
-            f"choose one of {', '.join(site.purposes)}."
-        )
+    site_service.require_purpose(
+        site_service.current(session=session, settings=settings), request_in.purpose
+    )
     if request_in.needed_on < utcnow().date():
         raise InvalidInputError("The date the carrier is needed by is in the past.")
     audit_service.lock_head(session)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from app.core.config import Settings
+from app.core.errors import InvalidInputError
 from app.core.time import utcnow
 from app.site.models import SiteSetting
 from app.site.schemas import SiteUpdate
@@ -33,6 +34,14 @@ def current(*, session: Session, settings: Settings) -> Site:
         purposes=codes(PURPOSES, settings.PURPOSES),
         approval_purposes=codes(APPROVAL_PURPOSES, settings.APPROVAL_PURPOSES),
     )
+
+
+def require_purpose(site: Site, purpose: str) -> None:
+    """Refuse (422) a purpose of use the site does not list."""
+    if purpose not in site.purposes:
+        raise InvalidInputError(
+            f"{purpose} is not a purpose of use here; choose one of {', '.join(site.purposes)}."
+        )
 
 
 def update(*, session: Session, site_in: SiteUpdate) -> Site:
