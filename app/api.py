@@ -11,6 +11,7 @@ from app.lookup.router import router as lookup_router
 from app.media.router import router as media_router
 from app.pacs.router import router as pacs_router
 from app.preservation.router import router as preservation_router
+from app.requests.router import router as requests_router
 from app.scans.router import router as scans_router
 from app.stations.router import router as stations_router
 from app.studies.router import router as studies_router
@@ -33,5 +34,6 @@ for router in (
     media_router,
     pacs_router,
     preservation_router,
+    requests_router,
 ):
     api_router.include_router(router)

@@ -10,7 +10,9 @@ from app.locations.models import Location
 from app.media.models import FixityCheck, ManifestEntry, MediaIntake
 from app.pacs.models import PacsCheck
 from app.preservation.models import DestructionRecord, Succession
+from app.requests.models import CarrierRequest
 from app.scans.models import Scan
+from app.site.models import SiteSetting
 from app.stations.models import Station
 from app.studies.models import CarrierStudy, Study
 from app.tags.models import Tag, TagBinding
@@ -21,6 +23,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "Borrower",
     "Carrier",
+    "CarrierRequest",
     "CarrierStudy",
     "Checkpoint",
     "CustodyEvent",
@@ -34,6 +37,7 @@ __all__ = [
     "PacsCheck",
     "Succession",
     "Scan",
+    "SiteSetting",
     "Station",
     "Study",
     "Tag",

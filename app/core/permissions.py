@@ -36,6 +36,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "preservation.read": frozenset({Role.CLERK, Role.AUDITOR, Role.ADMIN}),
     "preservation.manage": frozenset({Role.CLERK, Role.ADMIN}),
     "preservation.destroy": frozenset({Role.ADMIN}),
+    # asking for a carrier, and fetching it for whoever asked
+    "requests.create": frozenset({Role.CLERK, Role.CLINICIAN, Role.ADMIN}),
+    "requests.fulfil": frozenset({Role.CLERK, Role.ADMIN}),
     # administration
     "locations.write": frozenset({Role.ADMIN}),
     "users.manage": frozenset({Role.ADMIN}),

@@ -24,6 +24,7 @@ from app.custody.transitions import Action
 from app.locations import service as location_service
 from app.locations.models import Location
 from app.preservation.retirement import ensure_retirable
+from app.site import service as site_service
 from app.users.models import User
 
 
@@ -91,11 +92,8 @@ def check_out(
     checkout_in: schemas.CheckOut,
     settings: Settings,
 ) -> Carrier:
-    if checkout_in.purpose not in settings.PURPOSES:
-        raise InvalidInputError(
-            f"{checkout_in.purpose} is not a purpose of use here; "
-            f"choose one of {', '.join(settings.PURPOSES)}."
-        )
+    site = site_service.current(session=session, settings=settings)
+    site_service.require_purpose(site, checkout_in.purpose)
     today = utcnow().date()
     due_on = checkout_in.due_on or today + timedelta(days=settings.DEFAULT_LOAN_DAYS)
     # Only the system (back-filling loans from a paper ledger) may enter a past due date.
@@ -108,7 +106,7 @@ def check_out(
     carrier = _load(session, label)
     _require(session, carrier, Action.CHECKOUT)
     borrower = borrower_service.get(session=session, borrower_id=checkout_in.borrower_id)
-    approver = _approver(session, principal, checkout_in, settings)
+    approver = _approver(session, principal, checkout_in, site.approval_purposes)
     loan = Loan(
         carrier_id=id_of(carrier),
         borrower_id=id_of(borrower),
@@ -138,9 +136,12 @@ def check_out(
 
 
 def _approver(
-    session: Session, principal: Principal, checkout_in: schemas.CheckOut, settings: Settings
+    session: Session,
+    principal: Principal,
+    checkout_in: schemas.CheckOut,
+    approval_purposes: tuple[str, ...],
 ) -> User | None:
-    if checkout_in.purpose not in settings.APPROVAL_PURPOSES:
+    if checkout_in.purpose not in approval_purposes:
         if checkout_in.approver:
             raise InvalidInputError(f"Purpose {checkout_in.purpose} needs no approver.")
         return None

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from app.carriers import service as carrier_service
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
+from app.site import service as site_service
 
 router = APIRouter(include_in_schema=False)
 
@@ -32,7 +33,7 @@ images: if you found it, please hand it to the hospital's radiology archive or r
 
 @router.get("/c/{label}", response_class=HTMLResponse)
 def carrier_page(session: SessionDep, settings: SettingsDep, label: str) -> HTMLResponse:
-    site = escape(settings.SITE_NAME)
+    site = escape(site_service.current(session=session, settings=settings).name)
     if not carrier_service.is_known_label(session=session, label=label):
         page = _PAGE.format(
             title="Unknown medium", body="This label is not registered here.", site=site

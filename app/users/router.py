@@ -51,6 +51,6 @@ def read_users(
 
 
 @router.post("/users/{username}/deactivate", response_model=UserPublic)
-def deactivate_user(session: SessionDep, _: Admin, username: str) -> UserPublic:
-    user = service.deactivate(session=session, username=username)
+def deactivate_user(session: SessionDep, admin: Admin, username: str) -> UserPublic:
+    user = service.deactivate(session=session, username=username, by=admin)
     return UserPublic.model_validate(user, from_attributes=True)

@@ -14,7 +14,7 @@ from app.core.errors import (
     UnauthorizedError,
 )
 from app.core.ids import id_of
-from app.core.principal import STAFF_ROLES, Role
+from app.core.principal import STAFF_ROLES, Principal, Role
 from app.core.security import hash_password, verify_password
 from app.core.time import utcnow
 from app.users.models import User
@@ -83,16 +83,40 @@ def _count_failure(session: Session, *, user_id: int, now: datetime) -> None:
         own.add(user)
 
 
-def deactivate(*, session: Session, username: str) -> User:
+def deactivate(*, session: Session, username: str, by: Principal) -> User:
+    """Disable an account. Refused for one's own account (another administrator does it) and
+    for the last active administrator."""
     user = get_by_username(session=session, username=username)
-    if user.role == Role.ADMIN and user.active and count_admins(session=session) <= 1:
-        raise ConflictError(
-            f"{username} is the last active administrator; make another one first."
-        )
+    _keep_an_admin(session, user)
+    if user.id is not None and user.id == by.user_id:
+        raise ConflictError("You cannot deactivate your own account; ask another administrator.")
     user.active = False
     session.add(user)
     session.flush()
     return user
+
+
+def change_role(*, session: Session, username: str, role: Role, by: Principal) -> User:
+    """Give an account another staff role. Refused for one's own account and for the last
+    active administrator."""
+    if role not in STAFF_ROLES:
+        raise InvalidInputError(f"Staff roles are {', '.join(r.value for r in STAFF_ROLES)}.")
+    user = get_by_username(session=session, username=username)
+    if role != Role.ADMIN:
+        _keep_an_admin(session, user)
+    if user.id is not None and user.id == by.user_id:
+        raise ConflictError("You cannot change your own role; ask another administrator.")
+    user.role = role.value
+    session.add(user)
+    session.flush()
+    return user
+
+
+def _keep_an_admin(session: Session, user: User) -> None:
+    if user.role == Role.ADMIN and user.active and count_admins(session=session) <= 1:
+        raise ConflictError(
+            f"{user.username} is the last active administrator; make another one first."
+        )
 
 
 def list_all(*, session: Session, offset: int, limit: int) -> tuple[list[User], int]:

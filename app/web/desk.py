@@ -35,13 +35,15 @@ from app.custody import schemas as custody_schemas
 from app.custody import service as custody_service
 from app.custody.transitions import next_actions
 from app.locations import service as location_service
+from app.requests import service as request_service
 from app.scans.models import Scan
 from app.scans.service import SCAN_CHANNEL
+from app.site import service as site_service
 from app.stations.models import Station
 from app.tags import service as tag_service
 from app.tags.schemas import TagBind
 from app.web import i18n
-from app.web.forms import valid as _valid
+from app.web.forms import valid
 from app.web.render import locale_of, render, render_text
 from app.web.security import Csrf, WebUser, page
 from app.web.views import carrier_view
@@ -174,6 +176,7 @@ def _card_text(
     clock_wrong: bool = False,
 ) -> str:
     settings = request.app.state.settings
+    site = site_service.current(session=session, settings=settings)
     view = carrier_view(session, carrier_service.snapshot(session=session, carrier=carrier))
     allowed = next_actions(carrier.status, legal_hold=carrier.legal_hold)
     actions = [a for a in allowed if a in DESK_ACTIONS]
@@ -187,10 +190,11 @@ def _card_text(
         "may_hold": user.may("custody.hold"),
         "locations": locations,
         "borrowers": [b for b in borrowers if b.active],
-        "purposes": settings.PURPOSES,
-        "approval_purposes": settings.APPROVAL_PURPOSES,
+        "purposes": site.purposes,
+        "approval_purposes": site.approval_purposes,
         "default_due": (utcnow() + timedelta(days=settings.DEFAULT_LOAN_DAYS)).date(),
         "basket": _basket(request),
+        "requested": request_service.waiting_for(session=session, carrier=carrier),
     }
     return render_text(request, "fragments/card.html", context, user=user)
 
@@ -240,7 +244,7 @@ def check_out(
     approver: Annotated[str, Form(max_length=64)] = "",
 ) -> HTMLResponse:
     who = _borrower_id(session, borrower)
-    checkout_in = _valid(custody_schemas.CheckOut, borrower_id=who, purpose=purpose,
+    checkout_in = valid(custody_schemas.CheckOut, borrower_id=who, purpose=purpose,
                          due_on=due_on, approver=approver)
     carrier = custody_service.check_out(session=session, principal=user.principal, label=label,
                                         checkout_in=checkout_in, settings=settings)
@@ -270,7 +274,7 @@ def return_carrier(
     ).code
     carrier = custody_service.return_carrier(
         session=session, principal=user.principal, label=label,
-        return_in=_valid(custody_schemas.Return, location=code),
+        return_in=valid(custody_schemas.Return, location=code),
     )
     return _card(request, session, user, carrier, flash=i18n.gettext("Taken back."))
 
@@ -281,7 +285,7 @@ def store(
     location: Annotated[str, Form(max_length=32)],
 ) -> HTMLResponse:
     carrier = custody_service.store(session=session, principal=user.principal, label=label,
-                                    store_in=_valid(custody_schemas.Store, location=location))
+                                    store_in=valid(custody_schemas.Store, location=location))
     return _card(request, session, user, carrier, flash=i18n.gettext("Put in storage."))
 
 
@@ -292,7 +296,7 @@ def report_missing(
 ) -> HTMLResponse:
     carrier = custody_service.report_missing(
         session=session, principal=user.principal, label=label,
-        missing_in=_valid(custody_schemas.Missing, note=note),
+        missing_in=valid(custody_schemas.Missing, note=note),
     )
     return _card(request, session, user, carrier, flash=i18n.gettext("Reported missing."))
 
@@ -305,7 +309,7 @@ def report_found(
 ) -> HTMLResponse:
     carrier = custody_service.report_found(
         session=session, principal=user.principal, label=label,
-        found_in=_valid(custody_schemas.Found, location=location, note=note),
+        found_in=valid(custody_schemas.Found, location=location, note=note),
     )
     return _card(request, session, user, carrier, flash=i18n.gettext("Recorded as found."))
 
@@ -316,7 +320,7 @@ def hold(
     reason: Annotated[str, Form(max_length=500)],
     release: Annotated[bool, Form()] = False,
 ) -> HTMLResponse:
-    checked = _valid(custody_schemas.Hold, reason=reason)
+    checked = valid(custody_schemas.Hold, reason=reason)
     carrier = custody_service.set_hold(session=session, principal=user.principal, label=label,
                                        reason=checked.reason, hold=not release)
     flash = i18n.gettext("Released from legal hold.") if release else i18n.gettext(
@@ -368,7 +372,7 @@ def dispatch(
                       {"message": i18n.gettext("The dispatch list is empty."), "kind": "info"})
     if not basket:
         raise InvalidInputError(i18n.gettext("Tap the carriers to dispatch first."))
-    dispatch_in = _valid(custody_schemas.Dispatch, labels=basket, to_location=to_location,
+    dispatch_in = valid(custody_schemas.Dispatch, labels=basket, to_location=to_location,
                          seal_number=seal_number, expected_on=expected_on)
     transfer = custody_service.dispatch(session=session, principal=user.principal,
                                         dispatch_in=dispatch_in)
@@ -391,10 +395,10 @@ def register(
     set_total: Annotated[str, Form(max_length=3)] = "",
 ) -> HTMLResponse:
     """Register the carrier of an unknown tag and bind the tag to it, in one transaction."""
-    carrier_in = _valid(CarrierCreate, label=label.upper(), kind=kind, home_location=location,
+    carrier_in = valid(CarrierCreate, label=label.upper(), kind=kind, home_location=location,
                         set_number=set_number, set_total=set_total)
     carrier = carrier_service.register(session=session, principal=user.principal,
                                        carrier_in=carrier_in)
     carrier = tag_service.bind(session=session, principal=user.principal, label=carrier.label,
-                               bind_in=_valid(TagBind, tag_uid=uid, technology=technology))
+                               bind_in=valid(TagBind, tag_uid=uid, technology=technology))
     return _card(request, session, user, carrier, flash=i18n.gettext("Registered."))

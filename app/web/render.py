@@ -10,9 +10,12 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.db import get_engine, read_only, session_scope
 from app.core.errors import AppError
+from app.site import service as site_service
 from app.web import i18n, views
 from app.web.i18n import N_
 from app.web.security import CSRF_FIELD, LoginRequired, WebUser, csrf_token
@@ -28,6 +31,8 @@ NAVIGATION = [
     ("/dashboard", "custody.overdue", N_("Dashboard"), "/dashboard"),
     ("/labels", "carriers.register", N_("Labels"), "/labels"),
     ("/audit/log", "audit.read", N_("Audit"), "/audit"),
+    ("/requests", "requests.create", N_("Requests"), "/requests"),
+    ("/admin", "borrowers.write", N_("Administration"), "/admin"),
 ]
 
 
@@ -85,7 +90,7 @@ def render_text(
     return env.get_template(template).render(
         request=request,
         user=user,
-        site_name=settings.SITE_NAME,
+        site_name=_site_name(request),
         csrf_field=CSRF_FIELD,
         csrf_token=csrf_token(request),
         lang=i18n.html_lang(),
@@ -97,6 +102,17 @@ def render_text(
         ),
         **(context or {}),
     )
+
+
+def _site_name(request: Request) -> str:
+    """The name an administrator gave the site, else the setting (also when the database
+    cannot be read: an error page still renders)."""
+    settings = request.app.state.settings
+    try:
+        with session_scope(read_only(get_engine(request))) as session:
+            return site_service.current(session=session, settings=settings).name
+    except SQLAlchemyError:
+        return str(settings.SITE_NAME)
 
 
 def is_page(request: Request) -> bool:

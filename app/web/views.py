@@ -56,6 +56,9 @@ ACTION_NAMES = {
     "migrate": N_("migrated"),
     "lookup": N_("looked up"),
     "inventory": N_("inventoried"),
+    "request_created": N_("asked for"),
+    "request_fulfilled": N_("lent to whoever asked"),
+    "request_cancelled": N_("request cancelled"),
 }
 
 

@@ -208,7 +208,8 @@ def test_every_body_route_refuses_unknown_fields(
     """Generated from the route table: each extra field alone, next to whatever the body
     lacks, is named as not allowed."""
     transfer_id = _dispatched(client, world)
-    values = {"label": world.labels[0], "transfer_id": str(transfer_id), "name": "desk-2"}
+    values = {"label": world.labels[0], "transfer_id": str(transfer_id), "name": "desk-2",
+              "request_id": "1"}
     routes = _body_routes(client)
     assert len(routes) >= 19
     for method, path, fields, role in routes:

@@ -14,6 +14,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,14 +23,18 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
+from sqlmodel import select
 
 from app.core.config import Settings
 from app.core.db import session_scope
 from app.core.permissions import PERMISSIONS
-from app.core.principal import SYSTEM
+from app.core.principal import SYSTEM, Principal, Role
 from app.custody import schemas as custody_schemas
 from app.custody import service as custody_service
 from app.main import create_app
+from app.requests import service as request_service
+from app.requests.schemas import RequestCreate
+from app.users.models import User
 from tests.factories import World, make_carrier, study_in
 
 ROLES = ("clerk", "clinician", "auditor", "admin", "station", "anonymous")
@@ -60,6 +65,10 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/stations"): {"admin"},
     ("GET", "/api/v1/stations"): {"admin"},
     ("POST", "/api/v1/stations/{name}/revoke"): {"admin"},
+    # clinicians ask for carriers; clerks fetch and lend them
+    ("POST", "/api/v1/requests"): {"clerk", "clinician", "admin"},
+    ("POST", "/api/v1/requests/{request_id}/fulfil"): {"clerk", "admin"},
+    ("GET", "/api/v1/requests/pull-list"): {"clerk", "admin"},
     # "where is it" is for staff, not for reader stations
     ("GET", "/api/v1/where"): {"clerk", "clinician", "auditor", "admin"},
     # everybody who logs in (and a station) can read a carrier
@@ -225,7 +234,7 @@ def _event_count(engine: Engine) -> int:
 
 
 @pytest.fixture
-def path_values(world: World, engine: Engine) -> dict[str, str]:
+def path_values(world: World, engine: Engine, settings: Settings) -> dict[str, str]:
     """Existing values for every path parameter (none of them used to authenticate)."""
     label = make_carrier(engine, "PERM0001", study=None)
     with session_scope(engine) as session:
@@ -234,9 +243,18 @@ def path_values(world: World, engine: Engine) -> dict[str, str]:
             principal=SYSTEM,
             dispatch_in=custody_schemas.Dispatch(labels=[label], to_location="VAULT"),
         )
+        clinician = session.exec(select(User).where(User.username == "clinician")).one()
+        asked = request_service.create(
+            session=session,
+            principal=Principal(kind="user", id=clinician.id, role=Role.CLINICIAN),
+            request_in=RequestCreate(carrier=world.labels[1], purpose="TREAT",
+                                     needed_on=date.today() + timedelta(days=1)),
+            settings=settings,
+        )
     return {
         "label": world.labels[0],
         "transfer_id": str(transfer.id),
+        "request_id": str(asked.id),
         "username": "admin2",
         "name": "desk-2",
         "code": "SHELF1",
