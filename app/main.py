@@ -25,7 +25,6 @@ from app.core.errors import (
     register_handlers,
 )
 from app.core.logs import install_filters
-from app.pages.router import router as pages_router
 from app.scans.service import SCAN_CHANNEL
 
 
@@ -206,7 +205,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.record_denied = audit_service.record_denied  # see app.auth.deps
     register_handlers(app)
     app.include_router(api_router)
-    app.include_router(pages_router)
     web.install(app, settings)
     # A station's reading of a whole disc (every file's UID, size and hash) is large.
     readings = {r"/api/v1/carriers/[A-Z0-9_]{1,16}/(intake|verify)": settings.MAX_READING_BYTES}

@@ -164,3 +164,21 @@ def remove_tag(
     """Take the tag off the carrier (then it can label another one)."""
     carrier = tag_service.unbind(session=session, principal=user.principal, label=label.upper())
     return RedirectResponse(f"/carriers/{carrier.label}", status_code=303)
+
+
+@router.get("/c/{label}", response_class=HTMLResponse)
+def public_carrier(request: Request, session: SessionDep, label: str) -> HTMLResponse:
+    """The page a phone opens when it taps a carrier's tag (the tag's URI record). Anyone can
+    tap a tag, so it shows only what the tag itself says (label, kind, set) and how to give a
+    found carrier back; everything else needs a log-in."""
+    if not carrier_service.is_known_label(session=session, label=label):
+        context = {"title": i18n.gettext("Unknown medium"),
+                   "body": i18n.gettext("This label is not registered here.")}
+        return render(request, "public_carrier.html", context, status_code=404)
+    carrier = carrier_service.get_by_label(session=session, label=label)
+    body = i18n.gettext("A labelled medium of a hospital archive.")
+    if carrier.set_total:
+        body = i18n.gettext("Part %(n)s of a set of %(m)s media.", n=carrier.set_number,
+                            m=carrier.set_total)
+    context = {"title": carrier_service.name(carrier), "body": body}
+    return render(request, "public_carrier.html", context)

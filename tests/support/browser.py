@@ -39,6 +39,7 @@ CHROMIUM_ARGS = [
 # runs axe-core on each; `make screens` photographs each for docs/screens/.
 PAGES: list[tuple[str, str | None, str, str | None]] = [
     ("login", None, "/login", None),
+    ("public-carrier", None, "/c/RAD0000001", None),
     ("desk-choose", "clerk", "/desk", None),
     ("desk", "clerk", "/desk", "bind-and-scan"),
     ("where", "clinician", "/where?q=P100752", None),
