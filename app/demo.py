@@ -185,9 +185,11 @@ def _add_carriers(
 def _register_carrier(
     session: Session, *, number: int, label: str, kind: CarrierKind, home: str
 ) -> None:
-    """Every 25th carrier is part 1 of a set of 2; tapes are encrypted and LTO-5+ barcoded."""
+    """Among the DVDs and CDs, every 25th carrier and the two after it are a set of 3 (keyed
+    SET0025 and so on); tapes are encrypted and LTO-5+ barcoded."""
     tape = kind.is_tape
-    set_total = 2 if number % 25 == 0 else None
+    part = number % 25 + 1 if 25 <= number < 200 and number % 25 < 3 else None
+    set_key = f"SET{number - number % 25:04d}" if part else None
     carrier_service.register(
         session=session,
         principal=SYSTEM,
@@ -195,8 +197,9 @@ def _register_carrier(
             label=label,
             kind=kind,
             home_location=home,
-            set_number=1 if set_total else None,
-            set_total=set_total,
+            set_number=part,
+            set_total=3 if part else None,
+            set_key=set_key,
             encrypted=tape,
             lto_barcode=f"RA{number:04d}L{kind.value[-1]}"
             if tape and kind.value[-1] in "56789"

@@ -23,6 +23,8 @@ class Carrier(SQLModel, table=True):
     tag_id: int | None = Field(default=None, foreign_key="tag.id", unique=True)
     set_number: int | None = None
     set_total: int | None = None
+    # The carriers of one set ("disc 2 of 3") share this key.
+    set_key: str | None = Field(default=None, max_length=16, index=True)
     encrypted: bool = False
     lto_barcode: str | None = Field(default=None, max_length=8)
     cm_serial: str | None = Field(default=None, max_length=32)

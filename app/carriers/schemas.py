@@ -43,6 +43,8 @@ class CarrierCreate(Strict):
     home_location: str = Field(pattern=LOCATION_CODE_PATTERN)
     set_number: int | None = Field(default=None, ge=1, le=999)
     set_total: int | None = Field(default=None, ge=1, le=999)
+    # Names the set so its parts can be found together; the label alphabet.
+    set_key: str | None = Field(default=None, pattern=LABEL_PATTERN)
     encrypted: bool = False
     # LTO volser: 6 characters, plus the 2-character media-type suffix on the barcode.
     lto_barcode: str | None = Field(default=None, pattern=r"^[A-Z0-9]{6}(L[5-9A]|M8)?$")
@@ -55,6 +57,8 @@ class CarrierCreate(Strict):
             raise ValueError("give both set_number and set_total (part n of m), or neither")
         if self.set_number and self.set_total and self.set_number > self.set_total:
             raise ValueError("set_number cannot be larger than set_total")
+        if self.set_key and not self.set_total:
+            raise ValueError("set_key names a set: give set_number and set_total too")
         if (self.lto_barcode or self.cm_serial) and not self.kind.is_tape:
             raise ValueError("lto_barcode and cm_serial are for LTO cartridges only")
         return self
@@ -104,6 +108,7 @@ class CarrierPublic(BaseModel):
     tag: TagPublic | None
     set_number: int | None
     set_total: int | None
+    set_key: str | None
     encrypted: bool
     lto_barcode: str | None
     cm_serial: str | None

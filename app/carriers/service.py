@@ -235,6 +235,7 @@ def public_view(snap: Snapshot) -> CarrierPublic:
         else None,
         set_number=carrier.set_number,
         set_total=carrier.set_total,
+        set_key=carrier.set_key,
         encrypted=carrier.encrypted,
         lto_barcode=carrier.lto_barcode,
         cm_serial=carrier.cm_serial,
@@ -262,3 +263,15 @@ def list_carriers(
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     rows = session.exec(query.order_by(col(Carrier.label)).offset(offset).limit(limit))
     return list(rows), total
+
+
+def set_parts(*, session: Session, carrier: Carrier) -> list[Carrier]:
+    """The other carriers of the carrier's set, in part order (none if it names no set)."""
+    if carrier.set_key is None:
+        return []
+    query = (
+        select(Carrier)
+        .where(Carrier.set_key == carrier.set_key, Carrier.id != carrier.id)
+        .order_by(col(Carrier.set_number), col(Carrier.label))
+    )
+    return list(session.exec(query))

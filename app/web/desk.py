@@ -393,10 +393,11 @@ def register(
     location: Annotated[str, Form(max_length=32)],
     set_number: Annotated[str, Form(max_length=3)] = "",
     set_total: Annotated[str, Form(max_length=3)] = "",
+    set_key: Annotated[str, Form(max_length=16)] = "",
 ) -> HTMLResponse:
     """Register the carrier of an unknown tag and bind the tag to it, in one transaction."""
     carrier_in = valid(CarrierCreate, label=label.upper(), kind=kind, home_location=location,
-                        set_number=set_number, set_total=set_total)
+                        set_number=set_number, set_total=set_total, set_key=set_key.upper())
     carrier = carrier_service.register(session=session, principal=user.principal,
                                        carrier_in=carrier_in)
     carrier = tag_service.bind(session=session, principal=user.principal, label=carrier.label,

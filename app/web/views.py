@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from app.audit.models import CustodyEvent
 from app.carriers import service as carrier_service
+from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierStatus
 from app.core.time import utcnow
 from app.studies.models import CarrierStudy, Study
@@ -139,6 +140,8 @@ class CarrierView:
     overdue_days: int
     studies: list[StudyLine] = field(default_factory=list)
     history: list[HistoryLine] = field(default_factory=list)
+    # The other parts of its set that are lent out, as "RAD0000027 (disc 3 of 3)".
+    set_out: list[str] = field(default_factory=list)
 
     @property
     def legal_hold(self) -> bool:
@@ -201,11 +204,7 @@ def carrier_view(
     events = _events(session, carrier.id, history)
     if carrier.status == CarrierStatus.MISSING:
         missing_since = next((e.at for e in events if e.action == "missing"), None)
-    set_text = None
-    if carrier.set_total:
-        set_text = gettext(
-            "disc %(n)s of %(m)s", n=carrier.set_number or "?", m=carrier.set_total
-        )
+    set_text = _part(carrier) if carrier.set_total else None
     overdue = 0
     if snap.loan is not None:
         overdue = max(0, (utcnow().date() - snap.loan.due_on).days)
@@ -220,7 +219,16 @@ def carrier_view(
         overdue_days=overdue,
         studies=_studies(session, carrier.id),
         history=events,
+        set_out=[
+            f"{part.label} ({_part(part)})"
+            for part in carrier_service.set_parts(session=session, carrier=carrier)
+            if part.status == CarrierStatus.CHECKED_OUT
+        ],
     )
+
+
+def _part(carrier: Carrier) -> str:
+    return gettext("disc %(n)s of %(m)s", n=carrier.set_number or "?", m=carrier.set_total)
 
 
 def _studies(session: Session, carrier_id: int | None) -> list[StudyLine]:

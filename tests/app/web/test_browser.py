@@ -134,6 +134,29 @@ class TestDesk:
         page.keyboard.press("Enter")
         expect(page.locator("#card .status.overdue")).to_contain_text("overdue by")
 
+    def test_a_three_disc_set_returned_incomplete(self, site: Site, new_page: NewPage) -> None:
+        """The demo's set SET0025 is RAD0000025-27 (discs 1-3 of 3)."""
+        page = new_page()
+        log_in(page, site, "clerk")
+        _bind_desk(page, site)
+        card = page.locator("#card")
+        for label in ("RAD0000025", "RAD0000026", "RAD0000027"):
+            page.fill("#scan-field", label)
+            page.keyboard.press("Enter")
+            expect(card.locator(".label")).to_have_text(label)
+            card.locator("#borrower").fill(
+                page.locator("#borrower-list option").first.get_attribute("value") or "")
+            card.locator("text=Lend out").last.click()
+            expect(card.locator(".flash.ok")).to_have_text("Lent out.")
+        for label in ("RAD0000025", "RAD0000026"):
+            page.fill("#scan-field", label)
+            page.keyboard.press("Enter")
+            expect(card.locator(".label")).to_have_text(label)
+            card.locator("button", has_text="Take back").click()
+            expect(card.locator(".flash.ok")).to_have_text("Taken back.")
+        expect(card.locator(".set-out")).to_have_text(
+            "Still out from this set: RAD0000027 (disc 3 of 3)")
+
     def test_dispatch_three_and_receive(self, site: Site, new_page: NewPage) -> None:
         page = new_page()
         log_in(page, site, "clerk")
