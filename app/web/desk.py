@@ -65,6 +65,7 @@ DESK_ACTIONS = frozenset(
     {"checkout", "return", "receive", "store", "dispatch", "found", "missing", "hold", "release"}
 )
 
+
 def _station(session: Session, request: Request) -> Station | None:
     name = request.cookies.get(DESK_COOKIE)
     if not name:
