@@ -155,3 +155,16 @@ def test_user_text_is_escaped_everywhere(
 def _events(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(text("SELECT COUNT(*) FROM custody_event")).scalar_one())
+
+
+def test_the_stylesheets_are_well_formed() -> None:
+    """Every rule and block closes (a merge once dropped closing braces, unstyling pages)."""
+    from app.web import STATIC
+
+    for sheet in STATIC.glob("*.css"):
+        text = re.sub(r"/\*.*?\*/", "", sheet.read_text(), flags=re.S)
+        depth = 0
+        for char in text:
+            depth += (char == "{") - (char == "}")
+            assert depth >= 0, sheet.name
+        assert depth == 0, sheet.name
