@@ -135,6 +135,9 @@ class SecurityHeaders:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("Referrer-Policy", "same-origin")
+                if not scope["path"].startswith("/static/"):
+                    # Pages and answers hold patient data: no copy in a shared PC's cache.
+                    headers.setdefault("Cache-Control", "no-store")
             await send(message)
 
         await self.app(scope, receive, with_headers)
@@ -186,7 +189,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         listener.start()
         # Serve only once this process hears announcements (a desk must not miss a tap).
-        await anyio.to_thread.run_sync(listener.ready.wait, 10)
+        if not await anyio.to_thread.run_sync(listener.ready.wait, 10):
+            log.warning("the announcement listener is not listening yet; desks may miss taps")
         yield
         listener.stop()
         engine.dispose()

@@ -17,10 +17,11 @@ CONTENT_REFUSED = frozenset({400, 422})
 class ServiceError(Exception):
     """The service answered with an error, or could not be reached (``status`` 0)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.code = code  # the service's own "error" value, when the answer was one
 
     @property
     def unreachable(self) -> bool:
@@ -28,13 +29,16 @@ class ServiceError(Exception):
 
     @property
     def content_refused(self) -> bool:
-        """The server will never take this body as it is: retrying it cannot help."""
-        return self.status in CONTENT_REFUSED
+        """The service itself refused this body as invalid: retrying it cannot help. A 400 of a
+        proxy in the way (plain HTML) is not that, nor is a refusal without the service's code."""
+        return self.status in CONTENT_REFUSED and self.code == "invalid_input"
 
     def describe(self) -> str:
         """What the operator reads: "unreachable" and "refused" are different troubles."""
         if self.unreachable:
             return f"server unreachable: {self.message}"
+        if 200 <= self.status < 300:
+            return f"server answer not understood: {self.message}"
         if self.status >= 500:
             return f"server error (HTTP {self.status}): {self.message}"
         return f"server refused (HTTP {self.status}): {self.message}"
@@ -76,13 +80,17 @@ class ServiceClient:
             except ValueError as exc:
                 raise ServiceError(response.status_code, self._not_understood) from exc
         try:
-            detail = str(response.json().get("detail", ""))
-        except ValueError:
-            detail = ""
+            body = response.json()
+            detail = str(body.get("detail", ""))
+            code = str(body["error"]) if "error" in body else None
+        except (ValueError, AttributeError):
+            detail, code = "", None
         if response.status_code == 401:
             detail = "The station's API key was refused (wrong or revoked); ask an administrator."
         raise ServiceError(
-            response.status_code, detail or f"The server answered HTTP {response.status_code}."
+            response.status_code,
+            detail or f"The server answered HTTP {response.status_code}.",
+            code,
         )
 
     @property

@@ -63,12 +63,14 @@ class Hub:
 
 # The hub of each engine's process-local listeners (tests run many apps in one process).
 _hubs: WeakKeyDictionary[Engine, Hub] = WeakKeyDictionary()
+_hubs_lock = threading.Lock()
 
 
 def hub_for(engine: Engine) -> Hub:
-    if engine not in _hubs:
-        _hubs[engine] = Hub()
-    return _hubs[engine]
+    with _hubs_lock:
+        if engine not in _hubs:
+            _hubs[engine] = Hub()
+        return _hubs[engine]
 
 
 def announce(session: Session, channel: str, payload: str) -> None:
@@ -135,7 +137,7 @@ class Listener:
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=0.5):
                             hub.publish(note.channel, note.payload)
-            except psycopg.Error as exc:
+            except Exception as exc:  # never let the thread die: the desks would go quiet
                 log.warning("listener lost its connection (%s); reconnecting", type(exc).__name__)
                 self._stop.wait(1.0)
 

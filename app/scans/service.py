@@ -216,8 +216,11 @@ def _seen_entry(
     """Note when and where the carrier was last seen; the "seen" event to append. The payload
     keeps the read time as the station sent it, and says when that time was not believable."""
     carrier = snap.carrier
-    carrier.last_seen_at = received_at if clock_wrong else read.read_at
-    carrier.last_seen_location_id = principal.location_id
+    seen_at = received_at if clock_wrong else read.read_at
+    # A read delivered late (an outbox that was offline) must not move "last seen" back.
+    if carrier.last_seen_at is None or seen_at >= carrier.last_seen_at:
+        carrier.last_seen_at = seen_at
+        carrier.last_seen_location_id = principal.location_id
     return audit_service.Entry.about(
         carrier,
         action="seen",

@@ -10,7 +10,9 @@ POST) and calls the same custody service as the API.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated, Any
@@ -26,6 +28,7 @@ from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierCreate, CarrierKind
 from app.core.announce import hub_for
+from app.core.config import Settings
 from app.core.db import SessionDep, get_engine, read_only, session_scope
 from app.core.deps import SettingsDep
 from app.core.errors import InvalidInputError, NotFoundError
@@ -35,6 +38,8 @@ from app.custody import schemas as custody_schemas
 from app.custody import service as custody_service
 from app.custody.transitions import next_actions
 from app.locations import service as location_service
+from app.lookup import service as lookup_service
+from app.lookup.schemas import QueryKind
 from app.requests import service as request_service
 from app.scans.models import Scan
 from app.scans.service import SCAN_CHANNEL
@@ -45,7 +50,7 @@ from app.tags.schemas import TagBind
 from app.web import i18n
 from app.web.forms import valid
 from app.web.render import locale_of, render, render_text
-from app.web.security import Csrf, WebUser, page
+from app.web.security import Csrf, WebUser, load_user, page
 from app.web.views import carrier_view
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
@@ -110,26 +115,36 @@ def choose_station(
 
 @router.get("/events")
 async def desk_events(request: Request, user: Clerk) -> EventSourceResponse:
-    """The desk's live stream: one ``scan`` event (the rendered card) per tap at its station."""
+    """The desk's live stream: one ``scan`` event (the rendered card) per tap at its station.
+
+    The stream ends when the session would go idle (the page then says it is disconnected and
+    the next click asks for a log-in) and when the account is disabled or loses the desk."""
     engine = get_engine(request)
-    with session_scope(read_only(engine)) as session:
-        station = _station(session, request)
+    station = await run_in_threadpool(_bound_station, request)
     if station is None:
         raise NotFoundError(i18n.gettext("Choose this desk's station first."))
     hub = hub_for(engine)
-    sub = hub.subscribe(SCAN_CHANNEL)
     locale = locale_of(request)
+    idle = request.app.state.settings.SESSION_IDLE_MINUTES * 60
+    deadline = int(request.session.get("seen", 0)) + idle
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
+        sub = hub.subscribe(SCAN_CHANNEL)  # inside: a stream never started leaves nothing
         try:
             yield ServerSentEvent(event="ready", data="ready")
-            while True:
-                message = json.loads(await sub.queue.get())
+            while (remaining := deadline - time.time()) > 0:
+                try:
+                    raw = await asyncio.wait_for(sub.queue.get(), timeout=remaining)
+                except TimeoutError:
+                    return
+                message = json.loads(raw)
                 if message.get("station_id") != station.id:
                     continue
                 html = await run_in_threadpool(
                     _render_tap, request, user, locale, str(message["event_id"])
                 )
+                if html is None:
+                    return
                 yield ServerSentEvent(event="scan", data=html, id=str(message["event_id"]))
         finally:
             hub.unsubscribe(sub)
@@ -137,8 +152,17 @@ async def desk_events(request: Request, user: Clerk) -> EventSourceResponse:
     return EventSourceResponse(stream(), ping=15)
 
 
-def _render_tap(request: Request, user: WebUser, locale: str, event_id: str) -> str:
+def _bound_station(request: Request) -> Station | None:
+    with session_scope(read_only(get_engine(request))) as session:
+        return _station(session, request)
+
+
+def _render_tap(request: Request, user: WebUser, locale: str, event_id: str) -> str | None:
+    """The card of a tap; None when the desk's user may no longer see it."""
     with i18n.using(locale), session_scope(read_only(get_engine(request))) as session:
+        now = load_user(session, user.principal.id)
+        if now is None or not now.may("custody.checkout"):
+            return None
         scan = session.exec(select(Scan).where(Scan.event_id == event_id)).one_or_none()
         if scan is None:
             return ""
@@ -146,7 +170,9 @@ def _render_tap(request: Request, user: WebUser, locale: str, event_id: str) -> 
         carrier = answer.get("carrier")
         if carrier:
             found = carrier_service.get_by_label(session=session, label=carrier["label"])
-            return _card_text(request, session, user, found, clock_wrong=scan.clock_wrong)
+            # Without the dispatch list: the stream's copy of the session is from its start.
+            return _card_text(request, session, user, found, clock_wrong=scan.clock_wrong,
+                              with_basket=False)
         if answer.get("outcome") == "unregistered_tag":
             uid = normalise_uid(scan.tag_uid, Technology(scan.technology))
             return render_text(request, "fragments/register.html",
@@ -175,6 +201,7 @@ def _card_text(
     *,
     flash: str | None = None,
     clock_wrong: bool = False,
+    with_basket: bool = True,
 ) -> str:
     settings = request.app.state.settings
     site = site_service.current(session=session, settings=settings)
@@ -206,21 +233,29 @@ def _register_context(session: Session, uid: str, technology: str) -> dict[str, 
             "locations": locations}
 
 
+def _looked_up(session: Session, settings: Settings, user: WebUser, carrier: Carrier) -> Carrier:
+    """A card shows patient IDs: outside a station's tap (which logs "seen") it is logged as a
+    lookup by label, as the carrier page is."""
+    lookup_service.where(session=session, principal=user.principal, query=carrier.label,
+                         kind=QueryKind.LABEL, secret=settings.secret_key)
+    return carrier
+
+
 @router.post("/scan", response_class=HTMLResponse)
 def typed_scan(
-    request: Request, session: SessionDep, user: Clerk, _: Csrf,
+    request: Request, session: SessionDep, settings: SettingsDep, user: Clerk, _: Csrf,
     code: Annotated[str, Form(max_length=64)],
 ) -> HTMLResponse:
     """What a keyboard-wedge reader or a barcode scanner typed: a label or a tag UID."""
     text = code.strip()
     if is_label(text.upper()):
-        return _card(request, session, user,
-                     carrier_service.get_by_label(session=session, label=text.upper()))
+        found = carrier_service.get_by_label(session=session, label=text.upper())
+        return _card(request, session, user, _looked_up(session, settings, user, found))
     if looks_like_uid(text):
         uid = normalise_uid(text)
-        found = tag_service.carrier_of(session=session, uid=uid)
-        if found is not None:
-            return _card(request, session, user, found)
+        tagged = tag_service.carrier_of(session=session, uid=uid)
+        if tagged is not None:
+            return _card(request, session, user, _looked_up(session, settings, user, tagged))
         # A wedge types the UID alone; 8 bytes is an ISO 15693 (hub) tag, else ISO 14443 A.
         technology = Technology.ISO15693 if len(uid) == 16 else Technology.ISO14443A
         context = _register_context(session, uid, technology.value)
@@ -231,8 +266,11 @@ def typed_scan(
 
 
 @router.get("/carriers/{label}", response_class=HTMLResponse)
-def card(request: Request, session: SessionDep, user: Clerk, label: str) -> HTMLResponse:
-    return _card(request, session, user, carrier_service.get_by_label(session=session, label=label))
+def card(
+    request: Request, session: SessionDep, settings: SettingsDep, user: Clerk, label: str
+) -> HTMLResponse:
+    found = carrier_service.get_by_label(session=session, label=label)
+    return _card(request, session, user, _looked_up(session, settings, user, found))
 
 
 @router.post("/carriers/{label}/checkout", response_class=HTMLResponse)
@@ -381,7 +419,8 @@ def dispatch(
     message = i18n.gettext(
         "Dispatched %(n)s carriers (transfer %(id)s).", n=len(basket), id=transfer.id
     )
-    return render(request, "fragments/flash.html", {"message": message, "kind": "ok"})
+    return render(request, "fragments/dispatched.html",
+                  {"message": message, "kind": "ok", "basket": [], "locations": []})
 
 
 @router.post("/register", response_class=HTMLResponse)

@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.exc import SQLAlchemyError
@@ -125,6 +126,7 @@ def install_error_pages(app: FastAPI) -> None:
     """Errors on pages answer as pages (fragments for htmx); the API keeps its JSON."""
     api_error = app.exception_handlers[AppError]
     api_http = app.exception_handlers[StarletteHTTPException]
+    api_validation = app.exception_handlers[RequestValidationError]
 
     async def app_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, AppError)
@@ -141,8 +143,17 @@ def install_error_pages(app: FastAPI) -> None:
         message = i18n.gettext("No such page.") if exc.status_code == 404 else str(exc.detail)
         return _error_page(request, exc.status_code, message)
 
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        if not is_page(request):
+            return await _answer(api_validation, request, exc)
+        fields = sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")})
+        message = i18n.gettext("Check these fields: %(fields)s.", fields=", ".join(fields))
+        return _error_page(request, 422, message)
+
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
 
 
 async def _answer(handler: Any, request: Request, exc: Exception) -> Response:

@@ -82,7 +82,8 @@ def log_out(request: Request) -> None:
     request.session.clear()
 
 
-def _load(session: Session, user_id: object) -> WebUser | None:
+def load_user(session: Session, user_id: object) -> WebUser | None:
+    """The user as the pages see them, or None when the account is gone or disabled."""
     user = session.get(User, user_id) if isinstance(user_id, int) else None
     if user is None or not user.active:
         return None
@@ -102,7 +103,7 @@ def current_user(request: Request) -> WebUser | None:
         request.state.session_expired = True
         return None
     with session_scope(read_only(get_engine(request))) as session:
-        user = _load(session, request.session.get("uid"))
+        user = load_user(session, request.session.get("uid"))
     if user is None:
         request.session.clear()
         return None

@@ -38,6 +38,7 @@ class ScriptedServer:
         self.max_reads: int | None = None
         self.garble = False
         self.refuse: set[str] = set()  # tag UIDs whose batch is answered 422
+        self.proxy_400 = False  # a proxy in the way answers a plain-HTML 400
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if self.garble:
@@ -48,6 +49,8 @@ class ScriptedServer:
         reads = json.loads(request.content)["reads"]
         if self.max_reads is not None and len(reads) > self.max_reads:
             return httpx.Response(413, json={"error": "PayloadTooLarge", "detail": "too big"})
+        if self.proxy_400:
+            return httpx.Response(400, text="<html>400 plain HTTP to an HTTPS port</html>")
         if any(r["tag_uid"] in self.refuse for r in reads):
             return httpx.Response(422, json={"error": "invalid_input",
                                              "detail": "reads.0.tag_uid: not a tag UID."})
@@ -147,6 +150,20 @@ class TestSending:
             f"  #3 04BAD0 read {dead.scan.read_at}, refused {dead.refused_at}: "
             "reads.0.tag_uid: not a tag UID.",
         ]
+
+    def test_a_proxys_400_is_not_a_refusal_of_the_scans(
+        self, agent: StationAgent, server: ScriptedServer
+    ) -> None:
+        server.proxy_400 = True
+        agent.handle(_arrived("04A1"))
+        runner = threading.Thread(target=agent.run)
+        runner.start()
+        try:
+            wait_for(lambda: "server refused (HTTP 400)" in _output(agent), 10, "the complaint")
+        finally:
+            agent.stop.set()
+            runner.join()
+        assert agent.outbox.count() == 1 and agent.outbox.dead_letters() == []
 
     def test_a_garbled_answer_keeps_the_scans(self, agent: StationAgent,
                                               server: ScriptedServer) -> None:

@@ -231,3 +231,17 @@ def test_the_answer_for_an_overdue_loan_says_it_is_overdue(
     [result] = post(client, world, [read(tag_uid(1), 1)])
     assert result["message"].endswith("It is overdue by 3 days.")
     assert result["actions"][0] == "return"
+
+
+def test_a_late_read_does_not_move_last_seen_back(
+    client: TestClient, world: World, engine: Engine
+) -> None:
+    post(client, world, [read(tag_uid(1), 1)])
+    late = read(tag_uid(1), 2) | {"read_at": "2020-01-01T08:00:00Z"}  # an outbox offline long
+    [result] = post(client, world, [late])
+    assert result["outcome"] == "seen" and result["clock_wrong"] is False
+    with engine.connect() as conn:
+        last = conn.execute(
+            text("SELECT last_seen_at FROM carrier WHERE label = :l"), {"l": world.labels[0]}
+        ).scalar_one()
+    assert _utc(last).year >= 2026

@@ -168,3 +168,27 @@ def test_the_stylesheets_are_well_formed() -> None:
             depth += (char == "{") - (char == "}")
             assert depth >= 0, sheet.name
         assert depth == 0, sheet.name
+
+
+def test_a_bad_form_answers_a_page_not_json(clerk: tuple[TestClient, str]) -> None:
+    client, token = clerk
+    r = client.post("/desk/scan", data={}, headers={"X-CSRF-Token": token, "HX-Request": "1"})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    assert "code" in r.text and "flash error" in r.text
+
+
+def test_a_card_shown_by_label_is_logged_as_a_lookup(
+    clerk: tuple[TestClient, str], world: World, engine: Engine
+) -> None:
+    client, _ = clerk
+    before = _count(engine, "lookup")
+    r = client.get(f"/desk/carriers/{world.labels[0]}")
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    assert _count(engine, "lookup") == before + 1
+
+
+def _count(engine: Engine, action: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(
+            text("SELECT COUNT(*) FROM custody_event WHERE action = :a"), {"a": action}
+        ).scalar_one())
