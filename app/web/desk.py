@@ -222,6 +222,7 @@ def _card_text(
         "approval_purposes": site.approval_purposes,
         "default_due": (utcnow() + timedelta(days=settings.DEFAULT_LOAN_DAYS)).date(),
         "basket": _basket(request),
+        "with_basket": with_basket,
         "requested": request_service.waiting_for(session=session, carrier=carrier),
     }
     return render_text(request, "fragments/card.html", context, user=user)

@@ -16,7 +16,10 @@ from tests.support.wait import wait_for
 @contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", workers=1)
+    # log_config=None: leave the process's logging alone (uvicorn's default config stops its
+    # loggers propagating, which would hide them from later tests' log capture).
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", workers=1,
+                            log_config=None)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
