@@ -155,28 +155,26 @@ class TestSending:
         self, agent: StationAgent, server: ScriptedServer
     ) -> None:
         server.proxy_400 = True
-        agent.handle(_arrived("04A1"))
-        runner = threading.Thread(target=agent.run)
-        runner.start()
-        try:
-            wait_for(lambda: "server refused (HTTP 400)" in _output(agent), 10, "the complaint")
-        finally:
-            agent.stop.set()
-            runner.join()
+        _run_until(agent, "server refused (HTTP 400)")
         assert agent.outbox.count() == 1 and agent.outbox.dead_letters() == []
 
     def test_a_garbled_answer_keeps_the_scans(self, agent: StationAgent,
                                               server: ScriptedServer) -> None:
         server.garble = True  # e.g. a captive portal or proxy answering in the server's place
-        agent.handle(_arrived("04A1"))
-        runner = threading.Thread(target=agent.run)
-        runner.start()
-        try:
-            wait_for(lambda: "does not understand" in _output(agent), 10, "the complaint")
-        finally:
-            agent.stop.set()
-            runner.join()
+        _run_until(agent, "does not understand")
         assert agent.outbox.count() == 1
+
+
+def _run_until(agent: StationAgent, complaint: str) -> None:
+    """Queue one scan, run the agent until it prints ``complaint``, stop it."""
+    agent.handle(_arrived("04A1"))
+    runner = threading.Thread(target=agent.run)
+    runner.start()
+    try:
+        wait_for(lambda: complaint in _output(agent), 10, "the complaint")
+    finally:
+        agent.stop.set()
+        runner.join()
 
 
 class TestLabelCheck:
