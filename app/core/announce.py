@@ -111,6 +111,9 @@ class Listener:
         self.ready = threading.Event()
 
     def start(self) -> None:
+        # An app may start again after a stop (a test client per test): begin afresh.
+        self._stop.clear()
+        self.ready.clear()
         if self.engine.dialect.name != "postgresql":
             self.ready.set()
             return
