@@ -87,23 +87,16 @@ CLOCK_SENTENCE = (
 )
 
 
+@dataclass
 class _Resolver:
     """What each read is (a carrier, a location tag, an unknown or malformed UID), loaded for a
     whole batch with a fixed number of queries."""
 
-    def __init__(
-        self,
-        principal: Principal,
-        uids: dict[str, str | AppError],
-        carriers: dict[str, Any],
-        places: dict[str, Any],
-        snaps: dict[int, carrier_service.Snapshot],
-    ) -> None:
-        self.principal = principal
-        self.uids = uids
-        self.carriers = carriers
-        self.places = places
-        self.snaps = snaps
+    principal: Principal
+    uids: dict[str, str | AppError]
+    carriers: dict[str, Any]
+    places: dict[str, Any]
+    snaps: dict[int, carrier_service.Snapshot]
 
     @classmethod
     def load(cls, session: Session, principal: Principal, reads: list[ScanRead]) -> _Resolver:
