@@ -6,6 +6,7 @@ from app.audit.models import Checkpoint, CustodyEvent, LogHead
 from app.borrowers.models import Borrower
 from app.carriers.models import Carrier
 from app.custody.models import Loan, Transfer, TransferItem
+from app.inventory.models import Campaign, Sighting, SweepRead, SweepSession
 from app.locations.models import Location
 from app.media.models import FixityCheck, ManifestEntry, MediaIntake
 from app.pacs.models import PacsCheck
@@ -22,6 +23,7 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "Borrower",
+    "Campaign",
     "Carrier",
     "CarrierRequest",
     "CarrierStudy",
@@ -37,9 +39,12 @@ __all__ = [
     "PacsCheck",
     "Succession",
     "Scan",
+    "Sighting",
     "SiteSetting",
     "Station",
     "Study",
+    "SweepRead",
+    "SweepSession",
     "Tag",
     "TagBinding",
     "Transfer",

@@ -39,6 +39,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # asking for a carrier, and fetching it for whoever asked
     "requests.create": frozenset({Role.CLERK, Role.CLINICIAN, Role.ADMIN}),
     "requests.fulfil": frozenset({Role.CLERK, Role.ADMIN}),
+    # inventory: campaigns and their reports, sweeping shelves (a person or a handheld station)
+    "inventory.read": frozenset({Role.CLERK, Role.AUDITOR, Role.ADMIN}),
+    "inventory.manage": frozenset({Role.CLERK, Role.ADMIN}),
+    "inventory.sweep": frozenset({Role.CLERK, Role.ADMIN, Role.STATION}),
     # administration
     "locations.write": frozenset({Role.ADMIN}),
     "users.manage": frozenset({Role.ADMIN}),
