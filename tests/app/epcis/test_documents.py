@@ -4,6 +4,7 @@ official JSON Schema on both databases."""
 from __future__ import annotations
 
 import json
+import tracemalloc
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -16,8 +17,11 @@ from sqlmodel import col, select
 from app.audit import service as audit_service
 from app.audit.models import CustodyEvent
 from app.carriers.models import Carrier
+from app.core.config import Settings
 from app.core.db import session_scope
 from app.core.principal import SYSTEM
+from app.epcis import service
+from app.epcis.schemas import EventFilter
 from app.inventory.models import Campaign, Sighting, SweepSession
 from app.locations.models import Location
 from tests.factories import World, tag_uid
@@ -288,3 +292,43 @@ def test_a_date_range(
     document = _export(client, world, since=cut)
     labels = {e["epcList"][0].rsplit("/", 1)[1] for e in document["epcisBody"]["eventList"]}
     assert labels == {"RAD0000002", "RAD0000003"}
+
+
+def _peak_bytes(engine: Engine, settings: Settings, carrier_id: int) -> tuple[int, int]:
+    """Events in the document and the most memory building it took at any moment (the
+    chunks are counted and dropped, as a client writing them to a socket would)."""
+    events = 0
+    tracemalloc.start()
+    try:
+        for chunk in service.document(
+            engine, settings=settings, event_filter=EventFilter(carrier_id=carrier_id)
+        ):
+            events += chunk.count('"type": "ObjectEvent"')
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return events, peak
+
+
+def test_a_long_history_streams_in_flat_memory(
+    world: World, engine: Engine, settings: Settings
+) -> None:
+    with session_scope(engine) as session:
+        ids = {c.label: c.id or 0 for c in session.exec(select(Carrier))}
+        shelf = session.exec(select(Location).where(Location.code == "SHELF1")).one().id
+        for label, reads in (("RAD0000001", 2_000), ("RAD0000002", 20_000)):
+            audit_service.append_many(
+                session,
+                principal=SYSTEM,
+                entries=[
+                    audit_service.Entry(
+                        action="seen", payload={"n": n}, carrier_id=ids[label], location_id=shelf
+                    )
+                    for n in range(reads)
+                ],
+            )
+    short, short_peak = _peak_bytes(engine, settings, ids["RAD0000001"])
+    long, long_peak = _peak_bytes(engine, settings, ids["RAD0000002"])
+    assert (short, long) > (2_000, 20_000)
+    # Ten times the events, about the same memory: batches, not the whole history at once.
+    assert long_peak < 2 * short_peak, (short_peak, long_peak)
