@@ -7,6 +7,7 @@ from app.borrowers.router import router as borrowers_router
 from app.carriers.router import router as carriers_router
 from app.custody.router import router as custody_router
 from app.epcis.router import router as epcis_router
+from app.inventory.router import router as inventory_router
 from app.locations.router import router as locations_router
 from app.lookup.router import router as lookup_router
 from app.media.router import router as media_router
@@ -36,6 +37,7 @@ for router in (
     pacs_router,
     preservation_router,
     requests_router,
+    inventory_router,
     epcis_router,
 ):
     api_router.include_router(router)
