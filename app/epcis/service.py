@@ -35,6 +35,7 @@ from app.core.time import as_utc, utcnow
 from app.epcis.schemas import EPCIS_CONTEXT, EventFilter
 from app.inventory import service as inventory_service
 from app.inventory.models import Sighting
+from app.inventory.schemas import ReadClass
 from app.locations.models import Location
 from readers.carrier_label import carrier_uri
 
@@ -84,7 +85,6 @@ STEPS: dict[str, Step] = {
     "seen": Step("OBSERVE", "inspecting"),
     "verify": Step("OBSERVE", "inspecting"),
     "store": Step("OBSERVE", "storing", CarrierStatus.IN_STORAGE),
-    "rehome": Step("OBSERVE", "storing", CarrierStatus.IN_STORAGE),
     "check_out": Step("OBSERVE", "departing", CarrierStatus.CHECKED_OUT),
     "return": Step("OBSERVE", "receiving", CarrierStatus.IN_STORAGE),
     "dispatch": Step("OBSERVE", "shipping", CarrierStatus.IN_TRANSIT),
@@ -328,6 +328,8 @@ def _sightings(
         .join(Carrier, col(Carrier.id) == col(Sighting.carrier_id))
         .join(Location, col(Location.id) == col(Sighting.shelf_id))
     )
+    # The close records the carriers it did not see as sightings too: they are no event.
+    query = query.where(col(Sighting.read_class) != ReadClass.NOT_SEEN.value)
     if event_filter.carrier_id is not None:
         query = query.where(col(Sighting.carrier_id) == event_filter.carrier_id)
     if event_filter.campaign_id is not None:

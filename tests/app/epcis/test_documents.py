@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import tracemalloc
+import uuid
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -243,31 +244,81 @@ def _campaign(engine: Engine) -> tuple[int, int]:
     return ids[0], ids[1]
 
 
+def _swept_and_closed(client: TestClient, world: World) -> int:
+    """A campaign over the archive through the inventory API: shelf 1 swept (RAD0000001 found,
+    RAD0000003 not seen), RAD0000002 read on shelf 2 and put back, then closed with the
+    not-seen reported missing."""
+    clerk = world.auth("clerk")
+    today = datetime.now(UTC).date()
+    r = client.post(
+        "/api/v1/inventory/campaigns",
+        json={"name": "Year-end", "scope": "ARCH", "starts_on": str(today), "ends_on": str(today)},
+        headers=clerk,
+    )
+    assert r.status_code == 201, r.text
+    campaign = int(r.json()["id"])
+    session, t0 = str(uuid.uuid4()), datetime.now(UTC) - timedelta(minutes=10)
+    reads = [
+        {"location": "SHELF1"},
+        {"tag_uid": tag_uid(1)},
+        {"location": "SHELF2"},
+        {"tag_uid": tag_uid(2)},
+    ]
+    r = client.post(
+        f"/api/v1/inventory/campaigns/{campaign}/reads",
+        json={
+            "reads": [
+                {
+                    "event_id": str(uuid.uuid4()),
+                    "session": session,
+                    "read_at": (t0 + timedelta(minutes=n)).isoformat(),
+                    **subject,
+                }
+                for n, subject in enumerate(reads)
+            ]
+        },
+        headers=clerk,
+    )
+    assert r.status_code == 200, r.text
+    assert [x["class"] for x in r.json()["results"]] == ["shelf", "found", "shelf", "misplaced"]
+    for path, body in [
+        ("resolve", {"label": "RAD0000002", "action": "put_back"}),
+        ("close", {"report_missing": True}),
+    ]:
+        r = client.post(f"/api/v1/inventory/campaigns/{campaign}/{path}", json=body, headers=clerk)
+        assert r.status_code == 200, r.text
+    return campaign
+
+
 def test_a_campaigns_sightings_and_results(
-    client: TestClient, world: World, engine: Engine, epcis_problems: Problems
+    client: TestClient, world: World, epcis_problems: Problems
 ) -> None:
-    first, _ = _campaign(engine)
-    document = _export(client, world, campaign=first)
+    campaign = _swept_and_closed(client, world)
+    document = _export(client, world, campaign=campaign)
     assert epcis_problems(document) == []
     events = document["epcisBody"]["eventList"]
     assert [(e["bizStep"], e["epcList"][0].rsplit("/", 1)[1]) for e in events] == [
-        ("cycle_counting", "RAD0000002"),  # the close's result, from the custody log
-        ("cycle_counting", "RAD0000001"),  # then the sightings, in read order
+        # From the custody log: the correction, then the close's result.
+        ("storing", "RAD0000002"),
+        ("cycle_counting", "RAD0000003"),
+        # Then the sightings, in read order (the not-seen RAD0000003 was not observed).
+        ("cycle_counting", "RAD0000001"),
         ("cycle_counting", "RAD0000002"),
     ]
-    result = events[0]
+    put_back, result, found, misplaced = events
+    assert put_back["bizLocation"] == {"id": f"{PUBLIC}/locations/SHELF1"}
     assert (result["disposition"], result["readPoint"]["id"]) == (
         "unknown",
-        f"{PUBLIC}/locations/SHELF2",
+        f"{PUBLIC}/locations/SHELF1",
     )
-    assert "bizLocation" not in result  # reported missing: not where it was counted
-    seen = events[1]
-    assert seen["eventTime"] == "2026-01-10T01:00:00.000000Z" and "recordTime" not in seen
-    assert seen["bizLocation"] == seen["readPoint"] == {"id": f"{PUBLIC}/locations/SHELF1"}
-    assert len({e["eventID"] for e in events}) == 3
+    assert "bizLocation" not in result  # reported missing: not where it was expected
+    assert "recordTime" not in found and "disposition" not in found
+    assert found["bizLocation"] == found["readPoint"] == {"id": f"{PUBLIC}/locations/SHELF1"}
+    assert misplaced["readPoint"] == {"id": f"{PUBLIC}/locations/SHELF2"}
+    assert len({e["eventID"] for e in events}) == 4
     # A carrier and a campaign: both filters hold.
-    only = _export(client, world, campaign=first, carrier="RAD0000001")
-    assert len(only["epcisBody"]["eventList"]) == 1
+    only = _export(client, world, campaign=campaign, carrier="RAD0000001")
+    assert [e["epcList"] for e in only["epcisBody"]["eventList"]] == [[f"{PUBLIC}/c/RAD0000001"]]
 
 
 def test_a_date_range(
