@@ -56,7 +56,7 @@ DEFAULT_DAYS = 14
 NOT_A_SCOPE = (LocationKind.DESK.value, LocationKind.COURIER.value)
 
 CLASS_NAMES = {
-    ReadClass.FOUND: N_("found"),
+    ReadClass.FOUND: N_("found in place"),
     ReadClass.MISPLACED: N_("misplaced"),
     ReadClass.UNEXPECTED: N_("unexpected"),
     ReadClass.UNKNOWN: N_("unknown tag"),
