@@ -74,6 +74,7 @@ ACTION_NAMES = {
     ResolveAction.RETURN: N_("Take it back from loan"),
     ResolveAction.RECEIVE: N_("Receive it here"),
     ResolveAction.FOUND: N_("Report it found"),
+    ResolveAction.STORE: N_("Store it here"),
 }
 RESOLUTION_NAMES = {
     ResolveAction.PUT_BACK: N_("put back on its shelf"),
@@ -81,6 +82,7 @@ RESOLUTION_NAMES = {
     ResolveAction.RETURN: N_("taken back from loan"),
     ResolveAction.RECEIVE: N_("received"),
     ResolveAction.FOUND: N_("reported found"),
+    ResolveAction.STORE: N_("put in storage"),
 }
 
 

@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from sqlmodel import col, select
 
 from app.carriers.models import Carrier
+from app.core.config import Settings
 from app.core.db import make_engine, session_scope
 from app.core.principal import Principal, Role
 from app.core.time import utcnow
@@ -53,7 +54,8 @@ def _sweep_first_shelf(site: Site) -> tuple[int, int]:
                 "read_at": (start + timedelta(seconds=n)).isoformat(), **subject,
             }) for n, subject in enumerate(subjects)]
             inventory_service.ingest(session=session, principal=principal,
-                                     campaign_id=campaign.id or 0, reads=reads)
+                                     campaign_id=campaign.id or 0, reads=reads,
+                                     settings=Settings(DATA_DIR=site.data_dir))
             return campaign.id or 0, len(uids)
     finally:
         engine.dispose()

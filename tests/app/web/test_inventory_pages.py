@@ -96,7 +96,7 @@ def sweep(engine: Engine, settings: Settings, world: World) -> Sweep:
     clerk = _clerk(engine)
     campaign_id = _campaign(engine, clerk)
     device = uuid.uuid4()
-    start = utcnow() - timedelta(minutes=30)
+    start = utcnow() - timedelta(minutes=5)  # recent: the session is still on Shelf 2
     subjects = [
         {"location": "SHELF1"},
         {"tag_uid": tag_uid(1)},
@@ -115,7 +115,7 @@ def sweep(engine: Engine, settings: Settings, world: World) -> Sweep:
     ]
     with session_scope(engine) as session:
         inventory_service.ingest(session=session, principal=clerk, campaign_id=campaign_id,
-                                 reads=reads)
+                                 reads=reads, settings=settings)
     return Sweep(campaign_id, found, misplaced, not_seen, unswept, lent)
 
 
