@@ -112,7 +112,9 @@ def shelf_map(report: Report) -> list[ShelfGroup]:
     groups: dict[str, ShelfGroup] = {}
     for shelf in sorted(report.shelves, key=lambda s: s.path):
         holder = shelf.path.rpartition(PATH_SEPARATOR)[0] or shelf.path
-        title = holder.removeprefix(scope).removeprefix(PATH_SEPARATOR) or holder
+        # Below the scope, the path from it; the scope itself (a cabinet swept alone): its name.
+        title = (holder.removeprefix(scope).removeprefix(PATH_SEPARATOR)
+                 or holder.rpartition(PATH_SEPARATOR)[2])
         groups.setdefault(holder, ShelfGroup(title)).shelves.append(shelf)
     return list(groups.values())
 
