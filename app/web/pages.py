@@ -12,11 +12,13 @@ from app.carriers import service as carrier_service
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.errors import TooManyRequestsError, UnauthorizedError
+from app.core.ids import id_of
 from app.lookup import service as lookup_service
 from app.lookup.schemas import QueryKind
 from app.tags import service as tag_service
 from app.users import service as user_service
 from app.web import i18n
+from app.web.inventory import CLASS_NAMES, sightings
 from app.web.render import render
 from app.web.security import Csrf, WebUser, current_user, log_in, log_out, page
 from app.web.views import carrier_view, status_name, where_words
@@ -154,7 +156,9 @@ def carrier_page(
     view = carrier_view(
         session, carrier_service.snapshot(session=session, carrier=carrier), history=None
     )
-    return render(request, "carrier.html", {"card": view}, user=user)
+    seen = sightings(session, id_of(carrier)) if user.may("inventory.read") else []
+    context = {"card": view, "sightings": seen, "class_names": CLASS_NAMES}
+    return render(request, "carrier.html", context, user=user)
 
 
 @router.post("/carriers/{label}/untag")
