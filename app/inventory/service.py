@@ -674,6 +674,15 @@ def shelf_progress(
     )
 
 
+def open_campaigns_covering(*, session: Session, location_id: int) -> list[Campaign]:
+    """The open campaigns whose scope holds the place: where a shelf can be swept now."""
+    open_ones = list(session.exec(select(Campaign).where(col(Campaign.closed_at).is_(None))))
+    if not open_ones:
+        return []
+    tree = Tree.load(session)
+    return [c for c in open_ones if tree.within(location_id, c.scope_location_id)]
+
+
 def campaigns_of(*, session: Session, carrier_id: int) -> list[tuple[Campaign, Sighting]]:
     """The campaigns that saw a carrier, newest first, with its sighting in each."""
     query = (

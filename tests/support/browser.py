@@ -44,6 +44,7 @@ PAGES: list[tuple[str, str | None, str, str | None]] = [
     ("desk", "clerk", "/desk", "bind-and-scan"),
     ("where", "clinician", "/where?q=P100752", None),
     ("carrier", "clerk", "/carriers/RAD0000004", None),
+    ("place", "clerk", "/locations/CAB01_S1", None),
     ("not-found", "clerk", "/no-such-page", None),
     ("dashboard", "clerk", "/dashboard", None),
     ("list-overdue", "clerk", "/lists/overdue", None),
