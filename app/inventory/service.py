@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -683,18 +683,15 @@ def open_campaigns_covering(*, session: Session, location_id: int) -> list[Campa
     return [c for c in open_ones if tree.within(location_id, c.scope_location_id)]
 
 
-def campaigns_of(*, session: Session, carrier_id: int) -> list[tuple[Campaign, Sighting]]:
-    """The campaigns that saw a carrier, newest first, with its sighting in each."""
+def campaigns_of(*, session: Session, carrier_id: int) -> list[tuple[Campaign, Sighting, str]]:
+    """The campaigns that saw a carrier, newest first: its sighting in each, and the path of
+    the shelf it was read on."""
     query = (
-        select(Campaign, Sighting)
+        select(Campaign, Sighting, Location.path)
         .join(Sighting, col(Sighting.campaign_id) == col(Campaign.id))
+        .join(Location, col(Location.id) == col(Sighting.shelf_id))
         .where(Sighting.carrier_id == carrier_id)
         .order_by(col(Sighting.read_at).desc())
     )
-    return [(c, s) for c, s in session.exec(query)]
+    return [(c, s, path) for c, s, path in session.exec(query)]
 
-
-def count_reads(*, session: Session, campaign_id: int) -> int:
-    return session.exec(
-        select(func.count()).select_from(SweepRead).where(SweepRead.campaign_id == campaign_id)
-    ).one()

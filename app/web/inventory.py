@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.core.db import SessionDep
 from app.core.errors import AppError, NotFoundError
 from app.core.ids import id_of
 from app.core.time import utcnow
+from app.core.validation import MAX_INT
 from app.inventory import service as inventory_service
 from app.inventory.models import Campaign
 from app.inventory.schemas import (
@@ -48,6 +49,8 @@ from app.web.views import status_name
 router = APIRouter(prefix="/inventory", include_in_schema=False)
 
 Reader = Annotated[WebUser, Depends(page("inventory.read"))]
+# A number past PostgreSQL's INTEGER is no campaign (404 by validation), not a failed query.
+CampaignId = Annotated[int, Path(ge=1, le=MAX_INT)]
 Manager = Annotated[WebUser, Depends(page("inventory.manage"))]
 
 # A new campaign's window unless the form says otherwise: from today, for two weeks.
@@ -98,7 +101,7 @@ class ShelfGroup:
 class SightingLine:
     """One campaign that saw a carrier, for the carrier's page."""
 
-    campaign_id: int
+    campaign_id: CampaignId
     campaign: str
     read_at: datetime
     shelf: str
@@ -125,21 +128,17 @@ def shelf_name(shelf: ShelfReport) -> str:
 
 def sightings(session: Session, carrier_id: int) -> list[SightingLine]:
     """The campaigns that saw a carrier, newest first, with the shelf and class of each."""
-    seen = inventory_service.campaigns_of(session=session, carrier_id=carrier_id)
-    shelf_ids = {s.shelf_id for _, s in seen}
-    shelves = {
-        p.id: p.path
-        for p in session.exec(select(Location).where(col(Location.id).in_(shelf_ids)))
-    }
     return [
         SightingLine(
             campaign_id=id_of(campaign),
             campaign=campaign.name,
             read_at=sighting.read_at,
-            shelf=shelves.get(sighting.shelf_id, "?"),
+            shelf=shelf,
             read_class=sighting.read_class,
         )
-        for campaign, sighting in seen
+        for campaign, sighting, shelf in inventory_service.campaigns_of(
+            session=session, carrier_id=carrier_id
+        )
     ]
 
 
@@ -216,7 +215,7 @@ def _campaign_context(session: Session, campaign: Campaign) -> dict[str, Any]:
 
 @router.get("/{campaign_id}", response_class=HTMLResponse)
 def campaign_page(
-    request: Request, session: SessionDep, user: Reader, campaign_id: int,
+    request: Request, session: SessionDep, user: Reader, campaign_id: CampaignId,
     shelf: Annotated[str, Query(max_length=32)] = "",
 ) -> HTMLResponse:
     """The campaign: map, counts, the chosen shelf's items, unknown tags, altered labels."""
@@ -228,7 +227,9 @@ def campaign_page(
 
 
 @router.get("/{campaign_id}/progress", response_class=HTMLResponse)
-def progress(request: Request, session: SessionDep, user: Reader, campaign_id: int) -> HTMLResponse:
+def progress(
+    request: Request, session: SessionDep, user: Reader, campaign_id: CampaignId
+) -> HTMLResponse:
     """The counts and the map again (htmx polls it while people sweep)."""
     campaign = inventory_service.get_campaign(session=session, campaign_id=campaign_id)
     return render(request, "inventory/_progress.html", _campaign_context(session, campaign),
@@ -250,7 +251,7 @@ def _item_names() -> dict[str, Any]:
 
 @router.get("/{campaign_id}/shelves/{code}", response_class=HTMLResponse)
 def shelf_detail(
-    request: Request, session: SessionDep, user: Reader, campaign_id: int, code: str
+    request: Request, session: SessionDep, user: Reader, campaign_id: CampaignId, code: str
 ) -> HTMLResponse:
     """One shelf's items (htmx swaps it in below the map)."""
     report = inventory_service.report(session=session, campaign_id=campaign_id)
@@ -259,7 +260,7 @@ def shelf_detail(
 
 @router.post("/{campaign_id}/resolve", response_class=HTMLResponse)
 def resolve(
-    request: Request, session: SessionDep, user: Manager, _: Csrf, campaign_id: int,
+    request: Request, session: SessionDep, user: Manager, _: Csrf, campaign_id: CampaignId,
     label: Annotated[str, Form(max_length=16)],
     action: Annotated[str, Form(max_length=16)],
 ) -> Response:
@@ -297,7 +298,7 @@ def _item(session: Session, campaign_id: int, label: str) -> ReportItem:
 
 @router.post("/{campaign_id}/close")
 def close(
-    request: Request, session: SessionDep, user: Manager, _: Csrf, campaign_id: int,
+    request: Request, session: SessionDep, user: Manager, _: Csrf, campaign_id: CampaignId,
     report_missing: Annotated[bool, Form()] = False,
 ) -> RedirectResponse:
     summary = inventory_service.close(
@@ -317,7 +318,7 @@ def close(
 
 @router.get("/{campaign_id}/report", response_class=HTMLResponse)
 def report_sheet(
-    request: Request, session: SessionDep, user: Reader, campaign_id: int
+    request: Request, session: SessionDep, user: Reader, campaign_id: CampaignId
 ) -> HTMLResponse:
     """The whole report, shelf by shelf, to print on A4."""
     context = {
@@ -335,14 +336,14 @@ def _download(body: str, media_type: str, filename: str) -> Response:
 
 
 @router.get("/{campaign_id}/report.csv")
-def report_csv(session: SessionDep, user: Reader, campaign_id: int) -> Response:
+def report_csv(session: SessionDep, user: Reader, campaign_id: CampaignId) -> Response:
     report = inventory_service.report(session=session, campaign_id=campaign_id)
     return _download(inventory_service.report_csv(report), "text/csv; charset=utf-8",
                      f"inventory-{campaign_id}-{_stamp()}.csv")
 
 
 @router.get("/{campaign_id}/report.json")
-def report_json(session: SessionDep, user: Reader, campaign_id: int) -> Response:
+def report_json(session: SessionDep, user: Reader, campaign_id: CampaignId) -> Response:
     """The Report as the API gives it (``class``, not ``read_class``)."""
     report = inventory_service.report(session=session, campaign_id=campaign_id)
     return _download(report.model_dump_json(by_alias=True), "application/json",
