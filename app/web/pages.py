@@ -119,10 +119,13 @@ def where(
     user: Looker,
     q: Annotated[str, Query(max_length=128)] = "",
     kind: QueryKind = QueryKind.AUTO,
+    issuer: Annotated[str, Query(max_length=64)] = "",
 ) -> HTMLResponse:
-    """One box for patient ID, accession, study UID, label or tag UID. Logged as the API's
-    lookup is (the query only as a keyed digest)."""
+    """One box for patient ID, accession, study UID, label or tag UID (a patient ID known
+    under several issuers asks which). Logged as the API's lookup is (the query only as a
+    keyed digest)."""
     hits = []
+    issuers: list[str] = []
     searched = bool(q.strip())
     if searched:
         result = lookup_service.where(
@@ -131,7 +134,9 @@ def where(
             query=q,
             kind=kind,
             secret=settings.secret_key,
+            issuer=issuer or None,
         )
+        issuers = result.issuers
         snaps = _snapshots(session, [h.carrier.label for h in result.hits])
         for hit in result.hits:
             snap = snaps[hit.carrier.label]
@@ -151,6 +156,8 @@ def where(
         "kinds": list(QueryKind),
         "hits": hits,
         "searched": searched,
+        "issuer": issuer,
+        "issuers": issuers,
     }
     return render(request, "where.html", context, user=user)
 

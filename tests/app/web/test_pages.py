@@ -238,3 +238,27 @@ def test_a_place_page_lists_its_carriers_and_the_campaigns_that_sweep_it(
     r = client.get("/locations/SHELF1")
     assert f'href="/inventory/{campaign_id}/phone?shelf=SHELF1"' in r.text
     assert "/phone?shelf=" not in client.get("/locations/VAULT").text  # outside its scope
+
+
+def test_where_is_it_asks_for_the_issuer_when_a_patient_id_has_several(
+    clerk: tuple[TestClient, str], world: World, engine: Engine
+) -> None:
+    from app.carriers import service as carrier_service
+    from app.core.db import session_scope
+    from app.core.principal import SYSTEM
+    from app.studies import service as study_service
+    from tests.factories import make_carrier, study_in
+
+    client, _ = clerk
+    patient = study_in(1).patient_id or ""
+    other = study_in(9).model_copy(update={"patient_id": patient, "issuer_of_patient_id": "EAST"})
+    make_carrier(engine, "EAST0001", study=None)
+    with session_scope(engine) as session:
+        carrier = carrier_service.get_by_label(session=session, label="EAST0001")
+        study_service.link(session=session, principal=SYSTEM, carrier=carrier, studies=[other])
+    r = client.get("/where", params={"q": patient})
+    assert "several issuers" in r.text
+    assert f"/where?q={patient}&amp;kind=patient&amp;issuer=EAST" in r.text
+    r = client.get("/where", params={"q": patient, "kind": "patient", "issuer": "EAST"})
+    assert "several issuers" not in r.text and "EAST0001" in r.text
+    assert world.labels[0] not in r.text
