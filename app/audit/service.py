@@ -151,7 +151,7 @@ def carrier_id(session: Session, *, label: str) -> int:
     """The id of the carrier a reading of the log is filtered by (404 when there is none)."""
     found = session.exec(select(Carrier.id).where(Carrier.label == label)).first()
     if found is None:
-        raise NotFoundError(f"No carrier is registered under the label {label}.")
+        raise NotFoundError("No carrier is registered under that label.")
     return found
 
 

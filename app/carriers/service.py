@@ -41,7 +41,7 @@ def get_by_label(*, session: Session, label: str, for_update: bool = False) -> C
         query = query.with_for_update()
     carrier = session.exec(query).one_or_none()
     if carrier is None:
-        raise NotFoundError(f"No carrier is registered under the label {label}.")
+        raise NotFoundError("No carrier is registered under that label.")
     return carrier
 
 

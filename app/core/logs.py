@@ -1,6 +1,8 @@
 """Logs carry ids, never patient data: filters on the loggers of the libraries we run under.
 
-- uvicorn's access log: the query string is cut off (``/where?q=<patient ID>``).
+- uvicorn's access log: the query string is cut off (``/where?q=<patient ID>``), and so is the
+  value after a subject in the path (``/api/v1/carriers/<label>``): what someone typed as a
+  label or a location code may have been a patient ID.
 - SQLAlchemy's engine log (when someone turns it up): statements stay, the values bound to
   them and the rows read are not written (they may hold patient IDs).
 """
@@ -13,13 +15,28 @@ ACCESS_LOGGER = "uvicorn.access"
 SQL_LOGGER = "sqlalchemy.engine.Engine"
 
 
+# Path segments after which the next one is typed by a person: a label, a code, a UID.
+TYPED_AFTER = frozenset({"carriers", "c", "locations", "studies"})
+MASK = "…"
+
+
+def masked_path(path: str) -> str:
+    """The path without its query string, and without what follows a subject segment."""
+    parts = path.split("?", 1)[0].split("/")
+    return "/".join(
+        MASK if i > 0 and parts[i - 1] in TYPED_AFTER and part else part
+        for i, part in enumerate(parts)
+    )
+
+
 class DropQueryString(logging.Filter):
-    """uvicorn logs ``client - "METHOD path?query HTTP/x" status``: keep the path only."""
+    """uvicorn logs ``client - "METHOD path?query HTTP/x" status``: keep the path only, with
+    typed values masked (see :func:`masked_path`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+            record.args = (*args[:2], masked_path(args[2]), *args[3:])
         return True
 
 

@@ -95,7 +95,7 @@ def create_campaign(
         raise InvalidInputError("A campaign ends on or after the day it starts.")
     scope = session.exec(select(Location).where(Location.code == campaign_in.scope)).first()
     if scope is None:
-        raise NotFoundError(f"There is no location with the code {campaign_in.scope}.")
+        raise NotFoundError("There is no location with that code.")
     campaign = Campaign(
         name=campaign_in.name,
         scope_location_id=id_of(scope),

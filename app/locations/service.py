@@ -15,7 +15,7 @@ PATH_SEPARATOR = " / "
 def get_by_code(*, session: Session, code: str) -> Location:
     location = session.exec(select(Location).where(Location.code == code)).one_or_none()
     if location is None:
-        raise NotFoundError(f"There is no location with the code {code}.")
+        raise NotFoundError("There is no location with that code.")
     return location
 
 

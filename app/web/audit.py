@@ -140,7 +140,7 @@ def _carrier_id(session: Session, label: str) -> int:
         return audit_service.carrier_id(session, label=label)
     except NotFoundError:
         raise NotFoundError(
-            gettext("No carrier is registered under the label %(label)s.", label=label)
+            gettext("No carrier is registered under that label.")
         ) from None
 
 

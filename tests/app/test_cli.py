@@ -207,7 +207,7 @@ class TestStationCreate:
         result = run(env, "station", "create", "desk-9", "--location", "NOWHERE")
         assert result.exit_code == 1
         assert result.stdout == ""
-        assert result.stderr.strip() == "There is no location with the code NOWHERE."
+        assert result.stderr.strip() == "There is no location with that code."
         assert count(engine, "SELECT count(*) FROM station") == before
 
     def test_revoke_then_the_key_is_refused(

@@ -125,6 +125,9 @@ def test_no_canary_in_logs_errors_or_custody_log(
                 headers=clerk,
             )
         call("POST", "/api/v1/carriers", content=f'{{"label": "{CANARY}', headers=clerk)
+        # A patient ID typed where a label or a location code belongs.
+        call("GET", f"/api/v1/carriers/{CANARY}0001", headers=clerk)
+        call("GET", "/api/v1/carriers", params={"location": f"{CANARY}0001"}, headers=clerk)
         # Re-linking a study with its patient ID: an update through the service.
         again = study_in(2).model_dump(mode="json")
         r = call(
@@ -209,3 +212,14 @@ def test_an_unexpected_error_logs_no_patient_data(
     assert any("RuntimeError" in rec.getMessage() for rec in logged)
     hits = [f"{r.name}: {r.getMessage()[:200]}" for r in caplog.records if _canary_in(r)]
     assert hits == [], "\n".join(hits)
+
+
+def test_typed_values_in_paths_are_masked_in_the_access_log() -> None:
+    from app.core.logs import masked_path
+
+    assert masked_path("/api/v1/carriers/ZZCANARY1/checkout?x=1") == "/api/v1/carriers/…/checkout"
+    assert masked_path("/locations/ZZCANARY1") == "/locations/…"
+    assert masked_path("/c/RAD0000001") == "/c/…"
+    assert (
+        masked_path("/api/v1/inventory/campaigns/3/reads") == "/api/v1/inventory/campaigns/3/reads"
+    )

@@ -50,7 +50,7 @@ def test_unknown_carrier_or_campaign_is_404(client: TestClient, world: World) ->
     auditor = world.auth("auditor")
     r = client.get(URL, params={"carrier": "RAD9999999"}, headers=auditor)
     assert r.status_code == 404
-    assert r.json()["detail"] == "No carrier is registered under the label RAD9999999."
+    assert r.json()["detail"] == "No carrier is registered under that label."
     r = client.get(URL, params={"campaign": 4242}, headers=auditor)
     assert r.status_code == 404 and "4242" in r.json()["detail"]
 
