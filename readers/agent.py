@@ -242,7 +242,9 @@ class StationAgent:
     def _bury(self, scan: Scan, exc: ServiceError) -> None:
         self.outbox.bury(scan, exc.message, datetime.now(UTC))
         self._events.pop(scan.event_id, None)
-        self.say(f"#{scan.station_seq} {scan.tag_uid} refused by the server: {exc.message} "
+        # An inventory read's number only orders the queue: the operator never saw it.
+        name = scan.tag_uid if scan.campaign_id else f"#{scan.station_seq} {scan.tag_uid}"
+        self.say(f"{name} refused by the server: {exc.message} "
                  "Kept aside (mediatrack station status lists it); the next scans go on.")
 
     def _campaign_refused(self, campaign_id: int, exc: ServiceError) -> None:
