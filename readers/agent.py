@@ -243,7 +243,7 @@ class StationAgent:
         self.outbox.bury(scan, exc.message, datetime.now(UTC))
         self._events.pop(scan.event_id, None)
         # An inventory read's number only orders the queue: the operator never saw it.
-        name = scan.tag_uid if scan.campaign_id else f"#{scan.station_seq} {scan.tag_uid}"
+        name = f"#{scan.station_seq} {scan.tag_uid}" if scan.campaign_id is None else scan.tag_uid
         self.say(f"{name} refused by the server: {exc.message} "
                  "Kept aside (mediatrack station status lists it); the next scans go on.")
 

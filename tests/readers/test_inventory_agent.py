@@ -153,6 +153,7 @@ class InventoryServer:
         self.seen: set[str] = set()
         self.down = False
         self.closed = False
+        self.refuse: set[str] = set()  # tag UIDs whose batch is answered 422
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if self.down:
@@ -162,6 +163,9 @@ class InventoryServer:
             return httpx.Response(409, json={"error": "conflict",
                                              "detail": f"Campaign {campaign} is closed."})
         reads = json.loads(request.content)["reads"]
+        if any(r["tag_uid"] in self.refuse for r in reads):
+            return httpx.Response(422, json={"error": "invalid_input",
+                                             "detail": "reads.0.tag_uid: not a tag UID."})
         self.bodies.append((campaign, reads))
         results = [self._answer(read) for read in reads]
         shelf = {"code": "CAB01_S2", "path": "City Hospital / Cabinet 1 / Shelf 2",
@@ -291,6 +295,22 @@ class TestAgent:
         wait_for(lambda: agent.outbox.count() == 0, 10, "an empty outbox")
         reads = [read["tag_uid"] for _, batch in server.bodies for read in batch]
         assert reads == [SHELF_UID, CARRIER_UID]
+
+    def test_a_read_refused_alone_is_kept_aside_and_the_rest_go_on(
+        self, agents: Agents, server: InventoryServer
+    ) -> None:
+        server.down = True  # so that the three wait and go in one batch
+        server.refuse = {STRANGER_UID}
+        agent = agents()
+        for uid in (SHELF_UID, STRANGER_UID, CARRIER_UID):
+            _tap(agent, uid)
+        server.down = False
+        _said(agent, f"{STRANGER_UID} refused by the server: reads.0.tag_uid: not a tag UID.")
+        _said(agent, f"FOUND {CARRIER_UID}")
+        delivered = [read["tag_uid"] for _, batch in server.bodies for read in batch]
+        assert delivered == [SHELF_UID, CARRIER_UID]
+        [dead] = agent.outbox.dead_letters()
+        assert (dead.scan.tag_uid, dead.scan.campaign_id) == (STRANGER_UID, 7)
 
     def test_a_restart_goes_on_with_the_same_session_and_shelf(
         self, agents: Agents, server: InventoryServer
