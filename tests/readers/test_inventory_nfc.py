@@ -73,17 +73,14 @@ class Api:
     def shelf(self, campaign_id: int, code: str) -> dict[str, Any]:
         return next(s for s in self.report(campaign_id)["shelves"] if s["code"] == code)
 
-    def stored_carriers(self, campaign_id: int, code: str) -> list[tuple[str, str]]:
+    def stored_carriers(self, code: str) -> list[tuple[str, str]]:
         """(label, tag UID) of the carriers in storage on a shelf with a 7-byte tag (NTAG: the
         udp emulator's kind), as the record says before the sweep."""
-        found = []
-        for item in self.shelf(campaign_id, code)["items"]:
-            if item["status"] != "in_storage":
-                continue
-            tag = self.http.get(f"/carriers/{item['label']}").json()["tag"]
-            if tag and len(tag["uid"]) == 14:
-                found.append((item["label"], tag["uid"]))
-        return found
+        answer = self.http.get("/carriers", params={"status": "in_storage", "location": code,
+                                                    "limit": 500})
+        assert answer.status_code == 200, answer.text
+        return [(c["label"], c["tag"]["uid"]) for c in answer.json()["data"]
+                if c["location"]["code"] == code and c["tag"] and len(c["tag"]["uid"]) == 14]
 
     def post_reads(self, campaign_id: int, reads: list[dict[str, Any]]) -> dict[str, Any]:
         """As the station: POST the reads again."""
@@ -179,8 +176,8 @@ class TestSweep:
     def test_shelf_then_carriers_get_their_classes(self, api: Api, agents: Agents,
                                                    port: int) -> None:
         campaign = api.campaign()
-        [(home_label, home_uid), *_] = api.stored_carriers(campaign, SHELF)
-        [(other_label, other_uid), *_] = api.stored_carriers(campaign, "CAB01_S3")
+        [(home_label, home_uid), *_] = api.stored_carriers(SHELF)
+        [(other_label, other_uid), *_] = api.stored_carriers("CAB01_S3")
         expected = api.shelf(campaign, SHELF)["expected"]
         agent = agents(campaign)
         assert "tap the shelf's tag first" in agent.wait_line("Sweep session ")
@@ -210,8 +207,7 @@ class TestSweep:
     def test_a_copied_label_is_reported_altered(self, api: Api, agents: Agents,
                                                 port: int) -> None:
         campaign = api.campaign()
-        [(home_label, home_uid), (second_label, second_uid), *_] = api.stored_carriers(
-            campaign, SHELF)
+        [(home_label, home_uid), (second_label, second_uid), *_] = api.stored_carriers(SHELF)
         agent = agents(campaign)
         _tap(agent, _tag(SHELF_UID, port), port)
         agent.wait_line(f"SHELF {SHELF_UID}")
@@ -230,7 +226,7 @@ class TestDelivery:
         self, api: Api, agents: Agents, port: int, tmp_path: Path
     ) -> None:
         campaign = api.campaign()
-        [(label, uid), *_] = api.stored_carriers(campaign, SHELF)
+        [(label, uid), *_] = api.stored_carriers(SHELF)
         nowhere = f"http://127.0.0.1:{free_port()}"  # the server out of reach
         first = agents(campaign, nowhere)
         session = first.wait_line("Sweep session ").split()[2]
@@ -269,8 +265,10 @@ class TestCampaignRefused:
         else:
             campaign = 999_999
         agent = agents(campaign)
-        _tap(agent, _tag(SHELF_UID, port), port)
+        tag = _tag(SHELF_UID, port)
+        tag.place()
         said = agent.wait_line(f"campaign {campaign}: ")
+        tag.lift()
         assert "1 read(s) of it kept aside" in said
         assert agent.process is not None
         assert agent.process.wait(timeout=20) == 1
