@@ -267,7 +267,7 @@ class TestCampaignRefused:
         agent = agents(campaign)
         tag = _tag(SHELF_UID, port)
         tag.place()
-        said = agent.wait_line(f"campaign {campaign}: ")
+        said = agent.wait_line("read(s) of it kept aside")
         tag.lift()
         assert "1 read(s) of it kept aside" in said
         assert agent.process is not None
