@@ -44,6 +44,7 @@ PAGES: list[tuple[str, str | None, str, str | None]] = [
     ("desk", "clerk", "/desk", "bind-and-scan"),
     ("where", "clinician", "/where?q=P100752", None),
     ("carrier", "clerk", "/carriers/RAD0000004", None),
+    ("place", "clerk", "/locations/CAB01_S1", None),
     ("not-found", "clerk", "/no-such-page", None),
     ("dashboard", "clerk", "/dashboard", None),
     ("list-overdue", "clerk", "/lists/overdue", None),
@@ -52,6 +53,10 @@ PAGES: list[tuple[str, str | None, str, str | None]] = [
     ("label-sheet", "clerk", "/labels/sheet?labels=RAD0000001+RAD0000002+RAD0000003", None),
     ("requests-pull", "clerk", "/requests/pull", None),
     ("requests-mine", "clinician", "/requests", None),
+    ("inventory", "clerk", "/inventory", None),
+    # Started through the form, so the campaign page after it (and campaign 1) exists.
+    ("inventory-campaign", "clerk", "/inventory", "start-campaign"),
+    ("inventory-report", "clerk", "/inventory/1/report", None),
     ("admin", "admin", "/admin", None),
     ("admin-users", "admin", "/admin/users", None),
     ("admin-stations", "admin", "/admin/stations", None),
@@ -66,13 +71,18 @@ PAGES: list[tuple[str, str | None, str, str | None]] = [
 
 
 def prepare(page: Any, then: str | None) -> None:
-    """Bring a page into the state worth showing (a carrier on the desk)."""
+    """Bring a page into the state worth showing (a carrier on the desk, a new campaign)."""
     if then == "bind-and-scan":
         page.select_option("#station", "archive-desk-1")
         page.click("#main form button[type=submit]")
         page.fill("#scan-field", "RAD0000004")
         page.keyboard.press("Enter")
         page.wait_for_selector("#card .label")
+    elif then == "start-campaign":
+        page.fill("#name", "Cabinet 1")
+        page.select_option("#scope", "CAB01")
+        page.click("form.start-campaign button[type=submit]")
+        page.wait_for_selector(".shelf-map")
 
 
 def visit_all(page: Any, site: Site) -> Iterator[str]:
