@@ -1,6 +1,7 @@
 """Inventory mode end to end: emulated tags -> real nfcpy (udp driver) -> the agent as its own
 process (``mediatrack station run --mode inventory``) -> a real ``mediatrack serve`` on a copy of
 the demo archive; the classes checked in the campaign's report and in what the agent printed.
+Once also on the PC/SC stack (real pcscd with vpcd): any reader URL sweeps alike.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from readers.base import TagType
 from readers.carrier_label import CarrierLabel, encode_label
 from readers.emulators.tags import Ntag21x
 from readers.emulators.udp import UdpTag
+from readers.emulators.vpcd import VirtualTag
 from readers.outbox import Outbox
 from tests.readers.agent_process import AgentProcess
+from tests.readers.stacks import PcscStack
 from tests.support.browser import PASSWORD, Site, start_site
 from tests.support.ports import free_port
 from tests.support.wait import wait_for
@@ -130,9 +133,9 @@ def agents(site: Site, port: int, tmp_path: Path) -> Iterator[Agents]:
         agent.stop()
 
 
-def _tag(uid: str, port: int, label: str | None = None, *, signed_for: str = "") -> UdpTag:
-    """An NTAG213 for the udp reader's port, with the label of ``label`` when given: genuine,
-    or signed for another tag's UID (``signed_for``: a label copied from that tag)."""
+def _ntag(uid: str, label: str | None = None, *, signed_for: str = "") -> Ntag21x:
+    """An NTAG213 with the label of ``label`` when given: genuine, or signed for another tag's
+    UID (``signed_for``: a label copied from that tag)."""
     ntag = Ntag21x(TagType.NTAG213, bytes.fromhex(uid))
     if label is not None:
         message = encode_label(CarrierLabel(label, "DVD"), uid=signed_for or uid,
@@ -140,7 +143,12 @@ def _tag(uid: str, port: int, label: str | None = None, *, signed_for: str = "")
         with SimReader() as labeller:  # written at a labelling desk
             with labeller.session(labeller.place(ntag)) as session:
                 session.write_ndef(message)
-    return UdpTag(ntag, port)
+    return ntag
+
+
+def _tag(uid: str, port: int, label: str | None = None, *, signed_for: str = "") -> UdpTag:
+    """:func:`_ntag` on the udp reader's port."""
+    return UdpTag(_ntag(uid, label, signed_for=signed_for), port)
 
 
 def _wait_sensing(port: int) -> None:
@@ -273,3 +281,31 @@ class TestCampaignRefused:
         assert agent.process is not None
         assert agent.process.wait(timeout=20) == 1
         assert any(line.startswith("Stopped: ") for line in agent.lines)
+
+
+class TestOnPcsc:
+    def test_a_pcsc_reader_sweeps_alike(self, api: Api, site: Site, pcsc: PcscStack,
+                                        place: Callable[..., VirtualTag],
+                                        tmp_path: Path) -> None:
+        campaign = api.campaign()
+        [(label, uid), *_] = api.stored_carriers(SHELF)
+        agent = AgentProcess(reader="pcsc://", server=site.url, key=site.station_key,
+                             outbox=tmp_path / "outbox.db", env=pcsc.env,
+                             extra=("--mode", "inventory", "--campaign", str(campaign)))
+        agent.start()
+        try:
+            # Placed by hand: ``place`` lifts its tags only at the end, in order.
+            shelf = VirtualTag(_ntag(SHELF_UID), pcsc.port())
+            shelf.place()
+            try:
+                agent.wait_line(f"SHELF {SHELF_UID}")
+            finally:
+                shelf.lift()
+            wait_for(lambda: pcsc.slot_empty(0, 0), 5, "pcscd to see the shelf tag lifted")
+            place(_ntag(uid, label))
+            assert "(again)" not in agent.wait_line(f"FOUND {uid} {label}: ")
+        finally:
+            agent.stop()
+        classes = {i["label"]: i["class"] for i in api.shelf(campaign, SHELF)["items"]}
+        assert classes[label] == "found"
+        assert api.report(campaign)["altered"] == []  # the label's records came through
