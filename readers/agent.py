@@ -16,6 +16,17 @@ Rules:
 - Feedback from the server's answer: one line per scan on standard output, and the reader's
   buzzer/LED where it has them (good beep for "seen", error beep otherwise).
 
+Inventory mode (``--mode inventory --campaign ID``, a laptop handheld sweeping shelves): every
+tap is an inventory read of the agent's sweep session instead of a desk scan, with the tag's
+NDEF records so the service checks the label's keyed checksum. The session is made once per
+campaign and kept in the outbox, so a restarted agent goes on with the same session and shelf.
+The reads take the same way as scans (outbox first, same delivery loop, same dead letters) to
+``POST /inventory/campaigns/{id}/reads``; each answer line starts with the read's class in
+capitals (FOUND, MISPLACED, SHELF, ...), problems ring the terminal bell, and each batch ends
+with the shelf's progress ("Shelf 2 (CAB01_S2): 12 of 15 seen"). A campaign the service does
+not know or has closed (404, 409) takes no reads ever: its reads are kept aside and the agent
+stops with the service's sentence, rather than queueing for ever.
+
 Run: ``python -m readers.agent --reader pcsc:// --server https://mediatrack.example``, with
 the station API key in ``--key-file`` or ``$MEDIATRACK_STATION_KEY``. ``mediatrack station run``
 calls :func:`main`.
@@ -38,11 +49,16 @@ from typing import Any, TextIO
 from readers.base import EventKind, Reader, TagEvent
 from readers.client import ServiceClient, ServiceError
 from readers.errors import ReaderError
-from readers.outbox import Outbox, Scan
+from readers.outbox import Outbox, Records, Scan, Sweep
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 500  # the scans API takes 1 to 500 reads per request
+MAX_BATCH = 500  # the scans and inventory APIs take 1 to 500 reads per request
+# Inventory classes that need no second look; every other one rings the bell.
+GOOD_CLASSES = frozenset({"found", "shelf"})
+# The service names a shelf by its path, the location names joined by " / ".
+PATH_SEPARATOR = " / "
+BELL = "\a"
 
 
 class StationAgent:
@@ -56,6 +72,7 @@ class StationAgent:
         site_keys: dict[int, bytes] | None = None,
         batch: int = 100,
         max_backoff: float = 30.0,
+        campaign: int | None = None,
     ) -> None:
         self.reader = reader
         self.client = client
@@ -70,6 +87,12 @@ class StationAgent:
         self._events: dict[str, TagEvent] = {}  # event id -> reader event, for feedback
         self._outage: str | None = None
         self._in_step = False  # sequence numbers known to follow the service's
+        # Inventory mode: the sweep session of the campaign, kept in the outbox.
+        self.sweep: Sweep | None = (
+            outbox.sweep(campaign, datetime.now(UTC)) if campaign is not None else None
+        )
+        # Why the agent stopped itself (the campaign takes no reads); None while all is well.
+        self.failure: str | None = None
 
     def say(self, line: str) -> None:
         print(line, file=self.out, flush=True)
@@ -81,6 +104,10 @@ class StationAgent:
         waiting = self.outbox.count()
         if waiting:
             self.say(f"{waiting} scan(s) from before wait to be sent.")
+        if self.sweep is not None:
+            self.say(f"Sweep session {self.sweep.session} of campaign {self.sweep.campaign_id}"
+                     + (f", on {self.sweep.shelf}" if self.sweep.shelf
+                        else ": tap the shelf's tag first, then its carriers") + ".")
         sender = threading.Thread(target=self._send_loop, name="agent-sender", daemon=True)
         sender.start()
         try:
@@ -106,29 +133,62 @@ class StationAgent:
         if self._resting.get(event.reader) == event.uid:
             return None  # still the same placement
         self._resting[event.reader] = event.uid
-        assert event.technology is not None
-        scan = self.outbox.add(event.uid, str(event.technology), event.at)
-        self._events[scan.event_id] = event
-        self.say(f"queued #{scan.station_seq} {scan.tag_uid}"
-                 + (f" ({self.outbox.count()} waiting; {self._outage})" if self._outage
-                    else ""))
-        self._wake.set()
-        if self.site_keys is not None:
-            self._check_label(event)
+        if self.sweep is None:
+            scan = self._queue(event)  # first: a slow label read must not delay the scan
+            message = self._read_ndef(event) if self.site_keys is not None else None
+        else:
+            # The read carries the tag's records, so they are read before it is queued.
+            message = self._read_ndef(event)
+            scan = self._queue(event, self._records(message))
+        if self.site_keys is not None and message is not None:
+            self._check_label(event.uid, message)
         return scan
 
-    def _check_label(self, event: TagEvent) -> None:
-        """Read the tag's label and warn when it is not a genuine one of this site."""
-        # ndeflib comes with the pcsc and nfc extras; a wedge-only station never gets here.
-        from readers.carrier_label import LabelCheck, decode_label
+    def _queue(self, event: TagEvent, records: Records = ()) -> Scan:
+        """Make the read durable, then say so and wake the sender."""
+        assert event.uid is not None and event.technology is not None
+        scan = self.outbox.add(event.uid, str(event.technology), event.at, sweep=self.sweep,
+                               records=records)
+        self._events[scan.event_id] = event
+        if self.sweep is None:
+            self.say(f"queued #{scan.station_seq} {scan.tag_uid}"
+                     + (f" ({self.outbox.count()} waiting; {self._outage})" if self._outage
+                        else ""))
+        else:
+            self.say(f"queued {scan.tag_uid}"
+                     + (f" ({self._reads_waiting()}: {self._outage})" if self._outage else ""))
+        self._wake.set()
+        return scan
 
-        assert self.site_keys is not None and event.uid is not None
+    def _reads_waiting(self) -> str:
+        assert self.sweep is not None
+        n = self.outbox.count(self.sweep.campaign_id)
+        return f"{n} read{'' if n == 1 else 's'} waiting"
+
+    def _read_ndef(self, event: TagEvent) -> bytes | None:
+        """The tag's NDEF message, or None (said on the terminal) when it cannot be read."""
         try:
             with self.reader.session(event) as session:
-                reading = decode_label(session.read_ndef(), uid=event.uid, keys=self.site_keys)
+                return session.read_ndef()
         except ReaderError as exc:
-            self.say(f"label of {event.uid} not checked: {exc}")
-            return
+            self.say(f"label of {event.uid} not read: {exc}")
+            return None
+
+    @staticmethod
+    def _records(message: bytes | None) -> Records:
+        if not message:
+            return ()
+        # ndeflib comes with the pcsc and nfc extras; a wedge-only station has no NDEF.
+        from readers.carrier_label import web_nfc_records
+
+        return tuple(web_nfc_records(message))
+
+    def _check_label(self, uid: str, message: bytes) -> None:
+        """Warn when the tag's label is not a genuine one of this site."""
+        from readers.carrier_label import LabelCheck, decode_label
+
+        assert self.site_keys is not None
+        reading = decode_label(message, uid=uid, keys=self.site_keys)
         if reading.check is not LabelCheck.GENUINE:
             self.say(f"warning: {reading.message}")
 
@@ -143,10 +203,13 @@ class StationAgent:
                 self._wake.clear()
                 continue
             try:
-                if not self._in_step:
+                if not self._in_step and batch[0].campaign_id is None:
                     self._catch_up()
                 self._send(batch)
             except ServiceError as exc:
+                if batch[0].campaign_id is not None and _campaign_gone(exc):
+                    self._campaign_refused(batch[0].campaign_id, exc)
+                    continue
                 self._failed(exc)
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
@@ -155,8 +218,13 @@ class StationAgent:
 
     def _send(self, batch: list[Scan]) -> None:
         """Deliver a batch; when its content is refused, find the scans at fault one by one."""
+        campaign = batch[0].campaign_id
         try:
-            results = self.client.post_scans([s.as_read() for s in batch])
+            if campaign is None:
+                results = self.client.post_scans([s.as_read() for s in batch])
+            else:
+                answer = self.client.post_inventory_reads(
+                    campaign, [s.as_inventory_read() for s in batch])
         except ServiceError as exc:
             if not exc.content_refused:
                 raise
@@ -166,13 +234,27 @@ class StationAgent:
             for scan in batch:
                 self._send([scan])
             return
-        self._delivered(batch, results)
+        if campaign is None:
+            self._delivered(batch, results)
+        else:
+            self._swept(batch, answer)
 
     def _bury(self, scan: Scan, exc: ServiceError) -> None:
         self.outbox.bury(scan, exc.message, datetime.now(UTC))
         self._events.pop(scan.event_id, None)
-        self.say(f"#{scan.station_seq} {scan.tag_uid} refused by the server: {exc.message} "
+        # An inventory read's number only orders the queue: the operator never saw it.
+        name = f"#{scan.station_seq} {scan.tag_uid}" if scan.campaign_id is None else scan.tag_uid
+        self.say(f"{name} refused by the server: {exc.message} "
                  "Kept aside (mediatrack station status lists it); the next scans go on.")
+
+    def _campaign_refused(self, campaign_id: int, exc: ServiceError) -> None:
+        """The service takes no reads for this campaign: keep them aside; stop if it is ours."""
+        kept = self.outbox.bury_campaign(campaign_id, exc.message, datetime.now(UTC))
+        self.say(f"campaign {campaign_id}: {exc.message} {kept} read(s) of it kept aside "
+                 "(mediatrack station status lists them).")
+        if self.sweep is not None and self.sweep.campaign_id == campaign_id:
+            self.failure = exc.message
+            self.stop.set()
 
     def _catch_up(self) -> None:
         """Number new scans after the last one the service has from this station."""
@@ -190,13 +272,20 @@ class StationAgent:
         trouble = exc.describe()
         if trouble != self._outage:
             self._outage = trouble
-            self.say(f"{trouble} {self.outbox.count()} scan(s) waiting; they will be sent "
-                     "when the server takes them.")
+            if self.sweep is None:
+                self.say(f"{trouble} {self.outbox.count()} scan(s) waiting; they will be sent "
+                         "when the server takes them.")
+            else:
+                self.say(f"{self._reads_waiting()}: {trouble} They will be sent when the "
+                         "server takes them.")
 
-    def _delivered(self, batch: list[Scan], results: list[dict[str, Any]]) -> None:
+    def _back(self) -> None:
         if self._outage is not None:
             self._outage = None
-            self.say("server: taking scans again.")
+            self.say(f"server: taking {'scans' if self.sweep is None else 'reads'} again.")
+
+    def _delivered(self, batch: list[Scan], results: list[dict[str, Any]]) -> None:
+        self._back()
         # An answer for another event under our sequence number: the service holds numbers
         # this outbox reused. Keep those scans; they go again under new numbers.
         if any(r.get("event_id") != s.event_id for s, r in zip(batch, results, strict=False)):
@@ -217,6 +306,37 @@ class StationAgent:
             event = self._events.pop(scan.event_id, None)
             if event is not None:
                 self.reader.signal(event, ok=result["outcome"] == "seen")
+
+    def _swept(self, batch: list[Scan], answer: dict[str, Any]) -> None:
+        """One line per inventory read, then the shelf's progress."""
+        self._back()
+        sent = {s.event_id: s for s in batch}
+        results = [r for r in answer["results"] if r["event_id"] in sent]
+        self.outbox.acknowledge([r["event_id"] for r in results])
+        for result in results:
+            scan, read_class = sent[result["event_id"]], str(result["class"])
+            good = read_class in GOOD_CLASSES
+            label = f" {result['label']}" if result.get("label") else ""
+            notes = ("(again) " if result.get("replayed") else "") + (
+                "(read before in this sweep; counted once) " if result.get("duplicate") else "")
+            self.say(f"{read_class.replace('_', ' ').upper()} {scan.tag_uid}{label}: {notes}"
+                     f"{result.get('message', '')}{'' if good else BELL}")
+            event = self._events.pop(scan.event_id, None)
+            if event is not None:
+                self.reader.signal(event, ok=good)
+        shelf = answer.get("shelf")
+        if shelf:
+            name = str(shelf["path"]).rsplit(PATH_SEPARATOR, 1)[-1]
+            line = f"{name} ({shelf['code']}): {shelf['seen']} of {shelf['expected']} seen"
+            self.say(line)
+            if self.sweep is not None and self.sweep.campaign_id == batch[0].campaign_id:
+                self.outbox.keep_shelf(self.sweep.campaign_id, line)
+
+
+def _campaign_gone(exc: ServiceError) -> bool:
+    """The service itself (its own error code, not a proxy's page) says the campaign does not
+    exist (404) or takes no more reads (409, closed): retrying cannot help."""
+    return exc.status in (404, 409) and exc.code is not None
 
 
 def _outbox_option(parser: argparse.ArgumentParser) -> None:
@@ -245,6 +365,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description="Turn tag reads into scans on the server.")
     parser.add_argument("--reader", required=True, help="reader URL: pcsc://, nfc://usb, ...")
     parser.add_argument("--server", required=True, help="service URL")
+    parser.add_argument("--mode", choices=("desk", "inventory"), default="desk",
+                        help="desk: each tap is a scan (default); inventory: each tap is a read "
+                        "of a shelf sweep in --campaign")
+    parser.add_argument("--campaign", type=int, metavar="ID",
+                        help="the inventory campaign's number (inventory mode only)")
     _key_option(parser)
     _outbox_option(parser)
     parser.add_argument("--site-keys", type=Path,
@@ -255,6 +380,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
+    if args.mode == "inventory" and args.campaign is None:
+        print("Inventory mode needs the campaign: pass --campaign ID (the number on the "
+              "campaign's page).", file=sys.stderr)
+        return 2
+    if args.mode == "desk" and args.campaign is not None:
+        print("--campaign goes with --mode inventory; a desk station sweeps no campaign.",
+              file=sys.stderr)
+        return 2
     api_key = _api_key(args)
     if not api_key:
         print("No station API key: pass --key-file or set MEDIATRACK_STATION_KEY.",
@@ -276,20 +409,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Cannot open the reader: {exc}", file=sys.stderr)
         return 1
     agent = StationAgent(reader, client, outbox, site_keys=site_keys, batch=args.batch,
-                         max_backoff=args.max_backoff)
+                         max_backoff=args.max_backoff, campaign=args.campaign)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         agent.stop.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    agent.say(f"station agent: reader {args.reader}, server {args.server}.")
+    mode = "" if args.campaign is None else f"inventory of campaign {args.campaign}, "
+    agent.say(f"station agent: {mode}reader {args.reader}, server {args.server}.")
     try:
         agent.run()
     finally:
         reader.close()
         client.close()
         outbox.close()
+    if agent.failure is not None:
+        print(f"Stopped: {agent.failure}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -334,7 +471,10 @@ def status_main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> 
 
 
 def _print_outbox(outbox: Outbox, out: TextIO) -> None:
-    print(f"{outbox.count()} scan(s) waiting to be sent.", file=out)
+    waiting = outbox.waiting()
+    print(f"{waiting.pop(None, 0)} scan(s) waiting to be sent.", file=out)
+    for campaign, n in waiting.items():
+        print(f"{n} inventory read(s) of campaign {campaign} waiting to be sent.", file=out)
     dead = outbox.dead_letters()
     if not dead:
         return
@@ -342,7 +482,9 @@ def _print_outbox(outbox: Outbox, out: TextIO) -> None:
           file=out)
     for letter in dead:
         scan = letter.scan
-        print(f"  #{scan.station_seq} {scan.tag_uid} read {scan.read_at}, refused "
+        what = (f"#{scan.station_seq}" if scan.campaign_id is None
+                else f"campaign {scan.campaign_id}")
+        print(f"  {what} {scan.tag_uid} read {scan.read_at}, refused "
               f"{letter.refused_at}: {letter.reason}", file=out)
 
 

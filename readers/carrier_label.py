@@ -40,6 +40,12 @@ LABEL_RE = re.compile(r"[A-Z0-9_]{1,16}")
 KINDS = ("CD", "DVD", "BD", "M-DISC", *(f"LTO-{n}" for n in range(5, 11)))
 # ISO 28560-1 media format codes (data element "media format").
 FORMAT_UNDEFINED, FORMAT_CD_DVD, FORMAT_MAGNETIC_TAPE = 0x00, 0x02, 0x03
+# How Web NFC names our two records (W3C Web NFC, NDEFRecord.recordType): "url" for an RTD-URI
+# record, an external type without its "urn:nfc:ext:" prefix. The phone page sends them so;
+# the laptop agent sends them the same way, and the service checks both alike.
+WEB_NFC_URL, WEB_NFC_CARRIER = "url", EXTERNAL_TYPE.removeprefix("urn:nfc:ext:")
+# The inventory API takes up to 8 records of at most 256 bytes each; ours are far smaller.
+MAX_WEB_NFC_RECORDS, MAX_WEB_NFC_DATA = 8, 256
 
 
 def media_format(kind: str) -> int:
@@ -170,6 +176,30 @@ def decode_label(message: bytes, *, uid: str, keys: Mapping[int, bytes]) -> Labe
     ):
         return LabelReading(LabelCheck.ALTERED, carrier, uri)
     return LabelReading(LabelCheck.GENUINE, carrier, uri)
+
+
+def web_nfc_records(message: bytes) -> list[tuple[str, str]]:
+    """The records of a tag's NDEF message that a label check needs, as ``(type, hex data)``
+    pairs named as Web NFC names them: ``("url", hex of the UTF-8 URL)`` and
+    ``("mediatrack:carrier", hex of the payload)``. Other records are left out, and a message
+    that does not parse gives none (the service then has nothing to check)."""
+    try:
+        records = list(ndef.message_decoder(message)) if message else []
+    except (ndef.DecodeError, ValueError):  # ValueError: see decode_label
+        return []
+    found: list[tuple[str, str]] = []
+    for record in records:
+        if isinstance(record, ndef.UriRecord):
+            data = record.iri.encode()
+            kind = WEB_NFC_URL
+        elif record.type == EXTERNAL_TYPE:
+            data = bytes(record.data)
+            kind = WEB_NFC_CARRIER
+        else:
+            continue
+        if len(data) <= MAX_WEB_NFC_DATA:
+            found.append((kind, data.hex()))
+    return found[:MAX_WEB_NFC_RECORDS]
 
 
 def parse_keys(text: str) -> dict[int, bytes]:

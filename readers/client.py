@@ -108,6 +108,22 @@ class ServiceClient:
             raise ServiceError(200, self._not_understood) from exc
         return results
 
+    def post_inventory_reads(
+        self, campaign_id: int, reads: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """POST /inventory/campaigns/{id}/reads; the answer (``ReadResults``): ``results``,
+        one per read, in order, and ``shelf``, the sweep's shelf after the batch, or None."""
+        answer = self._call("POST", f"/inventory/campaigns/{campaign_id}/reads", {"reads": reads})
+        try:
+            results = answer["results"]
+            shelf = answer.get("shelf")
+            if not all(isinstance(r, dict) and {"event_id", "class"} <= r.keys()
+                       for r in results) or not isinstance(shelf, dict | None):
+                raise TypeError("results")
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ServiceError(200, self._not_understood) from exc
+        return dict(answer)
+
     def own_station(self) -> dict[str, Any]:
         """GET /stations/me: this station as the service knows it."""
         answer = self._call("GET", "/stations/me")

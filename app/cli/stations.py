@@ -32,7 +32,8 @@ def station_create(
 
 @station_cli.command("run", context_settings=PASS_THROUGH)
 def station_run(ctx: typer.Context) -> None:
-    """Run the station agent: --reader URL --server URL [--key-file F] (see --help)."""
+    """Run the station agent: --reader URL --server URL [--key-file F] [--mode inventory
+    --campaign ID] (see --help)."""
     from readers.agent import main as agent_main
 
     raise typer.Exit(code=agent_main(ctx.args))
@@ -40,7 +41,8 @@ def station_run(ctx: typer.Context) -> None:
 
 @station_cli.command("status", context_settings=PASS_THROUGH)
 def station_status(ctx: typer.Context) -> None:
-    """Show the station's outbox: scans waiting, scans the server refused (see --help)."""
+    """Show the station's outbox: scans and inventory reads waiting, those the server refused
+    (see --help)."""
     from readers.agent import status_main
 
     raise typer.Exit(code=status_main(ctx.args))

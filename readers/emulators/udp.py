@@ -115,7 +115,13 @@ class UdpTarget:
             if faults.delay:
                 time.sleep(faults.delay)  # the fault *is* a slow tag
             answer = self.respond(frame)
-            if answer is not None:
+            # nfcpy's udp driver takes the first answer that comes as the answer to the frame
+            # it waits for. A frame already waiting behind this one means the reader stopped
+            # waiting for this answer (it timed out, then retried or moved on; a busy test
+            # machine can hold this thread that long): sent now, it would be taken as the
+            # next frame's answer, e.g. one page's data for another's. A real reader ignores
+            # an answer after its frame waiting time; staying silent is the same.
+            if answer is not None and not select.select([sock], [], [], 0)[0]:
                 sock.sendto(brty + b" " + hexlify(answer), addr)
 
     def respond(self, frame: bytes) -> bytes | None:

@@ -12,6 +12,7 @@ from readers.client import ServiceClient
 from tests.readers.agent_process import AgentProcess
 from tests.readers.service import Service
 from tests.readers.stacks import PcscStack
+from tests.support.browser import demo_archive  # noqa: F401 (the inventory agent's archive)
 
 
 @pytest.fixture
