@@ -26,13 +26,25 @@
   const LABEL = /^[A-Z0-9_]{1,16}$/;
   const LOCATION_CODE = /^[A-Z0-9_-]{1,32}$/;
 
+  const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  // crypto.randomUUID exists only in secure contexts (https); over plain http the label field
+  // still works, with ids made from the same random source (RFC 9562 version 4).
+  function uuid() {
+    if (crypto.randomUUID) { return crypto.randomUUID(); }
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;  // version 4
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;  // variant 10
+    const h = hex(bytes);
+    return [h.slice(0, 8), h.slice(8, 12), h.slice(12, 16), h.slice(16, 20), h.slice(20)].join("-");
+  }
+
   // The sweep session: one per campaign, person and phone, made here (offline if need be).
   const person = campaign + "." + root.dataset.user;
   const sessionKey = "mediatrack.sweep." + person;
   const shelfKey = "mediatrack.shelf." + person;
   let session = localStorage.getItem(sessionKey);
   if (!session) {
-    session = crypto.randomUUID();
+    session = uuid();
     localStorage.setItem(sessionKey, session);
   }
   const places = new Map(
@@ -294,7 +306,7 @@
   // --- making reads ------------------------------------------------------------------------
   async function record(subject) {
     const read = Object.assign({
-      event_id: crypto.randomUUID(),
+      event_id: uuid(),
       session: session,
       read_at: new Date().toISOString(),
       device: "phone",
@@ -308,10 +320,6 @@
     deliver();
   }
 
-  function hex(view) {
-    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  }
   // The label inside our external record (readers/carrier_label.py: version, format, set n,
   // set m, key id, then the label's length and its ASCII bytes).
   function labelIn(view) {
@@ -330,7 +338,7 @@
     for (const item of (event.message && event.message.records) || []) {
       const ours = item.recordType === "url" || item.recordType.startsWith("mediatrack:");
       if (!ours || !item.data) { continue; }
-      const data = hex(item.data);
+      const data = hex(new Uint8Array(item.data.buffer, item.data.byteOffset, item.data.byteLength));
       if (data.length > MAX_RECORD_HEX || records.length === MAX_RECORDS) { continue; }
       records.push({ type: item.recordType, data: data });
       if (item.recordType === "mediatrack:carrier") { label = labelIn(item.data); }
