@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     SECRET_KEY: str = ""
     # Ed25519 key signing log checkpoints (PEM). Empty: DATA_DIR/checkpoint-signing.pem.
     SIGNING_KEY_FILE: Path | None = None
+    # The site keys tag labels are signed with (lines of "<key id> <hex key>", as the station
+    # agent's --site-keys): the server checks a label a phone read. Empty: not checked.
+    SITE_KEYS_FILE: Path | None = None
     SITE_NAME: str = "MediaTrack"
     PUBLIC_URL: str = "http://127.0.0.1:8000"
     TOKEN_MINUTES: int = Field(default=15, ge=1, le=24 * 60)

@@ -22,6 +22,8 @@ class Return(Strict):
 
 class Store(Strict):
     location: str = Field(pattern=LOCATION_CODE_PATTERN)
+    # The place becomes the carrier's home too (where a return with no place takes it).
+    home: bool = False
 
 
 class Dispatch(Strict):

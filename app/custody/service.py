@@ -3,6 +3,7 @@ per carrier, all in the caller's transaction. An illegal move raises a 409 sente
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -59,7 +60,9 @@ def _log(
     carrier: Carrier,
     payload: dict[str, Any],
     location: Location | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> None:
+    """``context`` says why, when another domain moves the carrier (an inventory campaign)."""
     session.add(carrier)
     session.flush()
     audit_service.append(
@@ -68,19 +71,28 @@ def _log(
         action=action,
         carrier=carrier,
         location_id=location.id if location else carrier.current_location_id,
-        payload=payload,
+        payload={**payload, **(context or {})},
     )
 
 
 def store(
-    *, session: Session, principal: Principal, label: str, store_in: schemas.Store
+    *,
+    session: Session,
+    principal: Principal,
+    label: str,
+    store_in: schemas.Store,
+    context: Mapping[str, Any] | None = None,
 ) -> Carrier:
     carrier = _load(session, label)
     _require(session, carrier, Action.STORE)
     place = location_service.get_by_code(session=session, code=store_in.location)
     previous = carrier.current_location_id
     carrier.status, carrier.current_location_id = CarrierStatus.IN_STORAGE.value, id_of(place)
-    _log(session, principal, "store", carrier, {"from_location_id": previous}, place)
+    payload: dict[str, Any] = {"from_location_id": previous}
+    if store_in.home:
+        payload["from_home_id"] = carrier.home_location_id
+        carrier.home_location_id = id_of(place)
+    _log(session, principal, "store", carrier, payload, place, context)
     return carrier
 
 
@@ -161,7 +173,12 @@ def _approver(
 
 
 def return_carrier(
-    *, session: Session, principal: Principal, label: str, return_in: schemas.Return
+    *,
+    session: Session,
+    principal: Principal,
+    label: str,
+    return_in: schemas.Return,
+    context: Mapping[str, Any] | None = None,
 ) -> Carrier:
     carrier = _load(session, label)
     _require(session, carrier, Action.RETURN)
@@ -187,6 +204,7 @@ def return_carrier(
         carrier,
         {"loan_id": loan.id if loan else None, "days_overdue": overdue_days},
         place,
+        context,
     )
     return carrier
 
@@ -254,7 +272,12 @@ def transfer_items(*, session: Session, transfer_id: int) -> list[tuple[Carrier,
 
 
 def receive(
-    *, session: Session, principal: Principal, transfer_id: int, receive_in: schemas.Receive
+    *,
+    session: Session,
+    principal: Principal,
+    transfer_id: int,
+    receive_in: schemas.Receive,
+    context: Mapping[str, Any] | None = None,
 ) -> Transfer:
     audit_service.lock_head(session)
     transfer = get_transfer(session=session, transfer_id=transfer_id)
@@ -278,7 +301,7 @@ def receive(
         item.closed_at = now
         session.add(item)
         carrier.status, carrier.current_location_id = CarrierStatus.IN_STORAGE.value, id_of(to)
-        _log(session, principal, "receive", carrier, {"transfer_id": transfer_id}, to)
+        _log(session, principal, "receive", carrier, {"transfer_id": transfer_id}, to, context)
     return transfer
 
 
@@ -294,7 +317,12 @@ def report_missing(
 
 
 def report_found(
-    *, session: Session, principal: Principal, label: str, found_in: schemas.Found
+    *,
+    session: Session,
+    principal: Principal,
+    label: str,
+    found_in: schemas.Found,
+    context: Mapping[str, Any] | None = None,
 ) -> Carrier:
     carrier = _load(session, label)
     _require(session, carrier, Action.FOUND)
@@ -321,6 +349,7 @@ def report_found(
             "closed_transfer_id": transit[0].id if transit else None,
         },
         place,
+        context,
     )
     return carrier
 

@@ -76,7 +76,8 @@ class Sighting(SQLModel, table=True):
     carrier_id: int = Field(foreign_key="carrier.id", primary_key=True)
     shelf_id: int = Field(foreign_key="location.id")
     read_at: datetime = Field(sa_type=UTCDateTime)
-    session_id: int = Field(foreign_key="inventory_session.id")
+    # None for a carrier the close found not seen.
+    session_id: int | None = Field(default=None, foreign_key="inventory_session.id")
     read_class: str = Field(max_length=16)
     # How it was settled: put_back, new_home, return, receive, found (see ResolveAction).
     resolution: str | None = Field(default=None, max_length=16)

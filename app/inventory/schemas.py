@@ -137,6 +137,7 @@ class ResolveAction(StrEnum):
     RETURN = "return"  # unexpected, lent: returned onto the shelf it was found on
     RECEIVE = "receive"  # unexpected, in transit: received where it was found
     FOUND = "found"  # unexpected, missing: found on that shelf
+    STORE = "store"  # unexpected, registered or found but never stored: stored on that shelf
 
 
 class Resolve(Strict):

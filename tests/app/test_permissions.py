@@ -31,6 +31,8 @@ from app.core.permissions import PERMISSIONS
 from app.core.principal import SYSTEM, Principal, Role
 from app.custody import schemas as custody_schemas
 from app.custody import service as custody_service
+from app.inventory import service as inventory_service
+from app.inventory.schemas import CampaignCreate
 from app.main import create_app
 from app.requests import service as request_service
 from app.requests.schemas import RequestCreate
@@ -71,6 +73,11 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/requests/pull-list"): {"clerk", "admin"},
     # "where is it" is for staff, not for reader stations
     ("GET", "/api/v1/where"): {"clerk", "clinician", "auditor", "admin"},
+    # clerks run inventories, a handheld station sweeps, auditors read the reports
+    ("POST", "/api/v1/inventory/campaigns"): {"clerk", "admin"},
+    ("POST", "/api/v1/inventory/campaigns/{campaign_id}/reads"): {"clerk", "admin", "station"},
+    ("POST", "/api/v1/inventory/campaigns/{campaign_id}/close"): {"clerk", "admin"},
+    ("GET", "/api/v1/inventory/campaigns/{campaign_id}/report"): {"clerk", "auditor", "admin"},
     # everybody who logs in (and a station) can read a carrier
     ("GET", "/api/v1/carriers/{label}"): {"clerk", "clinician", "auditor", "admin", "station"},
 }
@@ -135,8 +142,14 @@ PAGES = _app_routes(_APP, pages=True)
 # Pages anyone may open: logging in, the language switch, the API documents, the public page
 # a tag's URI opens.
 PUBLIC_PAGES = {
-    ("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"),
-    ("GET", "/lang/{locale}"), ("GET", "/c/{label}"), ("GET", "/docs"), ("GET", "/redoc"),
+    ("GET", "/"),
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+    ("GET", "/lang/{locale}"),
+    ("GET", "/c/{label}"),
+    ("GET", "/docs"),
+    ("GET", "/redoc"),
 }
 
 
@@ -153,9 +166,14 @@ def test_every_page_names_one_permission_of_the_table() -> None:
 
 
 def test_every_page_post_checks_the_csrf_token() -> None:
-    posts = [c for c in iter_route_contexts(_APP.routes)
-             if isinstance(c.original_route, APIRoute) and c.path
-             and not c.path.startswith(PREFIX + "/") and "POST" in (c.methods or ())]
+    posts = [
+        c
+        for c in iter_route_contexts(_APP.routes)
+        if isinstance(c.original_route, APIRoute)
+        and c.path
+        and not c.path.startswith(PREFIX + "/")
+        and "POST" in (c.methods or ())
+    ]
     assert posts
     unchecked = [c.path for c in posts if "check_csrf" not in set(_dependencies(c.dependant))]
     assert unchecked == []
@@ -247,11 +265,20 @@ def path_values(world: World, engine: Engine, settings: Settings) -> dict[str, s
         asked = request_service.create(
             session=session,
             principal=Principal(kind="user", id=clinician.id, role=Role.CLINICIAN),
-            request_in=RequestCreate(carrier=world.labels[1], purpose="TREAT",
-                                     needed_on=date.today() + timedelta(days=1)),
+            request_in=RequestCreate(
+                carrier=world.labels[1], purpose="TREAT", needed_on=date.today() + timedelta(days=1)
+            ),
             settings=settings,
         )
+        campaign = inventory_service.create_campaign(
+            session=session,
+            principal=SYSTEM,
+            campaign_in=CampaignCreate(
+                name="Perm", scope="ARCH", starts_on=date.today(), ends_on=date.today()
+            ),
+        )
     return {
+        "campaign_id": str(campaign.id),
         "label": world.labels[0],
         "transfer_id": str(transfer.id),
         "request_id": str(asked.id),

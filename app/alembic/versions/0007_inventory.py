@@ -86,7 +86,7 @@ def upgrade() -> None:
         sa.Column("carrier_id", sa.Integer(), nullable=False),
         sa.Column("shelf_id", sa.Integer(), nullable=False),
         sa.Column("read_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("session_id", sa.Integer(), nullable=False),
+        sa.Column("session_id", sa.Integer(), nullable=True),
         sa.Column("read_class", sa.String(length=16), nullable=False),
         sa.Column("resolution", sa.String(length=16), nullable=True),
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
