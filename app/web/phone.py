@@ -16,13 +16,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import Session, col, select
 
 from app.core.db import SessionDep
+from app.core.deps import SettingsDep
 from app.inventory import schemas
 from app.inventory import service as inventory_service
-from app.locations import service as location_service
-from app.locations.models import Location
+from app.inventory.router import CampaignId
+from app.inventory.tree import Tree
 from app.web.i18n import gettext
 from app.web.render import render
 from app.web.security import Csrf, WebUser, page
@@ -42,34 +42,38 @@ def service_worker(user: Sweeper) -> Response:
 
 
 @router.get("/{campaign_id}/phone", response_class=HTMLResponse)
-def phone(request: Request, session: SessionDep, user: Sweeper, campaign_id: int) -> HTMLResponse:
+def phone(
+    request: Request, session: SessionDep, user: Sweeper, campaign_id: CampaignId
+) -> HTMLResponse:
     campaign = inventory_service.get_campaign(session=session, campaign_id=campaign_id)
     public = inventory_service.to_public(session=session, campaign=campaign)
-    scope = location_service.get_by_code(session=session, code=public.scope)
-    context = {"campaign": public, "places": _subtree(session, scope), "words": _words()}
+    tree = Tree.load(session)
+    # The chooser offers the scope's shelves (where carriers stand), in path order.
+    shelves = sorted(
+        (tree.by_id[i] for i in tree.shelves(campaign.scope_location_id)), key=lambda p: p.path
+    )
+    context = {"campaign": public, "places": shelves, "words": _words()}
     return render(request, "inventory/phone.html", context, user=user)
 
 
 @router.post("/{campaign_id}/reads")
 def post_reads(
-    session: SessionDep, user: Sweeper, _: Csrf, campaign_id: int, batch: schemas.ReadBatch
+    session: SessionDep,
+    settings: SettingsDep,
+    user: Sweeper,
+    _: Csrf,
+    campaign_id: CampaignId,
+    batch: schemas.ReadBatch,
 ) -> schemas.ReadResults:
     """A batch of the phone's queued reads (JSON, the API's ReadBatch), as the logged-in
     person; answered in JSON, errors included (the page asks for JSON)."""
     return inventory_service.ingest(
-        session=session, principal=user.principal, campaign_id=campaign_id, reads=batch.reads
+        session=session,
+        principal=user.principal,
+        campaign_id=campaign_id,
+        reads=batch.reads,
+        settings=settings,
     )
-
-
-def _subtree(session: Session, root: Location) -> list[Location]:
-    """The scope's locations (the root and everything under it), in path order: the shelves
-    the chooser offers."""
-    places, level = [root], [root.id]
-    while level:
-        below = list(session.exec(select(Location).where(col(Location.parent_id).in_(level))))
-        places += below
-        level = [place.id for place in below]
-    return sorted(places, key=lambda place: place.path)
 
 
 def _words() -> dict[str, str]:
