@@ -7,6 +7,7 @@ so no test sees another's changes.
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import shutil
@@ -62,6 +63,7 @@ PAGES: list[tuple[str, str | None, str, str | None]] = [
     ("audit-verify", "auditor", "/audit/verify", None),
     ("audit-lookups", "auditor", "/audit/lookups", None),
     ("audit-denied", "auditor", "/audit/denied", None),
+    ("inventory-phone", "clerk", "/inventory/1/phone", "sweep-a-shelf"),
 ]
 
 
@@ -73,6 +75,29 @@ def prepare(page: Any, then: str | None) -> None:
         page.fill("#scan-field", "RAD0000004")
         page.keyboard.press("Enter")
         page.wait_for_selector("#card .label")
+    elif then == "sweep-a-shelf":
+        _first_campaign(page)
+        page.reload()
+        page.select_option("#shelf-choice", "CAB01_S1")
+        page.click("#shelf-form button")
+        page.wait_for_selector("#feedback[data-kind=shelf]")
+
+
+def _first_campaign(page: Any) -> None:
+    """The demo archive has no inventory campaign: start one (number 1, over cabinet 1) through
+    the API, unless an earlier visit of the same site did."""
+    origin = "/".join(page.url.split("/")[:3])
+    token = page.request.post(f"{origin}/api/v1/auth/token",
+                              form={"username": "clerk", "password": PASSWORD}).json()
+    auth = {"Authorization": f"Bearer {token['access_token']}"}
+    if page.request.get(f"{origin}/api/v1/inventory/campaigns", headers=auth).json():
+        return
+    today = datetime.date.today()
+    made = page.request.post(f"{origin}/api/v1/inventory/campaigns", headers=auth, data={
+        "name": "Autumn inventory", "scope": "CAB01", "starts_on": today.isoformat(),
+        "ends_on": (today + datetime.timedelta(days=7)).isoformat(),
+    })
+    assert made.json()["id"] == 1, made.text()
 
 
 def visit_all(page: Any, site: Site) -> Iterator[str]:
