@@ -23,6 +23,7 @@ from app.inventory import schemas
 from app.inventory import service as inventory_service
 from app.inventory.router import CampaignId
 from app.inventory.tree import Tree
+from app.locations.service import PATH_SEPARATOR
 from app.web.i18n import gettext
 from app.web.render import render
 from app.web.security import Csrf, WebUser, page
@@ -48,11 +49,15 @@ def phone(
     campaign = inventory_service.get_campaign(session=session, campaign_id=campaign_id)
     public = inventory_service.to_public(session=session, campaign=campaign)
     tree = Tree.load(session)
-    # The chooser offers the scope's shelves (where carriers stand), in path order.
+    # The chooser offers the scope's shelves (where carriers stand), in path order, named from
+    # the scope down ("Cabinet 1 / Shelf 2"): the rest of the path is the same for all of them.
+    above = public.scope_path.rpartition(PATH_SEPARATOR)[0]
+    cut = len(above + PATH_SEPARATOR) if above else 0
     shelves = sorted(
         (tree.by_id[i] for i in tree.shelves(campaign.scope_location_id)), key=lambda p: p.path
     )
-    context = {"campaign": public, "places": shelves, "words": _words()}
+    places = [(shelf.code, shelf.path[cut:]) for shelf in shelves]
+    context = {"campaign": public, "places": places, "words": _words()}
     return render(request, "inventory/phone.html", context, user=user)
 
 

@@ -142,8 +142,10 @@
     $("feedback-detail").textContent = detail || "";
     signal(kind);
   }
+  // A shelf by its name from the scope down, as the chooser lists it (else as given).
+  const placeName = (code, path) => places.get(code) || path || code;
   function describe(result) {
-    const parts = [result.label, result.shelf].filter(Boolean);
+    const parts = [result.label, result.shelf && placeName(result.shelf)].filter(Boolean);
     return (result.duplicate ? words.duplicate + " · " : "") + parts.join(" · ");
   }
   function remember(kind, text) {
@@ -158,7 +160,7 @@
   }
   function showShelf(shelf) {
     if (!shelf) { return; }
-    $("shelf-name").textContent = shelf.path;
+    $("shelf-name").textContent = placeName(shelf.code, shelf.path);
     const bar = $("shelf-progress");
     if (typeof shelf.expected === "number") {
       bar.hidden = false;
@@ -313,7 +315,7 @@
     }, subject);
     await enqueue(read);
     if (subject.location) {
-      showShelf({ path: fill(words.waiting_shelf, { shelf: places.get(subject.location) || subject.location }) });
+      showShelf({ path: fill(words.waiting_shelf, { shelf: placeName(subject.location) }) });
     }
     show("queued", words.queued, subject.label || subject.location || subject.tag_uid, false);
     await showWaiting();
