@@ -10,16 +10,28 @@ its database.
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
+import ndef
 import pytest
+from fastapi.testclient import TestClient
 from playwright.sync_api import expect
+from sqlalchemy import Engine
+from sqlmodel import select
 
-from tests.support.browser import PASSWORD, PHONE, NewPage, Site, log_in
+from app.core.db import session_scope
+from app.inventory.models import SweepRead
+from readers.carrier_label import CarrierLabel, encode_label
+from tests.app.inventory.test_router import _campaign
+from tests.app.web.test_pages import _log_in
+from tests.factories import World, tag_uid
+from tests.support.browser import PASSWORD, PHONE, NewPage, Site, log_in, start_site
 from tests.support.wait import wait_for
 
 SCOPE = "CAB01"
@@ -122,8 +134,21 @@ def start_reading(page: Any) -> None:
     expect(page.locator("#nfc-status")).to_contain_text("hold the phone to a shelf tag")
 
 
-def tap(page: Any, uid: str) -> None:
-    page.evaluate("([s]) => window.__tap(s, [])", [serial(uid)])
+def tap(page: Any, uid: str, records: list[dict[str, Any]] | None = None) -> None:
+    page.evaluate("([s, r]) => window.__tap(s, r)", [serial(uid), records or []])
+
+
+def web_nfc_records(message: bytes) -> list[dict[str, Any]]:
+    """An NDEF message's records as Web NFC gives them to a page: a URI record as "url" with
+    the full URL, an external type (TNF 4) as "domain:type" with its payload."""
+    records = []
+    for record in ndef.message_decoder(message):
+        if isinstance(record, ndef.UriRecord):
+            records.append({"type": "url", "bytes": list(record.iri.encode())})
+        else:
+            kind = record.type.removeprefix("urn:nfc:ext:")
+            records.append({"type": kind, "bytes": list(bytes(record.data))})
+    return records
 
 
 def feedback(page: Any, kind: str, word: str) -> None:
@@ -256,6 +281,42 @@ class TestSweep:
         assert [u for _, u, _ in archive.reads(campaign)] == [archive.shelf_tag(SHELF), uid]
 
 
+class TestLabels:
+    def test_a_label_copied_onto_another_tag_is_reported_altered(
+        self, demo_archive: Any, tmp_path: Any, new_page: NewPage
+    ) -> None:
+        key = bytes(range(32))
+        (tmp_path / "site.keys").write_text(f"1 {key.hex()}\n")
+        site = start_site(demo_archive, tmp_path / "data",
+                          SITE_KEYS_FILE=str(tmp_path / "site.keys"))
+        try:
+            archive = Archive(site)
+            (label, uid), (_, other_uid) = archive.stored_on(SHELF)[:2]
+            genuine = web_nfc_records(encode_label(
+                CarrierLabel(label, "DVD"), uid=uid, public_url=site.url, key=key))
+            campaign = make_campaign(site)
+            page = open_phone(new_page, site, campaign)
+            start_reading(page)
+            tap(page, archive.shelf_tag(SHELF))
+            feedback(page, "shelf", "Shelf")
+            tap(page, uid, genuine)
+            feedback(page, "found", "Found")
+            # The same label bytes on another tag: its MAC covers the first tag's UID.
+            tap(page, other_uid, genuine)
+            feedback(page, "altered", "Altered label")
+            # A phone that withholds the serial number: the label in our record names it.
+            page.evaluate("([r]) => window.__tap('', r)", [genuine])
+            feedback(page, "found", "Found")
+            expect(page.locator("#feedback-detail")).to_contain_text(f"Already read · {label}")
+            sent = archive.query(
+                "SELECT tag_uid, label, read_class FROM inventory_read WHERE campaign_id = ?"
+                " ORDER BY id", campaign)
+            assert sent[1:] == [(uid, label, "found"), (other_uid, None, "altered"),
+                                (None, label, "found")]
+        finally:
+            site.stop()
+
+
 class TestWithoutWebNfc:
     def test_says_so_and_takes_typed_labels_and_shelves(
         self, site: Site, archive: Archive, new_page: NewPage
@@ -293,32 +354,76 @@ class TestWithoutWebNfc:
 
 
 class TestRoutes:
-    def test_the_worker_and_the_reads_need_a_sweeper(self, site: Site) -> None:
-        anonymous = httpx.get(f"{site.url}/inventory/sw.js", follow_redirects=False)
-        assert anonymous.status_code == 303
-        with httpx.Client(base_url=site.url) as client:
-            form = client.get("/login")
-            token = form.text.split('name="csrf-token" content="')[1].split('"')[0]
-            client.post("/login", data={"username": "clerk", "password": PASSWORD,
-                                        "csrf_token": token})
-            worker = client.get("/inventory/sw.js")
-            assert worker.status_code == 200
-            assert worker.headers["content-type"].startswith("text/javascript")
-            assert "const VERSION" in worker.text
-            # A read without the CSRF header is refused, in JSON (the page asks for JSON).
-            refused = client.post("/inventory/1/reads", json={"reads": []},
-                                  headers={"Accept": "application/json"})
-            assert refused.status_code == 403
-            assert refused.json()["error"] == "csrf_failed"
-        # The auditor only reads inventories; a sweep is not theirs.
-        with httpx.Client(base_url=site.url) as client:
-            form = client.get("/login")
-            token = form.text.split('name="csrf-token" content="')[1].split('"')[0]
-            client.post("/login", data={"username": "auditor", "password": PASSWORD,
-                                        "csrf_token": token})
-            assert client.get("/inventory/sw.js").status_code == 403
-        # Logged out, a read is answered 401 in JSON, not a redirect to the log-in page.
-        answer = httpx.post(f"{site.url}/inventory/1/reads", json={"reads": []},
-                            headers={"Accept": "application/json"})
-        assert answer.status_code == 401
-        assert answer.json()["error"] == "login_required"
+    """The page's routes through the ASGI app, on SQLite and PostgreSQL."""
+
+    def test_the_page_lists_the_scopes_shelves(self, client: TestClient, world: World) -> None:
+        campaign = _campaign(client, world)
+        _log_in(client, "clerk")
+        page = client.get(f"/inventory/{campaign}/phone")
+        assert page.status_code == 200
+        # The shelves of the scope, named from it down; the desk is no shelf.
+        assert re.findall(r'<option value="(\w+)">([^<]+)</option>', page.text) == [
+            ("SHELF1", "Archive / Shelf 1"), ("SHELF2", "Archive / Shelf 2")]
+        assert client.get("/inventory/999/phone").status_code == 404
+
+    def test_reads_are_taken_once_and_answered_in_json(
+        self, client: TestClient, world: World, engine: Engine
+    ) -> None:
+        campaign = _campaign(client, world)
+        token = _log_in(client, "clerk")
+        sweep = str(uuid.uuid4())
+        reads = [
+            {"event_id": str(uuid.uuid4()), "session": sweep, "read_at": f"2026-11-29T10:0{n}:00Z",
+             "device": "phone", **subject}
+            for n, subject in enumerate([{"location": "SHELF1"}, {"tag_uid": tag_uid(1)},
+                                         {"label": world.labels[1]}])
+        ]
+        json_headers = {"Accept": "application/json", "X-CSRF-Token": token}
+        first = client.post(f"/inventory/{campaign}/reads", json={"reads": reads},
+                            headers=json_headers)
+        assert first.status_code == 200, first.text
+        answer = first.json()
+        assert [r["class"] for r in answer["results"]] == ["shelf", "found", "found"]
+        assert answer["shelf"] == {"code": "SHELF1", "path": "City Hospital / Archive / Shelf 1",
+                                   "expected": 3, "seen": 2}
+        # Delivered again (the answer was lost on the way): the stored answers, nothing new.
+        again = client.post(f"/inventory/{campaign}/reads", json={"reads": reads},
+                            headers=json_headers).json()
+        assert [r["replayed"] for r in again["results"]] == [True, True, True]
+        assert [r["class"] for r in again["results"]] == ["shelf", "found", "found"]
+        with session_scope(engine) as session:
+            stored = session.exec(select(SweepRead).where(SweepRead.campaign_id == campaign))
+            assert len(list(stored)) == 3
+
+        bad = client.post(f"/inventory/{campaign}/reads", json={"reads": [{"event_id": "x"}]},
+                          headers=json_headers)
+        assert bad.status_code == 422 and bad.json()["error"] == "invalid_input"
+        # Without the CSRF header: refused, in JSON.
+        forged = client.post(f"/inventory/{campaign}/reads", json={"reads": reads},
+                             headers={"Accept": "application/json"})
+        assert forged.status_code == 403 and forged.json()["error"] == "csrf_failed"
+
+    def test_logged_out_or_not_a_sweeper(self, client: TestClient, world: World) -> None:
+        campaign = _campaign(client, world)
+        # Logged out, a read is answered 401 in JSON (the page then says "log in again"),
+        # not a redirect to the log-in page; the page itself still redirects.
+        answer = client.post(f"/inventory/{campaign}/reads", json={"reads": []},
+                             headers={"Accept": "application/json"})
+        assert answer.status_code == 401 and answer.json()["error"] == "login_required"
+        assert client.get("/inventory/sw.js", follow_redirects=False).status_code == 303
+        # An auditor reads inventories; sweeping is not theirs.
+        _log_in(client, "auditor")
+        assert client.get(f"/inventory/{campaign}/phone").status_code == 403
+        assert client.get("/inventory/sw.js").status_code == 403
+
+    def test_the_worker_is_served_for_its_scope(self, client: TestClient, world: World) -> None:
+        _log_in(client, "clerk")
+        worker = client.get("/inventory/sw.js")
+        assert worker.status_code == 200
+        assert worker.headers["content-type"].startswith("text/javascript")
+        assert "const VERSION" in worker.text
+        # Every asset it keeps for offline use exists.
+        assets = re.findall(r'"(/static/[^"]+)"', worker.text)
+        assert "/static/phone.js" in assets
+        for asset in assets:
+            assert client.get(asset).status_code == 200, asset
