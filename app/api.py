@@ -6,6 +6,7 @@ from app.audit.router import router as audit_router
 from app.borrowers.router import router as borrowers_router
 from app.carriers.router import router as carriers_router
 from app.custody.router import router as custody_router
+from app.epcis.router import router as epcis_router
 from app.inventory.router import router as inventory_router
 from app.locations.router import router as locations_router
 from app.lookup.router import router as lookup_router
@@ -37,5 +38,6 @@ for router in (
     preservation_router,
     requests_router,
     inventory_router,
+    epcis_router,
 ):
     api_router.include_router(router)

@@ -12,6 +12,7 @@ import csv
 import io
 from collections import Counter
 from datetime import timedelta
+from typing import Any, NamedTuple, Protocol
 
 from sqlmodel import Session, col, func, select
 
@@ -55,7 +56,35 @@ CORRECTION = {
 }
 
 
-def classify(carrier: Carrier, shelf_id: int, tree: Tree) -> ReadClass:
+class Recorded(Protocol):
+    """What the record says of a carrier: all a read's class depends on."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def current_location_id(self) -> int: ...
+
+
+class Held(NamedTuple):
+    """A carrier's record as a read needs it, loaded without the ORM (batches are large)."""
+
+    id: int
+    label: str
+    status: str
+    current_location_id: int
+
+
+HELD_COLUMNS: tuple[Any, ...] = (
+    Carrier.id,
+    Carrier.label,
+    Carrier.status,
+    Carrier.current_location_id,
+)
+
+
+def classify(carrier: Recorded, shelf_id: int, tree: Tree) -> ReadClass:
     """A carrier read on ``shelf_id``: where the record expects it, elsewhere, or not at all."""
     if carrier.status != IN_STORAGE:
         return ReadClass.UNEXPECTED

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, update
+from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.carriers.models import Carrier
@@ -28,7 +29,15 @@ from app.core.time import utcnow
 from app.core.validation import normalise_uid
 from app.inventory import labels, reconcile
 from app.inventory.models import Campaign, Sighting, SweepRead, SweepSession
-from app.inventory.reconcile import campaign_counts, classify, expected_counts, seen_counts
+from app.inventory.reconcile import (
+    HELD_COLUMNS,
+    Held,
+    Recorded,
+    campaign_counts,
+    classify,
+    expected_counts,
+    seen_counts,
+)
 from app.inventory.schemas import (
     CampaignCreate,
     CampaignPublic,
@@ -49,9 +58,11 @@ from app.tags.models import Tag
 from app.users.models import User
 from readers.carrier_label import LabelCheck
 
-# The tables under the models, for executemany UPDATEs in Core (not the ORM's bulk by key).
+# The tables under the models: batches are written with Core executemany statements, not
+# the ORM's bulk operations (several times slower per row).
 SIGHTINGS: Table = Sighting.__table__  # type: ignore[attr-defined]
 CARRIERS: Table = Carrier.__table__  # type: ignore[attr-defined]
+READS: Table = SweepRead.__table__  # type: ignore[attr-defined]
 
 # Answers, one sentence each; never a patient's data (a typed patient ID is not echoed).
 SAY = {
@@ -182,7 +193,7 @@ class _Fresh:
     message: str = ""
     label: str | None = None
     tag_uid: str | None = None
-    carrier: Carrier | None = None
+    carrier: Held | None = None
     shelf_id: int | None = None
     duplicate: bool = False
 
@@ -193,8 +204,8 @@ class _Batch:
 
     tree: Tree
     scope_id: int
-    carriers_by_uid: dict[str, Carrier]
-    carriers_by_label: dict[str, Carrier]
+    carriers_by_uid: dict[str, Held]
+    carriers_by_label: dict[str, Held]
     places_by_uid: dict[str, int]
     keys: dict[int, bytes]
     # Per session: the shelf reads' (time, shelf id), in time order.
@@ -218,27 +229,24 @@ def ingest(
     now = utcnow()
     stored = _stored(session, [str(r.event_id) for r in reads])
     sessions = _sessions(session, principal, campaign, reads, now)
-    results: dict[str, ReadResult] = {}
+    results: dict[str, ReadResult] = dict(stored)
     fresh: list[_Fresh] = []
     for read in reads:
         event_id = str(read.event_id)
-        if event_id in stored or event_id in results:
-            results.setdefault(event_id, stored.get(event_id) or results[event_id])
-            continue
-        item = _Fresh(read, id_of(sessions[str(read.session)]))
-        fresh.append(item)
-        results[event_id] = ReadResult(event_id=event_id, read_class=ReadClass.REJECTED, message="")
+        if event_id in results:
+            continue  # stored before, or repeated in this batch
+        fresh.append(_Fresh(read, id_of(sessions[str(read.session)])))
+        results[event_id] = _PENDING
+    tree: Tree | None = None
     if fresh:
         batch = _load(session, campaign, fresh, settings)
+        tree = batch.tree
         _place(session, batch, fresh)
         _store(session, campaign, batch, fresh, now)
         for item in fresh:
-            results[str(item.read.event_id)] = _answer(item, batch.tree)
+            results[str(item.read.event_id)] = _answer(item, tree)
         _note_sessions(session, sessions.values(), fresh, batch)
-    answers = [
-        results[str(r.event_id)].model_copy(update={"replayed": str(r.event_id) in stored})
-        for r in reads
-    ]
+    answers = [results[str(r.event_id)] for r in reads]
     counts: dict[str, int] = {}
     for answer in answers:
         counts[answer.read_class.value] = counts.get(answer.read_class.value, 0) + 1
@@ -246,9 +254,13 @@ def ingest(
     return ReadResults(
         counts=counts,
         results=answers,
-        shelf=shelf_progress(session, campaign, last.shelf_id),
+        shelf=shelf_progress(session, campaign, last.shelf_id, tree),
         received_at=now,
     )
+
+
+# Taken by a fresh read's event id until its answer is known.
+_PENDING = ReadResult(event_id="", read_class=ReadClass.REJECTED, message="")
 
 
 def _stored(session: Session, event_ids: list[str]) -> dict[str, ReadResult]:
@@ -266,6 +278,7 @@ def _stored(session: Session, event_ids: list[str]) -> dict[str, ReadResult]:
             label=row.label,
             shelf=code,
             message=row.message,
+            replayed=True,
         )
         for row, code in session.exec(query)
     }
@@ -314,16 +327,19 @@ def _load(session: Session, campaign: Campaign, fresh: list[_Fresh], settings: S
                 item.message = f"Unreadable tag: {exc.message}"
     uids = sorted({i.tag_uid for i in fresh if i.tag_uid})
     wanted_labels = sorted({i.read.label for i in fresh if i.read.label})
-    by_uid = dict(
-        session.exec(
-            select(Tag.uid, Carrier)
+    by_uid = {
+        row[-1]: Held(*row[:-1])
+        for row in session.execute(
+            sa_select(*HELD_COLUMNS, col(Tag.uid))
             .join(Carrier, col(Carrier.tag_id) == col(Tag.id))
             .where(col(Tag.uid).in_(uids))
-        ).all()
-    )
+        )
+    }
     by_label = {
-        c.label: c
-        for c in session.exec(select(Carrier).where(col(Carrier.label).in_(wanted_labels)))
+        row[1]: Held(*row)
+        for row in session.execute(
+            sa_select(*HELD_COLUMNS).where(col(Carrier.label).in_(wanted_labels))
+        )
     }
     places = {
         uid: place_id
@@ -435,7 +451,7 @@ def _mark_duplicates(session: Session, fresh: list[_Fresh]) -> None:
     sessions = sorted({i.session_id for i in fresh})
     # Only a read placed on a shelf counts; one before any shelf was not counted at all.
     placed = [i for i in fresh if i.carrier is not None and i.shelf_id is not None]
-    carrier_ids = sorted({id_of(i.carrier) for i in placed if i.carrier is not None})
+    carrier_ids = sorted({i.carrier.id for i in placed if i.carrier is not None})
     unknown = sorted({i.tag_uid for i in fresh if i.read_class is ReadClass.UNKNOWN and i.tag_uid})
     before: set[tuple[int, str]] = set()
     if carrier_ids:
@@ -463,7 +479,7 @@ def _mark_duplicates(session: Session, fresh: list[_Fresh]) -> None:
         before.add(key)
 
 
-def _say(read_class: ReadClass, carrier: Carrier, tree: Tree) -> str:
+def _say(read_class: ReadClass, carrier: Recorded, tree: Tree) -> str:
     return SAY[read_class].format(
         label=carrier.label,
         expected=tree.path(carrier.current_location_id),
@@ -476,7 +492,7 @@ def _store(
 ) -> None:
     """The reads as rows, the sightings they move, the carriers' last-seen place."""
     session.execute(
-        insert(SweepRead),
+        insert(READS),
         [
             {
                 "event_id": str(i.read.event_id),
@@ -496,7 +512,7 @@ def _store(
         ],
     )
     placed = [
-        _Placed(id_of(i.carrier), i.shelf_id, i.read.read_at, i.session_id, i.read_class)
+        _Placed(i.carrier.id, i.shelf_id, i.read.read_at, i.session_id, i.read_class)
         for i in fresh
         if i.carrier is not None and i.shelf_id is not None and i.read_class in PLACED
     ]
@@ -581,7 +597,7 @@ def _move_sightings(session: Session, campaign_id: int, placed: list[_Placed]) -
         elif item.read_at >= held_at[item.carrier_id]:
             changed.append(row)
     if new_rows:
-        session.execute(insert(Sighting), new_rows)
+        session.execute(insert(SIGHTINGS), new_rows)
     if changed:
         # Core statements on the tables: an executemany UPDATE, not the ORM's bulk by key.
         sightings = SIGHTINGS.c
@@ -642,14 +658,13 @@ def _note_sessions(
 
 
 def shelf_progress(
-    session: Session, campaign: Campaign, shelf_id: int | None
+    session: Session, campaign: Campaign, shelf_id: int | None, tree: Tree | None = None
 ) -> ShelfProgress | None:
+    """A shelf's carriers in storage, and how many of them the campaign has read."""
     if shelf_id is None:
         return None
-    shelf = session.get(Location, shelf_id)
-    if shelf is None:
-        return None
-    tree = Tree.load(session)
+    tree = tree or Tree.load(session)
+    shelf = tree.by_id[shelf_id]
     places = tree.subtree(shelf_id)
     return ShelfProgress(
         code=shelf.code,
@@ -659,18 +674,24 @@ def shelf_progress(
     )
 
 
-def campaigns_of(*, session: Session, carrier_id: int) -> list[tuple[Campaign, Sighting]]:
-    """The campaigns that saw a carrier, newest first, with its sighting in each."""
+def open_campaigns_covering(*, session: Session, location_id: int) -> list[Campaign]:
+    """The open campaigns whose scope holds the place: where a shelf can be swept now."""
+    open_ones = list(session.exec(select(Campaign).where(col(Campaign.closed_at).is_(None))))
+    if not open_ones:
+        return []
+    tree = Tree.load(session)
+    return [c for c in open_ones if tree.within(location_id, c.scope_location_id)]
+
+
+def campaigns_of(*, session: Session, carrier_id: int) -> list[tuple[Campaign, Sighting, str]]:
+    """The campaigns that saw a carrier, newest first: its sighting in each, and the path of
+    the shelf it was read on."""
     query = (
-        select(Campaign, Sighting)
+        select(Campaign, Sighting, Location.path)
         .join(Sighting, col(Sighting.campaign_id) == col(Campaign.id))
+        .join(Location, col(Location.id) == col(Sighting.shelf_id))
         .where(Sighting.carrier_id == carrier_id)
         .order_by(col(Sighting.read_at).desc())
     )
-    return [(c, s) for c, s in session.exec(query)]
+    return [(c, s, path) for c, s, path in session.exec(query)]
 
-
-def count_reads(*, session: Session, campaign_id: int) -> int:
-    return session.exec(
-        select(func.count()).select_from(SweepRead).where(SweepRead.campaign_id == campaign_id)
-    ).one()

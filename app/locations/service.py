@@ -60,6 +60,11 @@ def create(*, session: Session, location_in: LocationCreate) -> Location:
     return location
 
 
+def children(*, session: Session, location_id: int) -> list[Location]:
+    query = select(Location).where(Location.parent_id == location_id).order_by(col(Location.name))
+    return list(session.exec(query))
+
+
 def list_all(*, session: Session, offset: int, limit: int) -> tuple[list[Location], int]:
     query = select(Location).order_by(col(Location.path)).offset(offset).limit(limit)
     rows = list(session.exec(query))

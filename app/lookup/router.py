@@ -21,8 +21,15 @@ def where_is(
     principal: Annotated[Principal, Depends(require("lookup"))],
     q: Annotated[str, Query(min_length=1, max_length=64)],
     kind: QueryKind = QueryKind.AUTO,
+    issuer: Annotated[str | None, Query(max_length=64)] = None,
 ) -> WhereResult:
-    """Where is it? By tag UID, label, StudyInstanceUID, accession number or patient ID."""
+    """Where is it? By tag UID, label, StudyInstanceUID, accession number or patient ID (with
+    its issuer, IssuerOfPatientID, when the ID is known under several: ``issuers`` lists them)."""
     return service.where(
-        session=session, principal=principal, query=q, kind=kind, secret=settings.secret_key
+        session=session,
+        principal=principal,
+        query=q,
+        kind=kind,
+        secret=settings.secret_key,
+        issuer=issuer,
     )

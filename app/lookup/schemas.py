@@ -32,3 +32,5 @@ class WhereHit(BaseModel):
 class WhereResult(BaseModel):
     kind: QueryKind
     hits: list[WhereHit]
+    # A patient ID found under several issuers: the hits mix patients; ask again with one.
+    issuers: list[str] = []

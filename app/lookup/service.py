@@ -33,7 +33,9 @@ def _guess(query: str) -> list[QueryKind]:
     return [*kinds, QueryKind.ACCESSION, QueryKind.PATIENT]
 
 
-def _carriers(session: Session, kind: QueryKind, query: str) -> list[Carrier]:
+def _carriers(
+    session: Session, kind: QueryKind, query: str, issuer: str | None = None
+) -> list[Carrier]:
     if kind is QueryKind.TAG:
         try:
             uid = normalise_uid(query)
@@ -50,7 +52,10 @@ def _carriers(session: Session, kind: QueryKind, query: str) -> list[Carrier]:
         QueryKind.ACCESSION: Study.accession_number,
         QueryKind.PATIENT: Study.patient_id,
     }[kind]
-    ids = list(session.exec(select(Study.id).where(column == query).limit(MAX_HITS)))
+    studies = select(Study.id).where(column == query)
+    if kind is QueryKind.PATIENT and issuer is not None:
+        studies = studies.where(Study.issuer_of_patient_id == issuer)
+    ids = list(session.exec(studies.limit(MAX_HITS)))
     return study_service.carriers_holding(session=session, study_ids=[i for i in ids if i])
 
 
@@ -90,9 +95,28 @@ def _other_copies(session: Session, carriers: list[Carrier]) -> dict[int, list[O
     return {i: list(found.values()) for i, found in copies.items()}
 
 
+def issuers_of(*, session: Session, patient_id: str) -> list[str]:
+    """The issuers a patient ID is recorded under (one, usually; several when two hospitals'
+    numbering overlap, and then a search by the ID alone mixes two people)."""
+    query = (
+        select(Study.issuer_of_patient_id)
+        .where(Study.patient_id == patient_id, col(Study.issuer_of_patient_id).is_not(None))
+        .distinct()
+        .order_by(col(Study.issuer_of_patient_id))
+    )
+    return [i for i in session.exec(query) if i]
+
+
 def where(
-    *, session: Session, principal: Principal, query: str, kind: QueryKind, secret: str
+    *,
+    session: Session,
+    principal: Principal,
+    query: str,
+    kind: QueryKind,
+    secret: str,
+    issuer: str | None = None,
 ) -> WhereResult:
+    """``issuer`` narrows a patient ID to the patients of one issuer (IssuerOfPatientID)."""
     query = query.strip()
     if not query:
         raise InvalidInputError(
@@ -100,8 +124,9 @@ def where(
         )
     kinds = _guess(query) if kind is QueryKind.AUTO else [kind]
     used, carriers = kinds[0], []
+    issuer = issuer.strip() if issuer and issuer.strip() else None
     for candidate in kinds:
-        carriers = _carriers(session, candidate, query)
+        carriers = _carriers(session, candidate, query, issuer)
         if carriers:
             used = candidate
             break
@@ -124,8 +149,14 @@ def where(
         payload={
             "kind": used.value,
             "query_digest": audit_service.query_digest(secret, query),
+            **({"issuer": issuer} if issuer and used is QueryKind.PATIENT else {}),
             "carriers": [h.carrier.label for h in hits],
             "study_uids": sorted({s.study_uid for h in hits for s in h.carrier.studies}),
         },
     )
-    return WhereResult(kind=used, hits=hits)
+    issuers = (
+        issuers_of(session=session, patient_id=query)
+        if used is QueryKind.PATIENT and issuer is None
+        else []
+    )
+    return WhereResult(kind=used, hits=hits, issuers=issuers if len(issuers) > 1 else [])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert
@@ -46,8 +46,8 @@ def ingest(*, session: Session, principal: Principal, reads: list[ScanRead]) -> 
     station = session.get(Station, principal.station_id)
     assert station is not None
     answered = _already_stored(session, id_of(station), reads)
-    resolve = _Resolver.load(session, principal, reads)
     now = utcnow()
+    resolve = _Resolver.load(session, principal, reads, station, now)
     results: list[ScanResult] = []
     fresh: list[_Fresh] = []
     for read in reads:
@@ -68,6 +68,7 @@ def ingest(*, session: Session, principal: Principal, reads: list[ScanRead]) -> 
         answered[("e", event_id)] = answered[("s", read.station_seq)] = answer
         results.append(result)
     _store(session, principal, fresh)
+    station.shelf_id, station.shelf_set_at = resolve.shelf_id, resolve.shelf_set_at
     _note_station(session, station, reads, fresh, now)
     if fresh:
         # The desk bound to this station shows the latest tap (see app/web/desk.py).
@@ -75,6 +76,10 @@ def ingest(*, session: Session, principal: Principal, reads: list[ScanRead]) -> 
         announce(session, SCAN_CHANNEL, latest)
     return results
 
+
+# How long a shelf tag read at a station stays its shelf: a handheld sweeping reads the next
+# shelf's tag well within it; a desk that once read a shelf tag is back at its place after.
+SHELF_CONTEXT = timedelta(minutes=30)
 
 # Where a committed scan is announced to the pages (app.core.announce).
 SCAN_CHANNEL = "mediatrack_scans"
@@ -97,9 +102,20 @@ class _Resolver:
     carriers: dict[str, Any]
     places: dict[str, Any]
     snaps: dict[int, carrier_service.Snapshot]
+    # The shelf whose tag the station read last, while it holds (SHELF_CONTEXT), and its path.
+    shelf_id: int | None
+    shelf_set_at: datetime | None
+    shelf_path: str | None
 
     @classmethod
-    def load(cls, session: Session, principal: Principal, reads: list[ScanRead]) -> _Resolver:
+    def load(
+        cls,
+        session: Session,
+        principal: Principal,
+        reads: list[ScanRead],
+        station: Station,
+        now: datetime,
+    ) -> _Resolver:
         uids = _normalised(reads)
         valid = sorted({uid for uid in uids.values() if isinstance(uid, str)})
         carriers = tag_service.carriers_of(session=session, uids=valid)
@@ -107,7 +123,19 @@ class _Resolver:
             session=session, uids=[u for u in valid if u not in carriers]
         )
         snaps = carrier_service.snapshots(session=session, carriers=list(carriers.values()))
-        return cls(principal, uids, carriers, places, snaps)
+        shelf = None
+        if station.shelf_id and station.shelf_set_at and now - station.shelf_set_at < SHELF_CONTEXT:
+            shelf = location_service.get(session=session, location_id=station.shelf_id)
+        return cls(
+            principal,
+            uids,
+            carriers,
+            places,
+            snaps,
+            shelf.id if shelf else None,
+            station.shelf_set_at if shelf else None,
+            shelf.path if shelf else None,
+        )
 
     def __call__(
         self, read: ScanRead, *, received_at: datetime, clock_wrong: bool
@@ -117,10 +145,15 @@ class _Resolver:
             return _answer(read, Outcome.REJECTED, f"Unreadable tag: {uid.message}"), None
         if uid in self.carriers:
             snap = self.snaps[id_of(self.carriers[uid])]
-            entry = _seen_entry(self.principal, snap, read, received_at, clock_wrong)
-            return _seen(read, snap, self.principal), entry
+            where = self.shelf_id or self.principal.location_id
+            entry = _seen_entry(where, snap, read, received_at, clock_wrong)
+            return _seen(read, snap, self.shelf_path), entry
         if uid in self.places:
-            return _answer(read, Outcome.LOCATION, f"Location tag: {self.places[uid].path}."), None
+            # A shelf tag: the carriers read next are seen on this shelf (a handheld sweeping).
+            place = self.places[uid]
+            self.shelf_id, self.shelf_set_at, self.shelf_path = place.id, received_at, place.path
+            message = f"Shelf {place.path}: the carriers read next are recorded on it."
+            return _answer(read, Outcome.LOCATION, message), None
         message = f"Tag {uid} is not on any registered carrier: register it at this desk."
         return _answer(read, Outcome.UNREGISTERED, message, actions=["register"]), None
 
@@ -200,7 +233,7 @@ def _already_stored(
 
 
 def _seen_entry(
-    principal: Principal,
+    where: int | None,
     snap: carrier_service.Snapshot,
     read: ScanRead,
     received_at: datetime,
@@ -213,11 +246,11 @@ def _seen_entry(
     # A read delivered late (an outbox that was offline) must not move "last seen" back.
     if carrier.last_seen_at is None or seen_at >= carrier.last_seen_at:
         carrier.last_seen_at = seen_at
-        carrier.last_seen_location_id = principal.location_id
+        carrier.last_seen_location_id = where
     return audit_service.Entry.about(
         carrier,
         action="seen",
-        location_id=principal.location_id,
+        location_id=where,
         payload={
             "event_id": str(read.event_id),
             "station_seq": read.station_seq,
@@ -239,13 +272,17 @@ def _answer(
     )
 
 
-def _seen(read: ScanRead, snap: carrier_service.Snapshot, principal: Principal) -> ScanResult:
+def _seen(read: ScanRead, snap: carrier_service.Snapshot, shelf_path: str | None) -> ScanResult:
+    """A carrier read at a desk says its state; read on a shelf (a handheld just read the
+    shelf's tag), it also says when it belongs on another one."""
     carrier = snap.carrier
     sentence = carrier_service.state_sentence(snap)
-    if carrier.status == CarrierStatus.IN_STORAGE and carrier.current_location_id != (
-        principal.location_id
-    ):
-        sentence += " It was just read at another place: check where it belongs."
+    place = snap.place.path
+    on_shelf = shelf_path is not None and (
+        place == shelf_path or place.startswith(shelf_path + location_service.PATH_SEPARATOR)
+    )
+    if shelf_path is not None and carrier.status == CarrierStatus.IN_STORAGE and not on_shelf:
+        sentence += f" It belongs on {place}, not on {shelf_path}: put it back."
     actions = next_actions(carrier.status, legal_hold=carrier.legal_hold)
     answer = _answer(read, Outcome.SEEN, sentence, actions)
     answer.carrier = ScanCarrier(

@@ -24,4 +24,8 @@ class Station(SQLModel, table=True):
     last_seq: int = 0
     # The station's latest read carried an implausible time: its clock needs setting.
     clock_wrong: bool = False
+    # The shelf whose tag the station read last (a handheld sweeping): carriers read soon after
+    # are seen on that shelf, not at the station's own place (see app.scans.service).
+    shelf_id: int | None = Field(default=None, foreign_key="location.id")
+    shelf_set_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

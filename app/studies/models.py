@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from app.core.time import utcnow
@@ -12,11 +13,13 @@ class Study(SQLModel, table=True):
     """A DICOM study. Patient names are never stored."""
 
     __tablename__ = "study"
+    # "Where is it?" by patient ID, with or without the issuer: one probe of one index.
+    __table_args__ = (Index("ix_study_patient_issuer", "patient_id", "issuer_of_patient_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     study_uid: str = Field(max_length=64, unique=True)
     accession_number: str | None = Field(default=None, max_length=16, index=True)
-    patient_id: str | None = Field(default=None, max_length=64, index=True)
+    patient_id: str | None = Field(default=None, max_length=64)
     issuer_of_patient_id: str | None = Field(default=None, max_length=64)
     study_date: date | None = None
     # DICOM ModalitiesInStudy (0008,0061), values joined by "\" as in the standard.

@@ -109,7 +109,8 @@ def carrier_url(public_url: str, label: str) -> str:
 
 
 def place_url(public_url: str, code: str) -> str:
-    return f"{public_url.rstrip('/')}/where?q={quote(code, safe='')}"
+    """The place's page: what is on it, and the inventory campaigns that can sweep it now."""
+    return f"{public_url.rstrip('/')}/locations/{quote(code, safe='')}"
 
 
 def set_text(carrier: Carrier) -> str | None:

@@ -1,4 +1,4 @@
-"""Log-in, language, the start page, "where is it?" and the carrier page."""
+"""Log-in, language, the start page, "where is it?", the carrier page and a place's page."""
 
 from __future__ import annotations
 
@@ -12,11 +12,15 @@ from app.carriers import service as carrier_service
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.errors import TooManyRequestsError, UnauthorizedError
+from app.core.ids import id_of
+from app.inventory import service as inventory_service
+from app.locations import service as location_service
 from app.lookup import service as lookup_service
 from app.lookup.schemas import QueryKind
 from app.tags import service as tag_service
 from app.users import service as user_service
 from app.web import i18n
+from app.web.inventory import CLASS_NAMES, sightings
 from app.web.render import render
 from app.web.security import Csrf, WebUser, current_user, log_in, log_out, page
 from app.web.views import carrier_view, status_name, where_words
@@ -24,6 +28,9 @@ from app.web.views import carrier_view, status_name, where_words
 router = APIRouter(include_in_schema=False)
 
 Looker = Annotated[WebUser, Depends(page("lookup"))]
+PlaceReader = Annotated[WebUser, Depends(page("locations.read"))]
+# Carriers listed on a place's page; the rest are counted (a vault room holds thousands).
+PLACE_LIST = 200
 Tagger = Annotated[WebUser, Depends(page("tags.bind"))]
 
 
@@ -68,13 +75,17 @@ def login(
     except TooManyRequestsError:
         error = i18n.gettext("Too many failed log-ins for this account; try again in 15 minutes.")
         return render(
-            request, "login.html", {"error": error, "next": next_, "expired": False},
+            request,
+            "login.html",
+            {"error": error, "next": next_, "expired": False},
             status_code=429,
         )
     except UnauthorizedError:
         error = i18n.gettext("Wrong user name or password.")
         return render(
-            request, "login.html", {"error": error, "next": next_, "expired": False},
+            request,
+            "login.html",
+            {"error": error, "next": next_, "expired": False},
             status_code=401,
         )
     log_in(request, user)
@@ -108,29 +119,46 @@ def where(
     user: Looker,
     q: Annotated[str, Query(max_length=128)] = "",
     kind: QueryKind = QueryKind.AUTO,
+    issuer: Annotated[str, Query(max_length=64)] = "",
 ) -> HTMLResponse:
-    """One box for patient ID, accession, study UID, label or tag UID. Logged as the API's
-    lookup is (the query only as a keyed digest)."""
+    """One box for patient ID, accession, study UID, label or tag UID (a patient ID known
+    under several issuers asks which). Logged as the API's lookup is (the query only as a
+    keyed digest)."""
     hits = []
+    issuers: list[str] = []
     searched = bool(q.strip())
     if searched:
         result = lookup_service.where(
-            session=session, principal=user.principal, query=q, kind=kind,
+            session=session,
+            principal=user.principal,
+            query=q,
+            kind=kind,
             secret=settings.secret_key,
+            issuer=issuer or None,
         )
+        issuers = result.issuers
         snaps = _snapshots(session, [h.carrier.label for h in result.hits])
         for hit in result.hits:
             snap = snaps[hit.carrier.label]
-            hits.append({
-                "hit": hit,
-                "where": where_words(snap),
-                "status": status_name(hit.carrier.status),
-                "others": [
-                    {"other": o, "status": status_name(o.status)} for o in hit.other_copies
-                ],
-            })
-    context = {"q": q, "kind": kind.value, "kinds": list(QueryKind), "hits": hits,
-               "searched": searched}
+            hits.append(
+                {
+                    "hit": hit,
+                    "where": where_words(snap),
+                    "status": status_name(hit.carrier.status),
+                    "others": [
+                        {"other": o, "status": status_name(o.status)} for o in hit.other_copies
+                    ],
+                }
+            )
+    context = {
+        "q": q,
+        "kind": kind.value,
+        "kinds": list(QueryKind),
+        "hits": hits,
+        "searched": searched,
+        "issuer": issuer,
+        "issuers": issuers,
+    }
     return render(request, "where.html", context, user=user)
 
 
@@ -147,14 +175,39 @@ def carrier_page(
     """Everything known about one carrier, with its whole custody history. It shows patient
     IDs, so it is logged as a lookup by label."""
     lookup_service.where(
-        session=session, principal=user.principal, query=label.upper(), kind=QueryKind.LABEL,
+        session=session,
+        principal=user.principal,
+        query=label.upper(),
+        kind=QueryKind.LABEL,
         secret=settings.secret_key,
     )
     carrier = carrier_service.get_by_label(session=session, label=label.upper())
     view = carrier_view(
         session, carrier_service.snapshot(session=session, carrier=carrier), history=None
     )
-    return render(request, "carrier.html", {"card": view}, user=user)
+    seen = sightings(session, id_of(carrier)) if user.may("inventory.read") else []
+    context = {"card": view, "sightings": seen, "class_names": CLASS_NAMES}
+    return render(request, "carrier.html", context, user=user)
+
+
+@router.get("/locations/{code}", response_class=HTMLResponse)
+def place_page(request: Request, session: SessionDep, user: PlaceReader, code: str) -> HTMLResponse:
+    """A place: where it is, what is under it, the carriers stored on it, and the open
+    inventory campaigns that cover it. A shelf label's QR code opens this page."""
+    place = location_service.get_by_code(session=session, code=code.upper())
+    carriers, total = carrier_service.list_carriers(
+        session=session, status=None, location=place.code, offset=0, limit=PLACE_LIST
+    )
+    context = {
+        "place": place,
+        "children": location_service.children(session=session, location_id=id_of(place)),
+        "carriers": [{"carrier": c, "status": status_name(c.status)} for c in carriers],
+        "total": total,
+        "campaigns": inventory_service.open_campaigns_covering(
+            session=session, location_id=id_of(place)
+        ),
+    }
+    return render(request, "place.html", context, user=user)
 
 
 @router.post("/carriers/{label}/untag")
@@ -172,13 +225,16 @@ def public_carrier(request: Request, session: SessionDep, label: str) -> HTMLRes
     tap a tag, so it shows only what the tag itself says (label, kind, set) and how to give a
     found carrier back; everything else needs a log-in."""
     if not carrier_service.is_known_label(session=session, label=label):
-        context = {"title": i18n.gettext("Unknown medium"),
-                   "body": i18n.gettext("This label is not registered here.")}
+        context = {
+            "title": i18n.gettext("Unknown medium"),
+            "body": i18n.gettext("This label is not registered here."),
+        }
         return render(request, "public_carrier.html", context, status_code=404)
     carrier = carrier_service.get_by_label(session=session, label=label)
     body = i18n.gettext("A labelled medium of a hospital archive.")
     if carrier.set_total:
-        body = i18n.gettext("Part %(n)s of a set of %(m)s media.", n=carrier.set_number,
-                            m=carrier.set_total)
+        body = i18n.gettext(
+            "Part %(n)s of a set of %(m)s media.", n=carrier.set_number, m=carrier.set_total
+        )
     context = {"title": carrier_service.name(carrier), "body": body}
     return render(request, "public_carrier.html", context)

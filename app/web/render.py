@@ -33,6 +33,7 @@ NAVIGATION = [
     ("/labels", "carriers.register", N_("Labels"), "/labels"),
     ("/audit/log", "audit.read", N_("Audit"), "/audit"),
     ("/requests", "requests.create", N_("Requests"), "/requests"),
+    ("/inventory", "inventory.read", N_("Inventory"), "/inventory"),
     ("/admin", "borrowers.write", N_("Administration"), "/admin"),
 ]
 

@@ -57,6 +57,8 @@ ACTION_NAMES = {
     "migrate": N_("migrated"),
     "lookup": N_("looked up"),
     "inventory": N_("inventoried"),
+    "inventory_result": N_("state changed by an inventory's close"),
+    "rehome": N_("given a new home shelf"),
     "request_created": N_("asked for"),
     "request_fulfilled": N_("lent to whoever asked"),
     "request_cancelled": N_("request cancelled"),

@@ -1,4 +1,5 @@
-"""inventory: campaigns, sweep sessions, their reads and the sightings reconciled from them
+"""inventory: campaigns, sweep sessions, their reads and the sightings reconciled from them;
+a station's shelf (the location tag it read last)
 
 Revision ID: 0007
 Revises: 0006
@@ -17,6 +18,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("station", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("shelf_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("shelf_set_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.create_foreign_key(
+            "fk_station_shelf_id_location", "location", ["shelf_id"], ["id"]
+        )
     op.create_table(
         "inventory_campaign",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -51,9 +58,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("uuid"),
     )
-    op.create_index(
-        op.f("ix_inventory_session_campaign_id"), "inventory_session", ["campaign_id"]
-    )
+    op.create_index(op.f("ix_inventory_session_campaign_id"), "inventory_session", ["campaign_id"])
     op.create_table(
         "inventory_read",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -77,9 +82,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("event_id"),
     )
     op.create_index(op.f("ix_inventory_read_campaign_id"), "inventory_read", ["campaign_id"])
-    op.create_index(
-        "ix_inventory_read_session_time", "inventory_read", ["session_id", "read_at"]
-    )
+    op.create_index("ix_inventory_read_session_time", "inventory_read", ["session_id", "read_at"])
     op.create_table(
         "inventory_sighting",
         sa.Column("campaign_id", sa.Integer(), nullable=False),
@@ -108,3 +111,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_inventory_session_campaign_id"), table_name="inventory_session")
     op.drop_table("inventory_session")
     op.drop_table("inventory_campaign")
+    with op.batch_alter_table("station", schema=None) as batch_op:
+        batch_op.drop_constraint("fk_station_shelf_id_location", type_="foreignkey")
+        batch_op.drop_column("shelf_set_at")
+        batch_op.drop_column("shelf_id")

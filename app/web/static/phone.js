@@ -356,12 +356,13 @@
   }
 
   // What a person typed or a scanner typed into the field: a label, a shelf code, or the URL
-  // of a label's QR code (/c/LABEL) or a shelf's (/where?q=CODE).
+  // of a label's QR code (/c/LABEL) or a shelf's (/locations/CODE; sheets printed before it
+  // carry /where?q=CODE).
   function typed(text) {
     const value = text.trim();
     const carrier = value.match(/\/c\/([A-Za-z0-9_]{1,16})\/?$/);
     if (carrier) { return { label: carrier[1].toUpperCase() }; }
-    const place = value.match(/[?&]q=([^&#]+)/);
+    const place = value.match(/\/locations\/([^/?#]+)\/?$/) || value.match(/[?&]q=([^&#]+)/);
     const code = (place ? decodeURIComponent(place[1]) : value).toUpperCase();
     if (place || places.has(code)) { return LOCATION_CODE.test(code) ? { location: code } : null; }
     return LABEL.test(code) ? { label: code } : null;

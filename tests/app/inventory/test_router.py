@@ -16,6 +16,7 @@ from sqlmodel import select
 from app.audit.models import CustodyEvent
 from app.carriers.models import Carrier
 from app.core.db import session_scope
+from app.locations.models import Location
 from tests.factories import World, make_carrier, tag_uid
 
 # Recent: a session that read in the last half hour is still sweeping its shelf.
@@ -287,20 +288,14 @@ def test_findings_are_settled_with_logged_custody_events(
         carrier = session.exec(select(Carrier).where(Carrier.label == label)).one()
         last = session.exec(select(CustodyEvent).order_by(CustodyEvent.seq.desc())).first()  # type: ignore[attr-defined]
         assert last is not None
-        where = {
-            c: i
-            for i, c in session.exec(
-                select(Carrier.id, Carrier.label).where(Carrier.label == label)
-            )
-        }
     assert carrier.status == status_after
     assert json.loads(last.payload)["campaign_id"] == campaign
     assert json.loads(last.payload)["resolution"] == action
-    if action == "new_home":
-        assert (
-            carrier.home_location_id == carrier.current_location_id != where
-            and carrier.current_location_id == last.location_id
-        )
+    # Home is SHELF1 for all of them: each ends there, but a new home ends on SHELF2 as home.
+    assert carrier.current_location_id == last.location_id == carrier.home_location_id
+    with session_scope(engine) as session:
+        code = session.exec(select(Location.code).where(Location.id == last.location_id)).one()
+    assert code == ("SHELF1" if action == "put_back" else shelf)
     # Settled once: asking again is refused with a sentence.
     again = client.post(
         f"/api/v1/inventory/campaigns/{campaign}/resolve",

@@ -230,3 +230,29 @@ def test_reading_a_study_record_is_logged(client: TestClient, world: World, engi
     r = client.get("/api/v1/studies/1.2.3.4", headers=world.auth("clinician"))
     assert r.status_code == 404
     assert log_size(engine) == size + 1
+
+
+def test_a_patient_id_under_two_issuers_asks_which(
+    client: TestClient, world: World, engine: Engine
+) -> None:
+    """Two hospitals numbered two patients alike: by the ID alone the answer names both
+    issuers; with the issuer it holds that patient's carriers only, and the log says which."""
+    other = study_in(9).model_copy(
+        update={"patient_id": study_in(1).patient_id, "issuer_of_patient_id": "EASTCLINIC"}
+    )
+    make_carrier(engine, "EAST0001", study=None)
+    with session_scope(engine) as session:
+        carrier = carrier_service.get_by_label(session=session, label="EAST0001")
+        study_service.link(session=session, principal=SYSTEM, carrier=carrier, studies=[other])
+    patient = study_in(1).patient_id
+    assert patient is not None
+    both = where(client, world, patient)
+    assert sorted(h["carrier"]["label"] for h in both["hits"]) == ["EAST0001", world.labels[0]]
+    assert both["issuers"] == ["CITYHOSP", "EASTCLINIC"]
+    one = where(client, world, patient, issuer="EASTCLINIC")
+    assert [h["carrier"]["label"] for h in one["hits"]] == ["EAST0001"]
+    assert one["issuers"] == []
+    assert lookups(engine)[-1][2]["issuer"] == "EASTCLINIC"
+    assert where(client, world, patient, issuer="NOSUCH")["hits"] == []
+    # Only one issuer: nothing to choose.
+    assert where(client, world, study_in(2).patient_id or "")["issuers"] == []

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
+from sqlmodel import select
 
 from tests.factories import World, tag_uid
 
@@ -224,9 +225,15 @@ def test_the_answer_for_an_overdue_loan_says_it_is_overdue(
 
     with session_scope(engine) as session:  # a loan from the paper ledger, due 3 days ago
         custody_service.check_out(
-            session=session, principal=SYSTEM, label=world.labels[0], settings=settings,
-            checkout_in=CheckOut(borrower_id=world.borrower_id, purpose="TREAT",
-                                 due_on=datetime.now(UTC).date() - timedelta(days=3)),
+            session=session,
+            principal=SYSTEM,
+            label=world.labels[0],
+            settings=settings,
+            checkout_in=CheckOut(
+                borrower_id=world.borrower_id,
+                purpose="TREAT",
+                due_on=datetime.now(UTC).date() - timedelta(days=3),
+            ),
         )
     [result] = post(client, world, [read(tag_uid(1), 1)])
     assert result["message"].endswith("It is overdue by 3 days.")
@@ -245,3 +252,52 @@ def test_a_late_read_does_not_move_last_seen_back(
             text("SELECT last_seen_at FROM carrier WHERE label = :l"), {"l": world.labels[0]}
         ).scalar_one()
     assert _utc(last).year >= 2026
+
+
+SHELF2_TAG = "04A1B2C3D4E502"
+
+
+def test_a_shelf_tag_sets_where_the_next_carriers_are_seen(
+    client: TestClient, world: World, engine: Engine
+) -> None:
+    """A handheld reads a shelf's tag, then the carriers on it: they are seen on that shelf,
+    and one that belongs elsewhere is told so (one that is in place is not)."""
+    from app.core.db import session_scope
+    from app.core.principal import SYSTEM
+    from app.custody import schemas, service
+    from app.locations.models import Location
+
+    with session_scope(engine) as session:
+        shelf2 = session.exec(select(Location).where(Location.code == "SHELF2")).one()
+        shelf2.tag_uid = SHELF2_TAG
+        session.add(shelf2)
+        service.store(
+            session=session,
+            principal=SYSTEM,
+            label=world.labels[1],
+            store_in=schemas.Store(location="SHELF2"),
+        )
+        shelf2_id = shelf2.id
+    [desk] = post(client, world, [read(tag_uid(1), 1)])
+    assert "belongs" not in desk["message"]  # at the desk, every carrier is away from its shelf
+    shelf, misplaced, in_place = post(
+        client, world, [read(SHELF2_TAG, 2), read(tag_uid(1), 3), read(tag_uid(2), 4)]
+    )
+    assert shelf["outcome"] == "location_tag"
+    assert (
+        shelf["message"]
+        == "Shelf City Hospital / Archive / Shelf 2: the carriers read next are recorded on it."
+    )
+    assert misplaced["message"].endswith(
+        "It belongs on City Hospital / Archive / Shelf 1, not on "
+        "City Hospital / Archive / Shelf 2: put it back."
+    )
+    assert "belongs" not in in_place["message"]
+    seen_at = count(
+        engine,
+        f"SELECT COUNT(*) FROM custody_event WHERE action = 'seen' AND location_id = {shelf2_id}",
+    )
+    assert seen_at == 2
+    # The next batch still counts on that shelf.
+    [later] = post(client, world, [read(tag_uid(1), 5)])
+    assert "not on City Hospital / Archive / Shelf 2" in later["message"]

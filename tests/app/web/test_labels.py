@@ -119,7 +119,7 @@ def test_a_full_sheet_then_the_next(clerk: TestClient, world: World, engine: Eng
     assert r.text.count('class="sheet stock-spine"') == 1  # 40 strips a sheet
 
 
-def test_shelf_labels_open_where_is_it(
+def test_shelf_labels_open_the_place_page(
     clerk: TestClient, world: World, settings: Settings
 ) -> None:
     r = clerk.get("/labels/shelves", params={"under": "arch", "codes": "VAULT"})
@@ -127,8 +127,8 @@ def test_shelf_labels_open_where_is_it(
     assert _codes(r.text) == ["VAULT", "ARCH", "DESK", "SHELF1", "SHELF2"]
     assert "City Hospital / Archive / Shelf 1" in r.text
     for svg, url in _qrs(r.text):
-        assert url.startswith(f"{settings.PUBLIC_URL}/where?q=") and _encodes(svg, url)
-    assert _qrs(r.text)[0][1] == f"{settings.PUBLIC_URL}/where?q={quote('VAULT')}"
+        assert url.startswith(f"{settings.PUBLIC_URL}/locations/") and _encodes(svg, url)
+    assert _qrs(r.text)[0][1] == f"{settings.PUBLIC_URL}/locations/{quote('VAULT')}"
 
 
 def test_the_form_and_who_may_print(client: TestClient, world: World) -> None:

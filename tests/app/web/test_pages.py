@@ -24,8 +24,11 @@ def _log_in(client: TestClient, username: str) -> str:
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token is not None
-    r = client.post("/login", data={"username": username, "password": PASSWORD,
-                                    "csrf_token": token.group(1)}, follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     desk = client.get("/where")
     meta = re.search(r'name="csrf-token" content="([^"]+)"', desk.text)
@@ -101,8 +104,11 @@ class TestCsrf:
     ) -> None:
         client, token = clerk
         before = _events(engine)
-        r = client.post(f"/desk/carriers/{world.labels[0]}/missing", data={"note": "x"},
-                        headers={"X-CSRF-Token": token})
+        r = client.post(
+            f"/desk/carriers/{world.labels[0]}/missing",
+            data={"note": "x"},
+            headers={"X-CSRF-Token": token},
+        )
         assert r.status_code == 200 and "Reported missing." in r.text
         assert _events(engine) == before + 1
 
@@ -115,9 +121,11 @@ class TestPermissions:
         r = client.get("/desk")
         assert r.status_code == 403 and "custody.checkout" in r.text
         with engine.connect() as conn:
-            denied = conn.execute(
-                text("SELECT payload FROM custody_event WHERE action = 'denied'")
-            ).scalars().all()
+            denied = (
+                conn.execute(text("SELECT payload FROM custody_event WHERE action = 'denied'"))
+                .scalars()
+                .all()
+            )
         assert any("GET /desk" in p for p in denied)
 
 
@@ -137,8 +145,11 @@ def test_user_text_is_escaped_everywhere(
         assert place is not None
         place.name = place.path = NASTY
     label = world.labels[0]
-    r = client.post(f"/desk/carriers/{label}/checkout", headers={"X-CSRF-Token": token},
-                    data={"borrower": f"x #{world.borrower_id}", "purpose": "TREAT"})
+    r = client.post(
+        f"/desk/carriers/{label}/checkout",
+        headers={"X-CSRF-Token": token},
+        data={"borrower": f"x #{world.borrower_id}", "purpose": "TREAT"},
+    )
     assert r.status_code == 200, r.text
     pages = [
         r.text,
@@ -189,6 +200,65 @@ def test_a_card_shown_by_label_is_logged_as_a_lookup(
 
 def _count(engine: Engine, action: str) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(
-            text("SELECT COUNT(*) FROM custody_event WHERE action = :a"), {"a": action}
-        ).scalar_one())
+        return int(
+            conn.execute(
+                text("SELECT COUNT(*) FROM custody_event WHERE action = :a"), {"a": action}
+            ).scalar_one()
+        )
+
+
+def test_a_place_page_lists_its_carriers_and_the_campaigns_that_sweep_it(
+    client: TestClient, world: World, engine: Engine
+) -> None:
+    """What a shelf label's QR code opens."""
+    from datetime import date
+
+    from app.core.db import session_scope
+    from app.core.principal import SYSTEM
+    from app.inventory import service as inventory_service
+    from app.inventory.schemas import CampaignCreate
+
+    _log_in(client, "clinician")
+    r = client.get("/locations/shelf1")  # any case, as typed
+    assert r.status_code == 200
+    assert "City Hospital / Archive / Shelf 1" in r.text
+    assert all(f'href="/carriers/{label}"' in r.text for label in world.labels)
+    assert "/phone?shelf=" not in r.text  # no campaign, and a clinician does not sweep
+    assert client.get("/locations/NOSUCHPLACE").status_code == 404
+    with session_scope(engine) as session:
+        campaign = inventory_service.create_campaign(
+            session=session,
+            principal=SYSTEM,
+            campaign_in=CampaignCreate(
+                name="Spring", scope="ARCH", starts_on=date.today(), ends_on=date.today()
+            ),
+        )
+        campaign_id = campaign.id
+    _log_in(client, "clerk")
+    r = client.get("/locations/SHELF1")
+    assert f'href="/inventory/{campaign_id}/phone?shelf=SHELF1"' in r.text
+    assert "/phone?shelf=" not in client.get("/locations/VAULT").text  # outside its scope
+
+
+def test_where_is_it_asks_for_the_issuer_when_a_patient_id_has_several(
+    clerk: tuple[TestClient, str], world: World, engine: Engine
+) -> None:
+    from app.carriers import service as carrier_service
+    from app.core.db import session_scope
+    from app.core.principal import SYSTEM
+    from app.studies import service as study_service
+    from tests.factories import make_carrier, study_in
+
+    client, _ = clerk
+    patient = study_in(1).patient_id or ""
+    other = study_in(9).model_copy(update={"patient_id": patient, "issuer_of_patient_id": "EAST"})
+    make_carrier(engine, "EAST0001", study=None)
+    with session_scope(engine) as session:
+        carrier = carrier_service.get_by_label(session=session, label="EAST0001")
+        study_service.link(session=session, principal=SYSTEM, carrier=carrier, studies=[other])
+    r = client.get("/where", params={"q": patient})
+    assert "several issuers" in r.text
+    assert f"/where?q={patient}&amp;kind=patient&amp;issuer=EAST" in r.text
+    r = client.get("/where", params={"q": patient, "kind": "patient", "issuer": "EAST"})
+    assert "several issuers" not in r.text and "EAST0001" in r.text
+    assert world.labels[0] not in r.text

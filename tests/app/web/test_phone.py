@@ -336,8 +336,8 @@ class TestWithoutWebNfc:
         expect(page.locator("#label-field")).to_be_focused()
         expect(page.locator("#label-field")).to_have_value("")
 
-        # A shelf label's QR code, typed by a scanner: the shelf's /where address.
-        page.fill("#label-field", f"{site.url}/where?q=CAB01_S2")
+        # A shelf label's QR code, typed by a scanner: the shelf's page.
+        page.fill("#label-field", f"{site.url}/locations/CAB01_S2")
         page.keyboard.press("Enter")
         feedback(page, "shelf", "Shelf")
         expect(page.locator("#shelf-name")).to_have_text("Cabinet 1 / Shelf 2")
