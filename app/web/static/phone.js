@@ -410,6 +410,16 @@
 
   const shelf = localStorage.getItem(shelfKey);
   if (shelf) { showShelf(JSON.parse(shelf)); }
+  // Opened from a shelf's page ("Sweep this place": ?shelf=CODE): that shelf, once; the address
+  // loses the code so that a reload later in the sweep does not take the person back to it.
+  const fromPlace = new URLSearchParams(location.search).get("shelf");
+  if (fromPlace) {
+    history.replaceState(null, "", location.pathname);
+    if (places.has(fromPlace)) {
+      $("shelf-choice").value = fromPlace;
+      record({ location: fromPlace });
+    }
+  }
   window.addEventListener("online", () => { delay = FIRST_RETRY_MS; deliver(); });
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register(root.dataset.worker, { scope: "/inventory/" }).catch(() => {});

@@ -353,6 +353,27 @@ class TestWithoutWebNfc:
             (None, None), (None, label), (None, None), (None, label)]
 
 
+    def test_opened_from_a_shelfs_page_it_starts_on_that_shelf_once(
+        self, site: Site, archive: Archive, new_page: NewPage
+    ) -> None:
+        campaign = make_campaign(site)
+        page = open_phone(new_page, site, campaign, nfc=False)
+        # The link a place's page (/locations/CAB01_S3) offers for each open campaign.
+        page.goto(f"{site.url}/inventory/{campaign}/phone?shelf=CAB01_S3")
+        feedback(page, "shelf", "Shelf")
+        expect(page.locator("#shelf-name")).to_have_text("Cabinet 1 / Shelf 3")
+        expect(page.locator("#shelf-choice")).to_have_value("CAB01_S3")
+        expect(page).to_have_url(f"{site.url}/inventory/{campaign}/phone")
+        page.reload()
+        expect(page.locator("#shelf-name")).to_have_text("Cabinet 1 / Shelf 3")  # kept
+        # The next shelf: had the reload read shelf 3 again, that read would go before it.
+        page.select_option("#shelf-choice", "CAB01_S4")
+        page.click("#shelf-form button")
+        expect(page.locator("#shelf-name")).to_have_text("Cabinet 1 / Shelf 4")
+        expect(page.locator("#waiting")).to_have_text("0")
+        assert len(archive.reads(campaign)) == 2
+
+
 class TestRoutes:
     """The page's routes through the ASGI app, on SQLite and PostgreSQL."""
 
