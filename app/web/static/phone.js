@@ -253,6 +253,9 @@
       loggedOut = true;
     } else if (response.status === 403) {
       showNetwork(words.forbidden);
+    } else if (response.status === 413 && items.length > 1) {
+      batch = Math.max(1, items.length >> 1);  // tags with many records: smaller slices
+      return true;
     } else if (response.status === 422 && items.length > 1) {
       batch = 1;  // one of these the server will never take: find it, one read at a time
       return true;

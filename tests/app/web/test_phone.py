@@ -52,6 +52,9 @@ window.__tap = (serial, records) => {
   })) };
   window.__nfc.dispatchEvent(event);
 };
+// What the page asks the phone to vibrate, read by the test.
+window.__buzz = [];
+navigator.vibrate = (pattern) => { window.__buzz.push(pattern); return true; };
 """
 
 
@@ -210,6 +213,10 @@ class TestSweep:
 
         tap(page, UNKNOWN_UID)
         feedback(page, "unknown", "Unknown tag")
+        # Each answer buzzes its own rhythm after the short tick of the read itself.
+        buzzes = page.evaluate("window.__buzz")
+        assert [b for b in buzzes if b != [30]] == [
+            [40, 60, 40], [80], [80], [200, 100, 200], [500]]
         expect(page.locator("#feedback")).to_have_class("feedback fb-unknown")
         expect(page.locator("#recent li")).to_have_count(5)
         expect(page.locator("#waiting")).to_have_text("0")
