@@ -45,20 +45,24 @@ def read_events(
     after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Limit = 100,
 ) -> EventListPublic:
-    """Entries of the custody log; reading them is itself logged (DICOM "Audit Log Used")."""
+    """Entries of the custody log after the entry ``after``; reading them is itself logged
+    (DICOM "Audit Log Used"), except a page holding only such reads, so paging ends."""
     carrier_id = service.carrier_id(session, label=carrier) if carrier else None
     events = service.list_events(session, carrier_id=carrier_id, after_seq=after, limit=limit)
     data = [
         EventPublic(**e.model_dump(exclude={"payload"}), payload=json.loads(e.payload))
         for e in events
     ]
-    service.append(
-        session,
-        principal=principal,
-        action="log_read",
-        carrier_id=carrier_id,
-        payload={"after": after, "count": len(data)},
-    )
+    # A page of nothing but earlier reads of the log is not logged again: otherwise each page
+    # read would add the entry the next page returns, and paging to the end would never end.
+    if any(e.action != "log_read" for e in data):
+        service.append(
+            session,
+            principal=principal,
+            action="log_read",
+            carrier_id=carrier_id,
+            payload={"after": after, "count": len(data)},
+        )
     return EventListPublic(data=data)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +15,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, Row, String, insert, type_coerce
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.audit.chain import (
@@ -203,9 +205,39 @@ class ExportedCheckpoint:
         return _checkpoint_message(self.origin, self.size, self.head, self.signed_at)
 
 
-def _iter_events(session: Session) -> Iterator[CustodyEvent]:
-    query = select(CustodyEvent).order_by(col(CustodyEvent.seq)).execution_options(yield_per=2000)
-    yield from session.exec(query)
+# The verifier reads the time as stored (text on SQLite), so that a row altered behind the
+# service's back with a time that is no time is named as a bad entry, not a crash in the
+# driver's date parsing (PostgreSQL's timestamptz cannot hold one).
+_RAW_COLUMNS: tuple[Any, ...] = tuple(
+    type_coerce(col(getattr(CustodyEvent, name)), String).label(name)
+    if name == "recorded_at"
+    else col(getattr(CustodyEvent, name))
+    for name in (*ENTRY_FIELDS, "prev_hash", "hash")
+)
+
+
+def _iter_events(session: Session) -> Iterator[Row[Any]]:
+    query = sa_select(*_RAW_COLUMNS).order_by(col(CustodyEvent.seq))
+    yield from session.execute(query.execution_options(yield_per=2000))
+
+
+def _raw_document(row: Row[Any]) -> dict[str, Any]:
+    """The document an entry's hash covers, from its row as stored.
+
+    Raises:
+        ValueError: the row holds a time that is not one, or a payload that is not JSON.
+    """
+    fields = dict(row._mapping)
+    recorded_at = fields["recorded_at"]
+    if isinstance(recorded_at, str):
+        try:
+            fields["recorded_at"] = datetime.fromisoformat(recorded_at)
+        except ValueError:
+            raise ValueError("its time is not a time") from None
+    try:
+        return entry_document(**{name: fields[name] for name in ENTRY_FIELDS})
+    except json.JSONDecodeError:
+        raise ValueError("its payload is not JSON") from None
 
 
 def verify(session: Session, *, checkpoint: ExportedCheckpoint | None = None) -> VerifyReport:
@@ -250,7 +282,16 @@ def _walk_chain(session: Session, *, checkpoint_size: int | None) -> _Chain | Ve
                 f"entry {event.seq} does not follow entry {event.seq - 1} "
                 "(inserted, removed or reordered entries)",
             )
-        computed = chain_hash(expected_prev, _document(event))
+        try:
+            computed = chain_hash(expected_prev, _raw_document(event))
+        except (ValueError, TypeError) as exc:
+            return VerifyReport(
+                False,
+                event.seq - 1,
+                expected_prev,
+                event.seq,
+                f"entry {event.seq} was altered: {exc}",
+            )
         if event.hash != computed:
             return VerifyReport(
                 False,

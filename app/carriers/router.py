@@ -39,7 +39,7 @@ def read_carriers(
     rows, total = service.list_carriers(
         session=session, status=status, location=location, offset=offset, limit=limit
     )
-    data = [service.to_public(session=session, carrier=c) for c in rows]
+    data = service.public_views(session=session, carriers=rows)
     return CarrierListPublic(data=data, count=total)
 
 

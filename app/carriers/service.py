@@ -251,6 +251,12 @@ def to_public(*, session: Session, carrier: Carrier) -> CarrierPublic:
     return public_view(snapshot(session=session, carrier=carrier))
 
 
+def public_views(*, session: Session, carriers: list[Carrier]) -> list[CarrierPublic]:
+    """The public views of a page of carriers, loaded together (one query per kind of fact)."""
+    snaps = snapshots(session=session, carriers=carriers)
+    return [public_view(snaps[id_of(c)]) for c in carriers]
+
+
 def list_carriers(
     *, session: Session, status: CarrierStatus | None, location: str | None, offset: int, limit: int
 ) -> tuple[list[Carrier], int]:

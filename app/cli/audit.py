@@ -32,9 +32,8 @@ def audit_verify(
     with transaction() as session:
         report = service.verify(session, checkpoint=exported)
     if not report.ok:
-        raise fail(
-            f"Custody log NOT intact: {report.reason} (first bad entry: {report.first_bad_seq})."
-        )
+        first = f" (first bad entry: {report.first_bad_seq})" if report.first_bad_seq else ""
+        raise fail(f"Custody log NOT intact: {report.reason}{first}.")
     against = f", matching the checkpoint of {exported.signed_at}" if exported else ""
     typer.echo(f"Custody log intact: {report.size} entries, head {report.head_hash}{against}.")
 

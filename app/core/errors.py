@@ -91,6 +91,9 @@ def _describe_validation(exc: RequestValidationError) -> str:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         if err.get("type") == "extra_forbidden":
             parts.append(f"{where}: this field is not allowed")
+        elif err.get("type") == "json_invalid":
+            # loc is ("body", <character offset>): say what it is, not "17: JSON decode error".
+            parts.append(f"the request body is not valid JSON (near character {where})")
         else:
             parts.append(f"{where}: {err.get('msg', 'invalid value')}")
     return "; ".join(parts)

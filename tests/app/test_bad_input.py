@@ -1048,3 +1048,13 @@ def test_disc_readings_may_be_larger_than_other_bodies(client: TestClient, world
     assert elsewhere.status_code == 413
     intake = client.post(f"/api/v1/carriers/{world.labels[0]}/intake", content=big, headers=headers)
     assert intake.status_code == 422  # read and validated, not refused for its size
+
+
+def test_a_body_that_is_not_json_gets_a_sentence(client: TestClient, world: World) -> None:
+    r = client.post(
+        "/api/v1/carriers",
+        content=b'{"label": "RAD1", "kind": ',
+        headers={**world.auth("clerk"), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("the request body is not valid JSON (near character")

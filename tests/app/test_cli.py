@@ -266,6 +266,7 @@ class TestAuditVerify:
         result = run(env, "audit", "verify", "--checkpoint", str(out))
         assert result.exit_code == 1
         assert result.stderr.startswith("Custody log NOT intact:")
+        assert "None" not in result.stderr  # the signature fails: there is no bad entry to name
 
     def test_unreadable_checkpoint_file_exits_1(
         self, world: World, env: dict[str, str], tmp_path: Path

@@ -57,3 +57,23 @@ def test_reading_the_log_is_logged(client: TestClient, world: World) -> None:
     last = events["data"][-1]["seq"]
     after = client.get("/api/v1/audit/events", params={"after": last}, headers=auditor).json()
     assert [e["action"] for e in after["data"]] == ["log_read"]
+
+
+def test_paging_the_log_to_its_end_ends(client: TestClient, world: World) -> None:
+    """Each page read is logged, but a page of only earlier reads is not: a client that reads
+    until a page comes back empty stops."""
+    auditor = world.auth("auditor")
+    after, pages = 0, 0
+    while pages < 50:
+        page = client.get(
+            "/api/v1/audit/events", params={"after": after, "limit": 7}, headers=auditor
+        ).json()["data"]
+        pages += 1
+        if not page:
+            break
+        after = page[-1]["seq"]
+    assert pages < 50, "paging never reached an empty page"
+    # Every page with something else in it was logged, as one entry each.
+    final = client.get("/api/v1/audit/events", params={"limit": 500}, headers=auditor).json()
+    reads = [e for e in final["data"] if e["action"] == "log_read"]
+    assert 1 < len(reads) < pages

@@ -102,6 +102,24 @@ def test_altered_column(log: Engine, column: str) -> None:
     assert verify(log).first_bad_seq == 9
 
 
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("payload = 'not json at all'", "its payload is not JSON"),
+        ("payload = '{\"n\": 1.5}'", "floating-point"),
+        ("recorded_at = 'garbage'", "its time is not a time"),
+    ],
+)
+def test_an_unreadable_entry_is_named_not_a_crash(log: Engine, change: str, reason: str) -> None:
+    """Whatever an attacker writes into a row, the verifier names that row."""
+    if "garbage" in change and log.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's timestamptz column cannot hold a time that is no time")
+    tamper(log, f"UPDATE custody_event SET {change} WHERE seq = 12")
+    report = verify(log)
+    assert (report.ok, report.first_bad_seq) == (False, 12)
+    assert reason in (report.reason or "")
+
+
 @pytest.mark.parametrize("k", [1, 20, SIZE - 1])
 def test_deleted_entry(log: Engine, k: int) -> None:
     tamper(log, "DELETE FROM custody_event WHERE seq = :k", params={"k": k})
