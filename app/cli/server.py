@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,15 @@ commands = typer.Typer()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    certfile: Annotated[
+        Path | None,
+        typer.Option(help="Serve https with this PEM certificate (and its chain). "
+                     "Default: MEDIATRACK_TLS_CERT_FILE."),
+    ] = None,
+    keyfile: Annotated[
+        Path | None,
+        typer.Option(help="The certificate's PEM private key. Default: MEDIATRACK_TLS_KEY_FILE."),
+    ] = None,
 ) -> None:
     """Start the service on MEDIATRACK_DATABASE_URL (default: the embedded SQLite file)."""
     import uvicorn
@@ -25,11 +35,32 @@ def serve(
     from app.main import create_app
 
     settings = Settings()
+    certfile = certfile or settings.TLS_CERT_FILE
+    keyfile = keyfile or settings.TLS_KEY_FILE
+    _check_tls(certfile, keyfile)
     app = create_app(settings)
     if settings.is_embedded_sqlite:
         upgrade(app.state.engine)
-    typer.echo(f"MediaTrack on http://{host}:{port} (API docs at /docs)")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    scheme = "https" if certfile else "http"
+    typer.echo(f"MediaTrack on {scheme}://{host}:{port} (API docs at /docs)")
+    uvicorn.run(app, host=host, port=port, log_level="info",
+                ssl_certfile=certfile, ssl_keyfile=keyfile)
+
+
+def _check_tls(certfile: Path | None, keyfile: Path | None) -> None:
+    """Both files or neither, and a key that belongs to the certificate: said in a sentence
+    before starting, rather than as uvicorn's traceback. An encrypted key is refused (an empty
+    pass phrase) instead of a prompt on the terminal of a server started unattended."""
+    if certfile is None and keyfile is None:
+        return
+    if certfile is None or keyfile is None:
+        raise fail("https needs both a certificate (--certfile) and its key (--keyfile); "
+                   "give both, or neither to serve http.")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(certfile, keyfile, b"")
+    except OSError as exc:  # ssl.SSLError is an OSError too
+        raise fail(f"Cannot use {certfile} with {keyfile} for https: a file is missing or "
+                   "not PEM, the key is encrypted, or it is not the certificate's key.") from exc
 
 
 @commands.command()

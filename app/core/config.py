@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     SESSION_IDLE_MINUTES: float = Field(default=15, gt=0, le=12 * 60)
     # The zone the pages show times in (IANA name); the database keeps UTC.
     TIMEZONE: str = "Asia/Shanghai"
+    # `mediatrack serve` over https (both or neither): PEM server certificate (its chain after
+    # it) and private key. Phones need https for Web NFC (docs/phone.md).
+    TLS_CERT_FILE: Path | None = None
+    TLS_KEY_FILE: Path | None = None
 
     @field_validator("PURPOSES", "APPROVAL_PURPOSES", mode="before")
     @classmethod

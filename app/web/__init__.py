@@ -13,7 +13,19 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.config import Settings
-from app.web import admin, audit, desk, docs, i18n, inventory, labels, lists, pages, requests
+from app.web import (
+    admin,
+    audit,
+    desk,
+    docs,
+    i18n,
+    inventory,
+    labels,
+    lists,
+    pages,
+    phone,
+    requests,
+)
 from app.web.render import install_error_pages, make_environment
 from app.web.security import SESSION_COOKIE, session_secret
 
@@ -49,6 +61,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(lists.router)
     app.include_router(admin.router)
     app.include_router(requests.router)
+    # Before the campaign pages: /inventory/sw.js is no campaign.
+    app.include_router(phone.router)
     app.include_router(inventory.router)
     install_error_pages(app)
     app.add_middleware(Language)

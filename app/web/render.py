@@ -118,9 +118,12 @@ def _site_name(request: Request) -> str:
 
 
 def is_page(request: Request) -> bool:
-    """Web pages are everything but the API (and its documents)."""
+    """Web pages are everything but the API (and its documents) and a page script's requests
+    that ask for JSON (the phone page's reads): those get the API's JSON errors, a 401 rather
+    than a redirect to the log-in page."""
     path = request.url.path
-    return not (path.startswith("/api/") or path in ("/openapi.json",))
+    wants_json = request.headers.get("accept", "").startswith("application/json")
+    return not (path.startswith("/api/") or path in ("/openapi.json",) or wants_json)
 
 
 def install_error_pages(app: FastAPI) -> None:

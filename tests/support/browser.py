@@ -57,6 +57,7 @@ PAGES: list[tuple[str, str | None, str, str | None]] = [
     # Started through the form, so the campaign page after it (and campaign 1) exists.
     ("inventory-campaign", "clerk", "/inventory", "start-campaign"),
     ("inventory-report", "clerk", "/inventory/1/report", None),
+    ("inventory-phone", "clerk", "/inventory/1/phone", "sweep-a-shelf"),
     ("admin", "admin", "/admin", None),
     ("admin-users", "admin", "/admin/users", None),
     ("admin-stations", "admin", "/admin/stations", None),
@@ -83,6 +84,10 @@ def prepare(page: Any, then: str | None) -> None:
         page.select_option("#scope", "CAB01")
         page.click("form.start-campaign button[type=submit]")
         page.wait_for_selector(".shelf-map")
+    elif then == "sweep-a-shelf":
+        page.select_option("#shelf-choice", "CAB01_S1")
+        page.click("#shelf-form button")
+        page.wait_for_selector("#feedback[data-kind=shelf]")
 
 
 def visit_all(page: Any, site: Site) -> Iterator[str]:
