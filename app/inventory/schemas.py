@@ -48,7 +48,7 @@ class InventoryRead(Strict):
     label: str | None = Field(default=None, pattern=LABEL_PATTERN)
     location: str | None = Field(default=None, pattern=LOCATION_CODE_PATTERN)
     # The tag's NDEF records, so the server checks the label's keyed checksum.
-    records: list[NdefRecord] = Field(default=[], max_length=MAX_RECORDS)
+    records: list[NdefRecord] = Field(default_factory=list, max_length=MAX_RECORDS)
     device: str = Field(default="", max_length=32, description='"phone", "laptop", ...')
 
     @model_validator(mode="after")

@@ -491,6 +491,9 @@ def _store(
     session: Session, campaign: Campaign, batch: _Batch, fresh: list[_Fresh], now: datetime
 ) -> None:
     """The reads as rows, the sightings they move, the carriers' last-seen place."""
+    # Reads stored before that a shelf read of this batch places anew (before the batch's own
+    # rows are in the table: the query then reads only what was stored before).
+    late = _replace_late(session, batch, fresh)
     session.execute(
         insert(READS),
         [
@@ -511,12 +514,11 @@ def _store(
             for i in fresh
         ],
     )
-    placed = [
+    placed = late + [
         _Placed(i.carrier.id, i.shelf_id, i.read.read_at, i.session_id, i.read_class)
         for i in fresh
         if i.carrier is not None and i.shelf_id is not None and i.read_class in PLACED
     ]
-    placed += _replace_late(session, batch, fresh)
     _move_sightings(session, id_of(campaign), placed)
 
 
@@ -542,7 +544,6 @@ def _replace_late(session: Session, batch: _Batch, fresh: list[_Fresh]) -> list[
         if item.read_class is ReadClass.SHELF:
             at = since.get(item.session_id)
             since[item.session_id] = min(at, item.read.read_at) if at else item.read.read_at
-    new_ids = {str(i.read.event_id) for i in fresh}
     placed: list[_Placed] = []
     for session_id, start in since.items():
         query = (
@@ -554,7 +555,7 @@ def _replace_late(session: Session, batch: _Batch, fresh: list[_Fresh]) -> list[
         timeline = batch.timelines[session_id]
         for row, carrier in session.exec(query):
             shelf_id = _shelf_at(timeline, row.read_at)
-            if row.event_id in new_ids or shelf_id == row.shelf_id or shelf_id is None:
+            if shelf_id == row.shelf_id or shelf_id is None:
                 continue
             read_class = classify(carrier, shelf_id, batch.tree)
             row.shelf_id, row.read_class = shelf_id, read_class.value

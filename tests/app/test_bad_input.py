@@ -208,8 +208,14 @@ def test_every_body_route_refuses_unknown_fields(
     """Generated from the route table: each extra field alone, next to whatever the body
     lacks, is named as not allowed."""
     transfer_id = _dispatched(client, world)
+    campaign = client.post(
+        "/api/v1/inventory/campaigns",
+        json={"name": "x", "scope": "ARCH", "starts_on": "2026-12-01", "ends_on": "2026-12-02"},
+        headers=world.auth("clerk"),
+    )
+    assert campaign.status_code == 201, campaign.text
     values = {"label": world.labels[0], "transfer_id": str(transfer_id), "name": "desk-2",
-              "request_id": "1"}
+              "request_id": "1", "campaign_id": str(campaign.json()["id"])}
     routes = _body_routes(client)
     assert len(routes) >= 19
     for method, path, fields, role in routes:

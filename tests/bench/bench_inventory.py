@@ -4,7 +4,9 @@
                                                      [--seconds 10]
 
 Seeds a fresh database with N carriers (tests.bench.bench_service's bulk seed: each with a tag,
-every 50th lent out), opens a campaign over the archive, then posts batches of 500 reads to
+every 50th lent out), puts them on shelves of 200 (a real shelf holds tens to hundreds),
+opens a campaign over the archive, then sweeps it shelf by shelf: batches of 500 reads (each
+shelf's tag read first, then its carriers) posted to
 ``POST /api/v1/inventory/campaigns/{id}/reads`` with the clerk's token, one client after the
 other, on a real uvicorn. Each read is a different carrier's tag (so each one is classed,
 stored, moves its sighting and its carrier's last-seen place), every batch in one committed
@@ -24,8 +26,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import Engine, insert, text, update
+from sqlmodel import col
 
+from app.carriers.models import Carrier
 from app.core.config import Settings
 from app.core.db import make_engine, session_scope
 from app.core.migrations import upgrade
@@ -33,12 +37,35 @@ from app.core.principal import SYSTEM, Role
 from app.core.security import issue_token
 from app.inventory import service as inventory_service
 from app.inventory.schemas import CampaignCreate
+from app.locations.models import Location
 from app.main import create_app
 from app.users.models import User
 from tests.bench.bench_service import pct, seed, uid
 from tests.support.server import serve
 
 BATCH = 500
+PER_SHELF = 200
+FIRST_SHELF = 1000  # location ids of the shelves: FIRST_SHELF + n
+
+
+def shelve(engine: Engine, carriers: int) -> None:
+    """Shelves of PER_SHELF carriers under the archive room, and each carrier on its shelf."""
+    shelves = (carriers + PER_SHELF - 1) // PER_SHELF
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Location),
+            [
+                {"id": FIRST_SHELF + n, "code": f"S{n:06d}", "name": f"Shelf {n}",
+                 "kind": "shelf", "parent_id": 1, "path": f"Hospital / Archive / Shelf {n}"}
+                for n in range(shelves)
+            ],
+        )
+        conn.execute(
+            update(Carrier).values(
+                current_location_id=FIRST_SHELF + (col(Carrier.id) - 1) // PER_SHELF,
+                home_location_id=FIRST_SHELF + (col(Carrier.id) - 1) // PER_SHELF,
+            )
+        )
 
 
 def main() -> None:
@@ -68,6 +95,7 @@ def main() -> None:
     upgrade(engine)
     print(f"Seeding {args.carriers:,} carriers on {args.db} ...", flush=True)
     seed(engine, args.carriers)
+    shelve(engine, args.carriers)
     settings = Settings(DATA_DIR=workdir, DATABASE_URL=url, SECRET_KEY="b" * 40)
     with session_scope(engine) as session:
         clerk = User(username="clerk", display_name="Clerk", role=Role.CLERK.value,
@@ -98,11 +126,13 @@ def main() -> None:
     latencies: list[float] = []
     reads = 0
     with serve(app) as base, httpx.Client(base_url=base, headers=headers, timeout=120) as client:
-        client.post(path, json={"reads": [read({"location": "ARCH"})]}).raise_for_status()
-        bodies = []
-        for b in range(int(args.carriers / BATCH)):
-            bodies.append({"reads": [read({"tag_uid": uid(b * BATCH + j + 1),
-                                           "technology": "iso14443a"}) for j in range(BATCH)]})
+        sweep_reads = []
+        for n in range(1, args.carriers + 1):
+            if (n - 1) % PER_SHELF == 0:
+                sweep_reads.append(read({"location": f"S{(n - 1) // PER_SHELF:06d}"}))
+            sweep_reads.append(read({"tag_uid": uid(n), "technology": "iso14443a"}))
+        bodies = [{"reads": sweep_reads[i : i + BATCH]}
+                  for i in range(0, len(sweep_reads), BATCH)]
         t0 = time.perf_counter()
         for body in bodies:
             if time.perf_counter() - t0 > args.seconds:
@@ -111,7 +141,7 @@ def main() -> None:
             answer = client.post(path, json=body)
             latencies.append(time.perf_counter() - t)
             answer.raise_for_status()
-            reads += BATCH
+            reads += len(body["reads"])
         elapsed = time.perf_counter() - t0
     print()
     print(f"Inventory batch ingest, {args.carriers:,} carriers on {args.db} "
