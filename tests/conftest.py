@@ -27,8 +27,9 @@ from app.main import create_app
 from tests.factories import World, build_world
 from tests.support.real import unavailable
 
-# The PC/SC stack's fixtures, once for the whole run (see that module).
-pytest_plugins = ["tests.support.pcsc_fixtures"]
+# The PC/SC stack's and the browser's fixtures, once for the whole run: a second pcscd or a
+# second Playwright in one run breaks the first (see those modules).
+pytest_plugins = ["tests.support.pcsc_fixtures", "tests.support.browser"]
 
 POSTGRES_URL = os.environ.get(
     "MEDIATRACK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

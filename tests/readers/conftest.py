@@ -10,9 +10,9 @@ import pytest
 from readers.base import Reader
 from readers.client import ServiceClient
 from tests.readers.agent_process import AgentProcess
+from tests.readers.inventory_sweep import api, port, site, sweep_agents  # noqa: F401
 from tests.readers.service import Service
 from tests.readers.stacks import PcscStack
-from tests.support.browser import demo_archive  # noqa: F401 (the inventory agent's archive)
 
 
 @pytest.fixture

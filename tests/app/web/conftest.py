@@ -1,3 +1,2 @@
-"""Browser fixtures (tests/support/browser.py); the PC/SC stack comes from the root conftest."""
-
-from tests.support.browser import browser, demo_archive, new_page, site  # noqa: F401
+"""The browser fixtures (tests/support/browser.py) and the PC/SC stack come from the root
+conftest: each must exist once per run (one Playwright, one pcscd)."""

@@ -18,7 +18,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
-import ndef
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import expect
@@ -27,6 +26,7 @@ from sqlmodel import select
 
 from app.core.db import session_scope
 from app.inventory.models import SweepRead
+from readers import carrier_label
 from readers.carrier_label import CarrierLabel, encode_label
 from tests.app.inventory.test_router import _campaign
 from tests.app.web.test_pages import _log_in
@@ -142,16 +142,10 @@ def tap(page: Any, uid: str, records: list[dict[str, Any]] | None = None) -> Non
 
 
 def web_nfc_records(message: bytes) -> list[dict[str, Any]]:
-    """An NDEF message's records as Web NFC gives them to a page: a URI record as "url" with
-    the full URL, an external type (TNF 4) as "domain:type" with its payload."""
-    records = []
-    for record in ndef.message_decoder(message):
-        if isinstance(record, ndef.UriRecord):
-            records.append({"type": "url", "bytes": list(record.iri.encode())})
-        else:
-            kind = record.type.removeprefix("urn:nfc:ext:")
-            records.append({"type": kind, "bytes": list(bytes(record.data))})
-    return records
+    """An NDEF message's records as Web NFC gives them to a page (the agent's own conversion,
+    readers.carrier_label.web_nfc_records), with the payload as bytes for the stand-in."""
+    return [{"type": kind, "bytes": list(bytes.fromhex(data))}
+            for kind, data in carrier_label.web_nfc_records(message)]
 
 
 def feedback(page: Any, kind: str, word: str) -> None:
