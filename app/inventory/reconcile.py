@@ -380,69 +380,16 @@ def resolve(
             f"(what it allows: {words})."
         )
     tree = Tree.load(session)
-    shelf = tree.code(sighting.shelf_id)
-    assert shelf is not None
-    context: dict[str, object] = {"campaign_id": campaign.id, "resolution": resolve_in.action.value}
-    label = carrier.label
-    action = resolve_in.action
-    if action is ResolveAction.PUT_BACK:
-        where = tree.code(carrier.current_location_id)
-        assert where is not None
-        custody_service.store(
-            session=session,
-            principal=principal,
-            label=label,
-            store_in=custody_schemas.Store(location=where),
-            context=context,
-        )
-    elif action is ResolveAction.NEW_HOME:
-        custody_service.store(
-            session=session,
-            principal=principal,
-            label=label,
-            store_in=custody_schemas.Store(location=shelf, home=True),
-            context=context,
-        )
-    elif action is ResolveAction.RETURN:
-        custody_service.return_carrier(
-            session=session,
-            principal=principal,
-            label=label,
-            return_in=custody_schemas.Return(location=shelf),
-            context=context,
-        )
-    elif action is ResolveAction.RECEIVE:
-        transit = custody_service.open_transfer(session=session, carrier_id=id_of(carrier))
-        if transit is None:
-            raise ConflictError(
-                f"{label} is in transit on no open transfer: record it found instead."
-            )
-        custody_service.receive(
-            session=session,
-            principal=principal,
-            transfer_id=id_of(transit[0]),
-            receive_in=custody_schemas.Receive(labels=[label]),
-            context=context,
-        )
-        _store_here(session, principal, carrier, shelf, tree, context)
-    elif action is ResolveAction.FOUND:
-        custody_service.report_found(
-            session=session,
-            principal=principal,
-            label=label,
-            found_in=custody_schemas.Found(location=shelf),
-            context=context,
-        )
-        _store_here(session, principal, carrier, shelf, tree, context)
-    else:  # ResolveAction.STORE
-        custody_service.store(
-            session=session,
-            principal=principal,
-            label=label,
-            store_in=custody_schemas.Store(location=shelf),
-            context=context,
-        )
-    sighting.resolution, sighting.resolved_at = action.value, utcnow()
+    _correct(
+        session,
+        principal,
+        carrier,
+        resolve_in.action,
+        tree.code(sighting.shelf_id) or "",
+        tree,
+        {"campaign_id": campaign.id, "resolution": resolve_in.action.value},
+    )
+    sighting.resolution, sighting.resolved_at = resolve_in.action.value, utcnow()
     session.add(sighting)
     session.flush()
     return ReportItem(
@@ -458,23 +405,66 @@ def resolve(
     )
 
 
-def _store_here(
+def _correct(
     session: Session,
     principal: Principal,
     carrier: Carrier,
+    action: ResolveAction,
     shelf: str,
     tree: Tree,
     context: dict[str, object],
 ) -> None:
-    """After a receive or a found, the carrier is in storage on the shelf it was read on."""
-    if carrier.status != IN_STORAGE or tree.code(carrier.current_location_id) != shelf:
+    """The custody moves that settle a finding; ``shelf`` is where the carrier was read."""
+    label = carrier.label
+
+    def store(code: str, *, home: bool = False) -> None:
         custody_service.store(
             session=session,
             principal=principal,
-            label=carrier.label,
-            store_in=custody_schemas.Store(location=shelf),
+            label=label,
+            store_in=custody_schemas.Store(location=code, home=home),
             context=context,
         )
+
+    if action is ResolveAction.PUT_BACK:
+        store(tree.code(carrier.current_location_id) or shelf)
+    elif action is ResolveAction.NEW_HOME:
+        store(shelf, home=True)
+    elif action is ResolveAction.STORE:
+        store(shelf)
+    elif action is ResolveAction.RETURN:
+        custody_service.return_carrier(
+            session=session,
+            principal=principal,
+            label=label,
+            return_in=custody_schemas.Return(location=shelf),
+            context=context,
+        )
+    else:
+        if action is ResolveAction.RECEIVE:
+            transit = custody_service.open_transfer(session=session, carrier_id=id_of(carrier))
+            if transit is None:
+                raise ConflictError(
+                    f"{label} is in transit on no open transfer: record it found instead."
+                )
+            custody_service.receive(
+                session=session,
+                principal=principal,
+                transfer_id=id_of(transit[0]),
+                receive_in=custody_schemas.Receive(labels=[label]),
+                context=context,
+            )
+        else:  # ResolveAction.FOUND
+            custody_service.report_found(
+                session=session,
+                principal=principal,
+                label=label,
+                found_in=custody_schemas.Found(location=shelf),
+                context=context,
+            )
+        # Received (at the transfer's destination) or found: now in storage where it was read.
+        if carrier.status != IN_STORAGE or tree.code(carrier.current_location_id) != shelf:
+            store(shelf)
 
 
 def close(

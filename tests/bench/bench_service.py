@@ -21,7 +21,8 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -157,6 +158,36 @@ def seed(engine: Engine, carriers: int) -> tuple[Principal, str]:
     return principal, key
 
 
+@contextmanager
+def scratch_database(db: str, postgres_url: str) -> Iterator[tuple[Path, str, Engine]]:
+    """A fresh, migrated database (a file in a temporary folder, or a new PostgreSQL database)
+    and its folder, removed afterwards: a seeded database is large."""
+    workdir = Path(tempfile.mkdtemp(prefix="mt-bench-"))
+    db_name = f"mt_bench_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(postgres_url)
+    if db == "sqlite":
+        url = f"sqlite:///{workdir / 'bench.db'}"
+    else:
+        with admin.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                text(f'CREATE DATABASE "{db_name}"')
+            )
+        url = postgres_url.rsplit("/", 1)[0] + f"/{db_name}"
+    engine = make_engine(url)
+    upgrade(engine)
+    try:
+        yield workdir, url, engine
+    finally:
+        engine.dispose()
+        shutil.rmtree(workdir, ignore_errors=True)
+        if db == "postgres":
+            with admin.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                    text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+                )
+        admin.dispose()
+
+
 def timed(fn: Callable[[int], object], runs: int) -> list[float]:
     samples = []
     for i in range(runs):
@@ -183,141 +214,125 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2000)
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="mt-bench-"))
-    if args.db == "sqlite":
-        url = f"sqlite:///{workdir / 'bench.db'}"
-    else:
-        db_name = f"mt_bench_{uuid.uuid4().hex[:8]}"
-        admin = make_engine(args.postgres_url)
-        with admin.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-                text(f'CREATE DATABASE "{db_name}"')
+    with scratch_database(args.db, args.postgres_url) as (workdir, url, engine):
+        print(f"Seeding {args.carriers:,} carriers on {args.db} ...", flush=True)
+        principal, key = seed(engine, args.carriers)
+        seq = iter(range(1, 10**9))
+        rng_ids = [(i * 7919) % args.carriers + 1 for i in range(args.runs)]
+
+        def scan_once(i: int) -> None:
+            read = ScanRead(
+                event_id=uuid.uuid4(),
+                station_seq=next(seq),
+                tag_uid=uid(rng_ids[i]),
+                technology="iso14443a",
+                read_at=datetime.now(UTC),
             )
-        url = args.postgres_url.rsplit("/", 1)[0] + f"/{db_name}"
-    engine = make_engine(url)
-    upgrade(engine)
-    print(f"Seeding {args.carriers:,} carriers on {args.db} ...", flush=True)
-    principal, key = seed(engine, args.carriers)
-    seq = iter(range(1, 10**9))
-    rng_ids = [(i * 7919) % args.carriers + 1 for i in range(args.runs)]
-
-    def scan_once(i: int) -> None:
-        read = ScanRead(
-            event_id=uuid.uuid4(),
-            station_seq=next(seq),
-            tag_uid=uid(rng_ids[i]),
-            technology="iso14443a",
-            read_at=datetime.now(UTC),
-        )
-        with session_scope(engine) as session:
-            scan_service.ingest(session=session, principal=principal, reads=[read])
-
-    clerk = Principal(kind="user", id=1, role=Role.CLERK)
-
-    def where(kind: QueryKind, query: Callable[[int], str]) -> Callable[[int], None]:
-        def run(i: int) -> None:
             with session_scope(engine) as session:
-                lookup_service.where(
-                    session=session, principal=clerk, query=query(i), kind=kind, secret="x" * 32
+                scan_service.ingest(session=session, principal=principal, reads=[read])
+
+        clerk = Principal(kind="user", id=1, role=Role.CLERK)
+
+        def where(kind: QueryKind, query: Callable[[int], str]) -> Callable[[int], None]:
+            def run(i: int) -> None:
+                with session_scope(engine) as session:
+                    lookup_service.where(
+                        session=session, principal=clerk, query=query(i), kind=kind, secret="x" * 32
+                    )
+
+            return run
+
+        rows = []
+        for name, fn in [
+            ("scan resolved and logged", scan_once),
+            (
+                "where is it, by patient ID",
+                where(QueryKind.PATIENT, lambda i: f"P{rng_ids[i] // 3:08d}"),
+            ),
+            (
+                "where is it, by accession",
+                where(QueryKind.ACCESSION, lambda i: f"A{rng_ids[i]:09d}"),
+            ),
+        ]:
+            timed(fn, 50)  # warm caches
+            samples = timed(fn, args.runs)
+            rows.append((name, statistics.median(samples), pct(samples, 0.99)))
+
+        # HTTP: single-scan requests vs a bare endpoint on the same server and client.
+        settings = Settings(DATA_DIR=workdir, DATABASE_URL=url, SECRET_KEY="b" * 40)
+        app: FastAPI = create_app(settings)
+
+        @app.post("/bare")
+        def bare() -> dict[str, bool]:
+            return {"ok": True}
+
+        http_rows = []
+        headers = {"X-API-Key": key}
+        with (
+            serve(app) as base,
+            httpx.Client(base_url=base, headers=headers, timeout=120) as client,
+        ):
+
+            def rate(fn: Callable[[int], object], seconds: float = 5.0) -> float:
+                count, t0 = 0, time.perf_counter()
+                while time.perf_counter() - t0 < seconds:
+                    fn(count)
+                    count += 1
+                return count / (time.perf_counter() - t0)
+
+            def post_scan(i: int) -> None:
+                r = client.post(
+                    "/api/v1/scans",
+                    json={
+                        "reads": [
+                            {
+                                "event_id": str(uuid.uuid4()),
+                                "station_seq": next(seq),
+                                "tag_uid": uid(rng_ids[i % len(rng_ids)]),
+                                "technology": "iso14443a",
+                                "read_at": datetime.now(UTC).isoformat(),
+                            }
+                        ]
+                    },
                 )
+                r.raise_for_status()
 
-        return run
+            def post_batch(i: int) -> None:
+                reads = [
+                    {
+                        "event_id": str(uuid.uuid4()),
+                        "station_seq": next(seq),
+                        "tag_uid": uid((i * 500 + j) % args.carriers + 1),
+                        "technology": "iso14443a",
+                        "read_at": datetime.now(UTC).isoformat(),
+                    }
+                    for j in range(500)
+                ]
+                client.post("/api/v1/scans", json={"reads": reads}).raise_for_status()
 
-    rows = []
-    for name, fn in [
-        ("scan resolved and logged", scan_once),
-        (
-            "where is it, by patient ID",
-            where(QueryKind.PATIENT, lambda i: f"P{rng_ids[i] // 3:08d}"),
-        ),
-        ("where is it, by accession", where(QueryKind.ACCESSION, lambda i: f"A{rng_ids[i]:09d}")),
-    ]:
-        timed(fn, 50)  # warm caches
-        samples = timed(fn, args.runs)
-        rows.append((name, statistics.median(samples), pct(samples, 0.99)))
-
-    # HTTP: single-scan requests vs a bare endpoint on the same server and client.
-    settings = Settings(DATA_DIR=workdir, DATABASE_URL=url, SECRET_KEY="b" * 40)
-    app: FastAPI = create_app(settings)
-
-    @app.post("/bare")
-    def bare() -> dict[str, bool]:
-        return {"ok": True}
-
-    http_rows = []
-    headers = {"X-API-Key": key}
-    with serve(app) as base, httpx.Client(base_url=base, headers=headers, timeout=120) as client:
-
-        def rate(fn: Callable[[int], object], seconds: float = 5.0) -> float:
-            count, t0 = 0, time.perf_counter()
-            while time.perf_counter() - t0 < seconds:
-                fn(count)
-                count += 1
-            return count / (time.perf_counter() - t0)
-
-        def post_scan(i: int) -> None:
-            r = client.post(
-                "/api/v1/scans",
-                json={
-                    "reads": [
-                        {
-                            "event_id": str(uuid.uuid4()),
-                            "station_seq": next(seq),
-                            "tag_uid": uid(rng_ids[i % len(rng_ids)]),
-                            "technology": "iso14443a",
-                            "read_at": datetime.now(UTC).isoformat(),
-                        }
-                    ]
-                },
-            )
-            r.raise_for_status()
-
-        def post_batch(i: int) -> None:
-            reads = [
-                {
-                    "event_id": str(uuid.uuid4()),
-                    "station_seq": next(seq),
-                    "tag_uid": uid((i * 500 + j) % args.carriers + 1),
-                    "technology": "iso14443a",
-                    "read_at": datetime.now(UTC).isoformat(),
-                }
-                for j in range(500)
+            bare_rate = rate(lambda i: client.post("/bare").raise_for_status())
+            scan_rate = rate(post_scan)
+            batch_rate = rate(post_batch, 10.0) * 500
+            http_rows = [
+                ("bare FastAPI endpoint", bare_rate),
+                ("single-scan POST /api/v1/scans", scan_rate),
+                ("batch ingest, 500 reads per request (reads/s)", batch_rate),
             ]
-            client.post("/api/v1/scans", json={"reads": reads}).raise_for_status()
 
-        bare_rate = rate(lambda i: client.post("/bare").raise_for_status())
-        scan_rate = rate(post_scan)
-        batch_rate = rate(post_batch, 10.0) * 500
-        http_rows = [
-            ("bare FastAPI endpoint", bare_rate),
-            ("single-scan POST /api/v1/scans", scan_rate),
-            ("batch ingest, 500 reads per request (reads/s)", batch_rate),
-        ]
-
-    print()
-    print(
-        f"Service figures, {args.carriers:,} carriers on {args.db} ({datetime.now(UTC):%Y-%m-%d}):"
-    )
-    print()
-    print("| operation (one committed transaction) | median ms | p99 ms |")
-    print("|---|---|---|")
-    for name, median, p99 in rows:
-        print(f"| {name} | {median:.2f} | {p99:.2f} |")
-    print()
-    print("| HTTP, one client, sequential | per second |")
-    print("|---|---|")
-    for name, value in http_rows:
-        print(f"| {name} | {value:,.0f} |")
-    print(f"\nsingle-scan rate / bare rate = {scan_rate / bare_rate:.2f}")
-    engine.dispose()
-    # Leave nothing behind: the seeded database is large.
-    shutil.rmtree(workdir, ignore_errors=True)
-    if args.db == "postgres":
-        with admin.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-                text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-            )
-        admin.dispose()
+        print()
+        today = f"{datetime.now(UTC):%Y-%m-%d}"
+        print(f"Service figures, {args.carriers:,} carriers on {args.db} ({today}):")
+        print()
+        print("| operation (one committed transaction) | median ms | p99 ms |")
+        print("|---|---|---|")
+        for name, median, p99 in rows:
+            print(f"| {name} | {median:.2f} | {p99:.2f} |")
+        print()
+        print("| HTTP, one client, sequential | per second |")
+        print("|---|---|")
+        for name, value in http_rows:
+            print(f"| {name} | {value:,.0f} |")
+        print(f"\nsingle-scan rate / bare rate = {scan_rate / bare_rate:.2f}")
 
 
 if __name__ == "__main__":

@@ -250,6 +250,7 @@ def test_a_close_without_report_missing_changes_no_carrier(
         ("missing", "found", "in_storage"),
         ("misplaced", "new_home", "in_storage"),
         ("misplaced", "put_back", "in_storage"),
+        ("dispatch", "receive", "in_storage"),
     ],
 )
 def test_findings_are_settled_with_logged_custody_events(
@@ -265,6 +266,10 @@ def test_findings_are_settled_with_logged_custody_events(
         ).raise_for_status()
     elif setup == "missing":
         client.post(f"/api/v1/carriers/{label}/missing", json={}, headers=clerk).raise_for_status()
+    elif setup == "dispatch":  # on its way to the vault, yet on the shelf
+        client.post(
+            "/api/v1/transfers", json={"labels": [label], "to_location": "VAULT"}, headers=clerk
+        ).raise_for_status()
     campaign = _campaign(client, world)
     sweep = Sweep(client, world, campaign)
     shelf = "SHELF2" if setup == "misplaced" else "SHELF1"
