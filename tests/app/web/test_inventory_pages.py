@@ -191,7 +191,8 @@ def test_a_campaign_started_through_the_form(client: TestClient, world: World) -
     r = client.post("/inventory", data=fields)
     # The form again, filled in as sent, with the service's sentence.
     assert r.status_code >= 400 and 'class="flash error"' in r.text, r.text
-    assert "NOWHERE" in r.text and 'value="Basement &lt;B1&gt;"' in r.text
+    assert "There is no location with that code." in r.text
+    assert 'value="Basement &lt;B1&gt;"' in r.text
     r = client.post("/inventory", data={**fields, "scope": "ARCH", "starts_on": "28.11.2026"})
     assert r.status_code == 422 and "starts_on" in r.text
     assert 'value="Basement &lt;B1&gt;"' in r.text
