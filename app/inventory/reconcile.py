@@ -163,12 +163,6 @@ class _Scope:
             return ShelfState.IN_PROGRESS
         return ShelfState.SWEPT if shelf_id in self.swept else ShelfState.NOT_SWEPT
 
-    def shelf_of(self, place_id: int) -> int:
-        """The report's shelf for a place a carrier was read on or is expected on."""
-        if place_id in self.expected or place_id in self.shelves:
-            return place_id
-        return place_id  # a cabinet swept as a whole reports as itself
-
 
 def _not_seen(session: Session, campaign: Campaign, scope: _Scope) -> list[Carrier]:
     """Carriers expected on a swept shelf that this campaign never read."""
