@@ -192,17 +192,15 @@ def campaign_counts(session: Session, campaign: Campaign) -> dict[str, int]:
         .where(SweepRead.campaign_id == campaign.id)
         .where(SweepRead.read_class == ReadClass.UNKNOWN.value)
     ).one()
+    # Once closed, the carriers not seen have sightings of their own class (counted above).
     if campaign.closed_at is None:
-        counts[ReadClass.NOT_SEEN.value] = len(
-            _not_seen(session, campaign, _Scope(session, campaign))
-        )
-    else:
-        # At the close, the carriers not seen got their own class in the sightings.
-        counts[ReadClass.NOT_SEEN.value] = counts.get(ReadClass.NOT_SEEN.value, 0)
+        scope = _Scope(session, campaign)
+        counts[ReadClass.NOT_SEEN.value] = len(_not_seen(session, campaign, scope))
     return counts
 
 
 def report(*, session: Session, campaign: Campaign, public: CampaignPublic) -> Report:
+    """Shelf by shelf; ``public``'s counts are replaced by the report's own."""
     scope = _Scope(session, campaign)
     tree = scope.tree
     items: dict[int, list[ReportItem]] = {}
@@ -268,10 +266,18 @@ def report(*, session: Session, campaign: Campaign, public: CampaignPublic) -> R
                 items=listed,
             )
         )
+    unknown = _odd_reads(session, campaign, ReadClass.UNKNOWN, tree)
+    # The campaign's counts, from the report itself (every sighting and not-seen carrier is one
+    # item of one shelf): not a second pass over the scope.
+    totals = dict.fromkeys((c.value for c in CARRIER_CLASSES), 0)
+    for shelf in shelves:
+        for item in shelf.items:
+            totals[item.read_class.value] += 1
+    totals[ReadClass.UNKNOWN.value] = len(unknown)
     return Report(
-        campaign=public,
+        campaign=public.model_copy(update={"counts": totals}),
         shelves=shelves,
-        unknown=_odd_reads(session, campaign, ReadClass.UNKNOWN, tree),
+        unknown=unknown,
         altered=_odd_reads(session, campaign, ReadClass.ALTERED, tree),
     )
 

@@ -148,7 +148,7 @@ def to_public(
 
 def report(*, session: Session, campaign_id: int) -> Report:
     campaign = get_campaign(session=session, campaign_id=campaign_id)
-    public = to_public(session=session, campaign=campaign)
+    public = to_public(session=session, campaign=campaign, counts={})  # the report counts
     return reconcile.report(session=session, campaign=campaign, public=public)
 
 
