@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import web
 from app.api import api_router
 from app.audit import service as audit_service
+from app.auth.deps import StationKeys
 from app.core.announce import Listener
 from app.core.config import Settings
 from app.core.db import make_engine
@@ -25,6 +26,7 @@ from app.core.errors import (
     register_handlers,
 )
 from app.core.logs import install_filters
+from app.core.writer import GroupWriter
 from app.scans.service import SCAN_CHANNEL
 
 
@@ -184,6 +186,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Committed scans reach the desk pages of every process (PostgreSQL LISTEN/NOTIFY).
     listener = Listener(engine, [SCAN_CHANNEL])
+    # Scans from many stations share transactions and commits (app.core.writer).
+    writer = GroupWriter(engine)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -193,6 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("the announcement listener is not listening yet; desks may miss taps")
         yield
         listener.stop()
+        writer.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -206,6 +211,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.writer = writer
+    app.state.station_keys = StationKeys()
     app.state.record_denied = audit_service.record_denied  # see app.auth.deps
     register_handlers(app)
     app.include_router(api_router)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from app.auth.deps import require
 from app.borrowers import service
 from app.borrowers.schemas import BorrowerCreate, BorrowerListPublic, BorrowerPublic
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import Limit, Offset
 from app.core.principal import Principal
 
@@ -26,7 +26,7 @@ def create_borrower(
 
 @router.get("", response_model=BorrowerListPublic)
 def read_borrowers(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: Annotated[Principal, Depends(require("borrowers.read"))],
     offset: Offset = 0,
     limit: Limit = 100,

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query
 from app.auth.deps import require
 from app.carriers import service
 from app.carriers.schemas import CarrierCreate, CarrierListPublic, CarrierPublic, CarrierStatus
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import Limit, Offset
 from app.core.principal import Principal
 from app.core.validation import LABEL_PATTERN, LOCATION_CODE_PATTERN
@@ -29,7 +29,7 @@ def register_carrier(
 
 @router.get("", response_model=CarrierListPublic)
 def read_carriers(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: Annotated[Principal, Depends(require("carriers.read"))],
     offset: Offset = 0,
     limit: Limit = 100,
@@ -45,7 +45,7 @@ def read_carriers(
 
 @router.get("/{label}", response_model=CarrierPublic)
 def read_carrier(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: Annotated[Principal, Depends(require("carriers.read"))],
     label: str,
 ) -> CarrierPublic:

@@ -18,6 +18,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
 
 log = logging.getLogger("mediatrack.announce")
@@ -79,7 +80,10 @@ def announce(session: Session, channel: str, payload: str) -> None:
     if bind.dialect.name == "postgresql":
         session.execute(select(func.pg_notify(channel, payload)))
         return
-    session.info.setdefault(_PENDING, []).append((channel, payload))
+    # Kept with the (sub)transaction it was said in: a rolled-back SAVEPOINT takes its own
+    # messages along (see app.core.writer), as PostgreSQL does with a NOTIFY.
+    said_in = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_PENDING, []).append((said_in, channel, payload))
 
 
 @event.listens_for(Session, "after_commit")
@@ -91,13 +95,24 @@ def _deliver(session: Session) -> None:
     hub = _hubs.get(bind) if isinstance(bind, Engine) else None
     if hub is None:
         return  # nobody in this process listens (the command line, a test without pages)
-    for channel, payload in pending:
+    for _, channel, payload in pending:
         hub.publish(channel, payload)
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _forget(session: Session, rolled_back: SessionTransaction) -> None:
+    """Drop what was said in the rolled-back transaction or in any savepoint inside it."""
+
+    def inside(transaction: SessionTransaction | None) -> bool:
+        while transaction is not None:
+            if transaction is rolled_back:
+                return True
+            transaction = transaction.parent
+        return False
+
+    pending = session.info.get(_PENDING)
+    if pending:
+        session.info[_PENDING] = [item for item in pending if not inside(item[0])]
 
 
 class Listener:

@@ -39,9 +39,11 @@ def make_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
         )
         _configure_sqlite(engine, busy_timeout_ms)
         return engine
-    return create_engine(
+    engine = create_engine(
         url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
     )
+    _configure_postgresql(engine)
+    return engine
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -60,16 +62,39 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     def _on_begin(conn: Any) -> None:
         # Read-only work (see read_only) may share the database with a writer.
         read_only = conn.get_execution_options().get(READ_ONLY, False)
+        # query_only makes a write in a read-only transaction fail loudly instead of
+        # failing only when another writer happens to commit first (SQLITE_BUSY_SNAPSHOT).
+        # It belongs to the connection, so set it only when it changes.
+        if conn.info.get(READ_ONLY) != read_only:
+            conn.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+            conn.info[READ_ONLY] = read_only
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get(READ_ONLY, False):
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 
 
 READ_ONLY = "mediatrack_read_only"
 
 
 def read_only(engine: Engine) -> Engine:
-    """The same engine for transactions that never write (on SQLite: a deferred BEGIN, so
-    they do not queue for the write lock; WAL readers never block the writer)."""
+    """The same engine for transactions that never write: on SQLite a deferred BEGIN, so they
+    do not queue for the write lock (WAL readers never block the writer); on both databases a
+    write attempted in one is refused."""
     return engine.execution_options(**{READ_ONLY: True})
+
+
+def conflict(exc: IntegrityError) -> ConflictError:
+    """A unique-constraint race that slipped past the service checks, as the 409 it is."""
+    log.info("integrity conflict: %s", type(exc.orig).__name__)
+    return ConflictError(
+        "This change collides with another one made at the same moment; "
+        "nothing was saved. Look the carrier up again and retry."
+    )
 
 
 @contextmanager
@@ -85,11 +110,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             session.commit()
         except IntegrityError as exc:
             session.rollback()
-            log.info("integrity conflict: %s", type(exc.orig).__name__)
-            raise ConflictError(
-                "This change collides with another one made at the same moment; "
-                "nothing was saved. Look the carrier up again and retry."
-            ) from exc
+            raise conflict(exc) from exc
         except BaseException:
             session.rollback()
             raise
@@ -121,6 +142,13 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_read_session(request: Request) -> Iterator[Session]:
+    with session_scope(read_only(get_engine(request))) as session:
+        yield session
+
+
 # scope="function": the commit runs before the response is sent, so a failed commit is the
 # answer the client gets and an acknowledged answer is always a committed change.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+# For routes that never write (nor log the reading): they do not wait for writers.
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]

@@ -8,7 +8,7 @@ from app.auth.deps import require
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierPublic, PlacePublic
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import SettingsDep
 from app.core.ids import id_of
 from app.core.principal import Principal
@@ -154,7 +154,7 @@ def dispatch_transfer(
 
 @router.get("/transfers/{transfer_id}", response_model=schemas.TransferPublic)
 def read_transfer(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: Annotated[Principal, Depends(require("carriers.read"))],
     transfer_id: TransferId,
 ) -> schemas.TransferPublic:
@@ -179,7 +179,7 @@ def receive_transfer(
 
 @router.get("/overdue", response_model=schemas.OverduePublic)
 def read_overdue(
-    session: SessionDep, _: Annotated[Principal, Depends(require("custody.overdue"))]
+    session: ReadSessionDep, _: Annotated[Principal, Depends(require("custody.overdue"))]
 ) -> schemas.OverduePublic:
     """Open loans past their due date and transfers past their expected arrival."""
     today = utcnow().date()

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
 
 from app.auth.deps import require
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import SettingsDep
 from app.core.principal import Principal
 from app.core.validation import MAX_INT
@@ -42,7 +42,7 @@ def create_campaign(
 
 
 @router.get("/campaigns", response_model=list[CampaignPublic])
-def read_campaigns(session: SessionDep, _: Reader) -> list[CampaignPublic]:
+def read_campaigns(session: ReadSessionDep, _: Reader) -> list[CampaignPublic]:
     """Every campaign, open ones first, with its counts per class."""
     return [
         service.to_public(session=session, campaign=c)
@@ -51,7 +51,7 @@ def read_campaigns(session: SessionDep, _: Reader) -> list[CampaignPublic]:
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignPublic)
-def read_campaign(session: SessionDep, _: Reader, campaign_id: CampaignId) -> CampaignPublic:
+def read_campaign(session: ReadSessionDep, _: Reader, campaign_id: CampaignId) -> CampaignPublic:
     campaign = service.get_campaign(session=session, campaign_id=campaign_id)
     return service.to_public(session=session, campaign=campaign)
 
@@ -77,13 +77,13 @@ def post_reads(
 
 
 @router.get("/campaigns/{campaign_id}/report", response_model=Report)
-def read_report(session: SessionDep, _: Reader, campaign_id: CampaignId) -> Report:
+def read_report(session: ReadSessionDep, _: Reader, campaign_id: CampaignId) -> Report:
     """Shelf by shelf: swept or not, what was found, misplaced, unexpected, not seen."""
     return service.report(session=session, campaign_id=campaign_id)
 
 
 @router.get("/campaigns/{campaign_id}/report.csv", response_class=Response)
-def read_report_csv(session: SessionDep, _: Reader, campaign_id: CampaignId) -> Response:
+def read_report_csv(session: ReadSessionDep, _: Reader, campaign_id: CampaignId) -> Response:
     """The report as CSV: one row per carrier, then the unknown and altered tags."""
     text = service.report_csv(service.report(session=session, campaign_id=campaign_id))
     return Response(

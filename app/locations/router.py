@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from app.auth.deps import require
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import Limit, Offset
 from app.core.principal import Principal
 from app.locations import service
@@ -26,7 +26,7 @@ def create_location(
 
 @router.get("", response_model=LocationListPublic)
 def read_locations(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: Annotated[Principal, Depends(require("locations.read"))],
     offset: Offset = 0,
     limit: Limit = 100,
@@ -39,7 +39,7 @@ def read_locations(
 
 @router.get("/{code}", response_model=LocationPublic)
 def read_location(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: Annotated[Principal, Depends(require("locations.read"))],
     code: str,
 ) -> LocationPublic:

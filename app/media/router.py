@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 
 from app.auth.deps import require
 from app.carriers import service as carrier_service
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import Limit, Offset
 from app.core.principal import Principal
 from app.media import service
@@ -64,7 +64,7 @@ def verify_medium(
 
 @router.get("/{label}/manifest", response_model=ManifestPublic)
 def read_manifest(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: Annotated[Principal, Depends(require("preservation.read"))],
     label: str,
     offset: Offset = 0,

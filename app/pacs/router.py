@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from app.auth.deps import require
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.errors import ConflictError
 from app.core.principal import Principal
 from app.pacs import service
@@ -67,7 +67,7 @@ def check_carrier(
 
 @router.get("/preservation/at-risk", response_model=list[AtRiskPublic])
 def read_at_risk(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: Annotated[Principal, Depends(require("preservation.read"))],
 ) -> list[AtRiskPublic]:
     """Carriers the PACS lacks (part of) a study of: they may hold the only copy."""

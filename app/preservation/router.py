@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 
 from app.auth.deps import require
 from app.carriers import service as carrier_service
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import SettingsDep
 from app.core.principal import Principal
 from app.core.time import utcnow
@@ -30,7 +30,7 @@ router = APIRouter(tags=["preservation"])
 
 @router.get("/preservation/verification-due", response_model=list[DueCarrierPublic])
 def read_verification_due(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: Annotated[Principal, Depends(require("preservation.read"))],
 ) -> list[DueCarrierPublic]:
     """Carriers the verification policy says must be read again, with the reasons."""
@@ -71,7 +71,7 @@ def migrate(
 
 @router.get("/carriers/{label}/safety", response_model=list[StudySafetyPublic])
 def read_safety(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: Annotated[Principal, Depends(require("preservation.read"))],
     label: str,
 ) -> list[StudySafetyPublic]:
@@ -122,7 +122,7 @@ def destroy(
 
 @router.get("/carriers/{label}/destruction-record", response_class=PlainTextResponse)
 def read_destruction_record(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     _: Annotated[Principal, Depends(require("preservation.read"))],
     label: str,
@@ -137,7 +137,7 @@ def read_destruction_record(
 
 @router.get("/carriers/{label}/history/premis")
 def read_premis_history(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: Annotated[Principal, Depends(require("audit.export"))],
     label: str,
 ) -> dict[str, Any]:
@@ -148,7 +148,7 @@ def read_premis_history(
 
 @router.get("/carriers/{label}/history/atna")
 def read_atna_history(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     _: Annotated[Principal, Depends(require("audit.export"))],
     label: str,

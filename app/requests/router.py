@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from app.auth.deps import require
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import SettingsDep
 from app.core.principal import Principal
 from app.requests import service
@@ -29,7 +29,7 @@ def create_request(
 
 
 @router.get("", response_model=RequestListPublic)
-def read_my_requests(session: SessionDep, principal: Requester) -> RequestListPublic:
+def read_my_requests(session: ReadSessionDep, principal: Requester) -> RequestListPublic:
     """The caller's own requests, newest first."""
     rows = service.list_mine(session=session, user_id=principal.user_id or 0)
     data = [service.to_public(session=session, request=r) for r in rows]
@@ -37,7 +37,7 @@ def read_my_requests(session: SessionDep, principal: Requester) -> RequestListPu
 
 
 @router.get("/pull-list", response_model=RequestListPublic)
-def read_pull_list(session: SessionDep, _: Fulfiller) -> RequestListPublic:
+def read_pull_list(session: ReadSessionDep, _: Fulfiller) -> RequestListPublic:
     """Open requests whose carrier is in, by the place it is at, then by the date needed."""
     data = [
         service.to_public(session=session, request=line.request)

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from app.auth.deps import require
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import Limit, Offset
 from app.core.principal import Principal
 from app.stations import service
@@ -25,7 +25,7 @@ def create_station(session: SessionDep, _: Admin, station_in: StationCreate) -> 
 
 @router.get("/me", response_model=StationPublic)
 def read_own_station(
-    session: SessionDep, principal: Annotated[Principal, Depends(require("stations.self"))]
+    session: ReadSessionDep, principal: Annotated[Principal, Depends(require("stations.self"))]
 ) -> StationPublic:
     """The calling station: its place and the last sequence number the service received
     (an agent with a new outbox continues after it)."""
@@ -35,7 +35,7 @@ def read_own_station(
 
 @router.get("", response_model=StationListPublic)
 def read_stations(
-    session: SessionDep, _: Admin, offset: Offset = 0, limit: Limit = 100
+    session: ReadSessionDep, _: Admin, offset: Offset = 0, limit: Limit = 100
 ) -> StationListPublic:
     rows, total = service.list_all(session=session, offset=offset, limit=limit)
     return StationListPublic(

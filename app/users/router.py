@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth.deps import require
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import Limit, Offset, SettingsDep
 from app.core.ids import id_of
 from app.core.principal import Principal
@@ -43,7 +43,7 @@ def create_user(session: SessionDep, _: Admin, user_in: UserCreate) -> UserPubli
 
 @router.get("/users", response_model=UserListPublic)
 def read_users(
-    session: SessionDep, _: Admin, offset: Offset = 0, limit: Limit = 100
+    session: ReadSessionDep, _: Admin, offset: Offset = 0, limit: Limit = 100
 ) -> UserListPublic:
     rows, total = service.list_all(session=session, offset=offset, limit=limit)
     data = [UserPublic.model_validate(u, from_attributes=True) for u in rows]

@@ -15,6 +15,7 @@ from app.core.config import Settings
 from app.core.time import utcnow
 from app.users.service import MAX_FAILED_LOGINS
 from tests.factories import PASSWORD, World
+from tests.support.wait import wait_for
 
 TOKEN_URL = "/api/v1/auth/token"
 STAFF_ONLY = "/api/v1/carriers"
@@ -237,6 +238,19 @@ class TestStationKeys:
         assert client.get(STAFF_ONLY, headers=other).status_code == 200
         again = client.post("/api/v1/stations/desk-1/revoke", headers=world.auth("admin"))
         assert again.status_code == 409
+
+    def test_a_key_in_use_stops_working_within_a_second_of_its_revocation(
+        self, client: TestClient, world: World
+    ) -> None:
+        """Keys let in are remembered for a second (app.auth.deps.StationKeys), not longer."""
+        assert client.get(STAFF_ONLY, headers=world.auth("station")).status_code == 200
+        r = client.post("/api/v1/stations/desk-1/revoke", headers=world.auth("admin"))
+        assert r.status_code == 200
+        wait_for(
+            lambda: client.get(STAFF_ONLY, headers=world.auth("station")).status_code == 401,
+            timeout=3,
+            what="the revoked key to be refused",
+        )
 
     @pytest.mark.parametrize(
         ("method", "path"),

@@ -1,0 +1,157 @@
+"""Group commit: concurrent writes share one transaction and its one durable commit.
+
+Eight stations posting scans at once used to take eight transactions one after the other, each
+waiting for the previous one's commit, and on SQLite for the busy handler, which polls the write
+lock in sleeps of up to 100 ms (a 5 ms scan became a 2 s one). Here one writer thread per process
+takes whatever work is queued, runs each piece in a SAVEPOINT of one transaction, commits once,
+and only then hands each piece its answer:
+
+- an answer always means a committed change (SQLite ``synchronous=FULL``, PostgreSQL's flushed
+  WAL): a crash before the commit loses only work nobody was told about;
+- pieces run in the order they were queued, one after the other, each seeing the ones before it,
+  so the hash chain and the idempotency checks see exactly what they would see one request at a
+  time;
+- a piece that raises is rolled back to its savepoint alone and gets its own error; a commit that
+  fails fails every piece of the group.
+
+The writer never waits for more work to arrive: whatever queued while the previous group was
+committing forms the next group, so a lone request is not delayed. PostgreSQL gets the same (one
+writer per process; several processes still serialise on the log head row, see audit).
+
+Work run here must not open transactions of its own (``independent_transaction``): rolling the
+shared transaction back would take the other pieces with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from app.core.db import conflict
+
+log = logging.getLogger("mediatrack.writer")
+
+T = TypeVar("T")
+
+# Pieces per group at most: a bound on one transaction's size and on the wait of the last piece.
+MAX_GROUP = 64
+
+
+@dataclass(eq=False)
+class _Piece(Generic[T]):
+    work: Callable[[Session], T]
+    answer: Future[T] = field(default_factory=Future)
+
+
+class GroupWriter:
+    """The process's writer thread for one engine (started on first use, stopped with the app)."""
+
+    def __init__(self, engine: Engine, *, max_group: int = MAX_GROUP) -> None:
+        self.engine = engine
+        self.max_group = max_group
+        self._queue: queue.SimpleQueue[_Piece[Any] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.groups = 0  # committed groups (for tests and the benchmark)
+
+    def submit(self, work: Callable[[Session], T]) -> Future[T]:
+        """Queue ``work``; its future is set after the commit of the group that ran it."""
+        piece = _Piece(work)
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="group-writer", daemon=True)
+                self._thread.start()
+            self._queue.put(piece)
+        return piece.answer
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        return await asyncio.wrap_future(self.submit(work))
+
+    def stop(self) -> None:
+        """Finish what is queued, then end the thread (the app is shutting down)."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            if thread is None:
+                return
+            self._queue.put(None)
+        thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            stopping = False
+            while len(group) < self.max_group:
+                try:
+                    piece = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if piece is None:
+                    stopping = True
+                    break
+                group.append(piece)
+            self._commit(group)
+            if stopping:
+                return
+
+    def _commit(self, group: list[_Piece[Any]]) -> None:
+        results: list[tuple[_Piece[Any], Any, BaseException | None]] = []
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                try:
+                    for piece in group:
+                        results.append((piece, *_in_savepoint(session, piece.work)))
+                    session.commit()
+                except BaseException:
+                    # Explicitly: closing the session after a failed commit can leave the
+                    # connection inside its transaction when it goes back to the pool.
+                    session.rollback()
+                    raise
+            self.groups += 1
+        except BaseException as exc:  # the commit failed: nothing of the group was saved
+            log.error("a group of %d writes failed to commit: %s", len(group), type(exc).__name__)
+            failure = conflict(exc) if isinstance(exc, IntegrityError) else exc
+            for piece in group:
+                piece.answer.set_exception(failure)
+            return
+        for piece, value, error in results:
+            if error is None:
+                piece.answer.set_result(value)
+            else:
+                piece.answer.set_exception(error)
+
+
+def _in_savepoint(
+    session: Session, work: Callable[[Session], T]
+) -> tuple[T | None, BaseException | None]:
+    """Run one piece; on error roll back only its own changes and keep its error."""
+    savepoint = session.begin_nested()
+    try:
+        value = work(session)
+        savepoint.commit()
+    except Exception as exc:
+        if savepoint.is_active:
+            savepoint.rollback()
+        return None, conflict(exc) if isinstance(exc, IntegrityError) else exc
+    return value, None
+
+
+def get_writer(request: Request) -> GroupWriter:
+    writer: GroupWriter = request.app.state.writer
+    return writer
+
+
+WriterDep = Annotated[GroupWriter, Depends(get_writer)]

@@ -1,0 +1,175 @@
+"""Group commit (app.core.writer) on both databases: pieces share a transaction and a commit,
+run in order, fail alone, and are never answered before their group's commit."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import Engine, event, text
+from sqlmodel import Session
+
+from app.core.announce import Listener, announce, hub_for
+from app.core.db import make_engine, read_only
+from app.core.writer import GroupWriter
+from tests.support.wait import wait_for
+
+
+@pytest.fixture
+def writer_engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def writer(writer_engine: Engine) -> Iterator[GroupWriter]:
+    group_writer = GroupWriter(writer_engine)
+    yield group_writer
+    group_writer.stop()
+
+
+def add_borrower(name: str) -> Callable[[Session], str]:
+    def work(session: Session) -> str:
+        session.execute(
+            text("INSERT INTO borrower (name, kind, active) VALUES (:name, 'staff', true)"),
+            {"name": name},
+        )
+        return name
+
+    return work
+
+
+def names(engine: Engine) -> list[str]:
+    with read_only(engine).connect() as conn:  # does not wait for the writer
+        return [r[0] for r in conn.execute(text("SELECT name FROM borrower ORDER BY id"))]
+
+
+def test_queued_pieces_share_one_commit_in_their_order(
+    writer: GroupWriter, writer_engine: Engine
+) -> None:
+    running, release = threading.Event(), threading.Event()
+
+    def first(session: Session) -> str:
+        add_borrower("first")(session)
+        running.set()
+        release.wait(10)
+        return "first"
+
+    answers = [writer.submit(first)]
+    wait_for(running.is_set, what="the first group to run")
+    # While the first group runs, the next pieces queue up and form the second group.
+    answers += [writer.submit(add_borrower(f"b{i}")) for i in range(5)]
+    release.set()
+    assert [a.result(10) for a in answers] == ["first", "b0", "b1", "b2", "b3", "b4"]
+    assert writer.groups == 2
+    assert names(writer_engine) == ["first", "b0", "b1", "b2", "b3", "b4"]
+
+
+def test_no_piece_is_answered_before_its_group_commits(
+    writer: GroupWriter, writer_engine: Engine
+) -> None:
+    committing, release = threading.Event(), threading.Event()
+
+    @event.listens_for(writer_engine, "commit")
+    def hold(_conn: object) -> None:  # runs just before the database commits
+        committing.set()
+        release.wait(10)
+
+    answers = [writer.submit(add_borrower(f"b{i}")) for i in range(3)]
+    wait_for(committing.is_set, what="the group to reach its commit")
+    assert not any(a.done() for a in answers)
+    assert names(writer_engine) == []  # nothing visible outside before the commit
+    release.set()
+    assert [a.result(10) for a in answers] == ["b0", "b1", "b2"]
+    assert names(writer_engine) == ["b0", "b1", "b2"]
+
+
+def test_a_failing_piece_is_rolled_back_alone(writer: GroupWriter, writer_engine: Engine) -> None:
+    release = threading.Event()
+
+    def blocker(session: Session) -> None:
+        release.wait(10)
+
+    def failing(session: Session) -> None:
+        add_borrower("half-written")(session)
+        raise ValueError("refused")
+
+    writer.submit(blocker)
+    answers = [
+        writer.submit(add_borrower("before")),
+        writer.submit(failing),
+        writer.submit(add_borrower("after")),
+    ]
+    release.set()
+    assert answers[0].result(10) == "before" and answers[2].result(10) == "after"
+    with pytest.raises(ValueError, match="refused"):
+        answers[1].result(10)
+    assert names(writer_engine) == ["before", "after"]
+
+
+def test_a_failed_commit_fails_every_piece_and_keeps_nothing(
+    writer: GroupWriter, writer_engine: Engine
+) -> None:
+    release, fail = threading.Event(), threading.Event()
+
+    def blocker(session: Session) -> None:
+        release.wait(10)
+
+    @event.listens_for(writer_engine, "commit")
+    def broken_disk(_conn: object) -> None:
+        if fail.is_set():
+            raise OSError("disk full")
+
+    first = writer.submit(blocker)
+    answers = [writer.submit(add_borrower(f"b{i}")) for i in range(3)]
+    fail.set()  # the first group's commit and the second's both fail
+    release.set()
+    for answer in [first, *answers]:
+        with pytest.raises(OSError, match="disk full"):
+            answer.result(10)
+    fail.clear()
+    assert writer.submit(add_borrower("later")).result(10) == "later"
+    assert names(writer_engine) == ["later"]
+
+
+def test_what_a_failed_piece_announced_is_never_delivered(
+    writer: GroupWriter, writer_engine: Engine
+) -> None:
+    """On SQLite the session holds the message until the commit; on PostgreSQL the NOTIFY sent
+    in the rolled-back savepoint is dropped by the server. Either way only "kept" and "too"."""
+    listener = Listener(writer_engine, ["test_channel"])
+
+    async def scenario() -> list[str]:
+        sub = hub_for(writer_engine).subscribe("test_channel")
+        listener.start()
+        assert await asyncio.to_thread(listener.ready.wait, 10)
+        release = threading.Event()
+
+        def blocker(session: Session) -> None:
+            release.wait(10)
+
+        def said(word: str) -> Callable[[Session], str]:
+            def work(session: Session) -> str:
+                add_borrower(word)(session)
+                announce(session, "test_channel", word)
+                if word == "rolled-back":
+                    raise ValueError(word)
+                return word
+
+            return work
+
+        writer.submit(blocker)
+        answers = [writer.submit(said(w)) for w in ("kept", "rolled-back", "too")]
+        release.set()
+        with pytest.raises(ValueError):
+            await asyncio.wrap_future(answers[1])
+        assert [await asyncio.wrap_future(answers[i]) for i in (0, 2)] == ["kept", "too"]
+        return [await asyncio.wait_for(sub.queue.get(), 10) for _ in range(2)]
+
+    try:
+        assert asyncio.run(scenario()) == ["kept", "too"]
+    finally:
+        listener.stop()
