@@ -30,7 +30,6 @@ from sqlalchemy import Engine, text
 from app.audit import service as audit_service
 from app.core.config import Settings
 from app.core.db import session_scope
-from tests.conftest import SECRET
 from tests.factories import World, tag_uid
 from tests.support.cli import MEDIATRACK, cli_env
 from tests.support.desk import desk_client, listen
@@ -144,7 +143,7 @@ def service(settings: Settings, world: World, tmp_path: Path) -> Iterator[Servic
     pki = make_pki(tmp_path / "pki")
     port = free_port()
     base = f"https://127.0.0.1:{port}"
-    env = cli_env(tmp_path, DATABASE_URL=settings.database_url, SECRET_KEY=SECRET,
+    env = cli_env(tmp_path, DATABASE_URL=settings.database_url, SECRET_KEY=settings.SECRET_KEY,
                   PUBLIC_URL=base)
     log = tmp_path / "serve.log"
     with log.open("wb") as out:  # a file, not a pipe: nobody reads a pipe while it fills
@@ -162,13 +161,17 @@ def service(settings: Settings, world: World, tmp_path: Path) -> Iterator[Servic
         except httpx.TransportError:
             return False
 
+    workers: list[int] = []
     try:
         wait_for(up, 60, "mediatrack serve --workers to answer")
         yield running
+        workers = _descendants(process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
-    assert _descendants(process.pid) == []  # the workers stopped with it
+    assert len(workers) >= WORKERS
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 30,
+             "the workers to stop with the command")
 
 
 def _read(seq: int, n: int) -> dict[str, object]:
