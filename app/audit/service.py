@@ -29,6 +29,7 @@ from app.audit.chain import (
 )
 from app.audit.models import Checkpoint, CustodyEvent, LogHead
 from app.carriers.models import Carrier
+from app.core.config import read_or_create
 from app.core.db import independent_transaction
 from app.core.errors import InvalidInputError, NotFoundError
 from app.core.ids import id_of
@@ -359,19 +360,15 @@ def _checkpoint_message(origin: str, size: int, head: str, signed_at: str) -> by
 
 def load_signing_key(path: Path) -> Ed25519PrivateKey:
     """Load the checkpoint key, creating it (mode 0600) on first use."""
-    if not path.exists():
-        key = Ed25519PrivateKey.generate()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
+
+    def make() -> bytes:
+        return Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
-        return key
-    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+
+    loaded = serialization.load_pem_private_key(read_or_create(path, make), password=None)
     if not isinstance(loaded, Ed25519PrivateKey):
         raise InvalidInputError(f"{path.name} is not an Ed25519 private key.")
     return loaded

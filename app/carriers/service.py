@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -107,12 +106,13 @@ def snapshots(*, session: Session, carriers: list[Carrier]) -> dict[int, Snapsho
     """Load the snapshots of many carriers with one query per kind of fact, not per carrier
     (a 500-read inventory batch must not cost 5,000 queries)."""
     ids = [c.id for c in carriers if c.id is not None]
-    place = functools.partial(location_service.get, session=session)
+    places = location_service.get_many(
+        session=session,
+        location_ids=[i for c in carriers for i in (c.current_location_id, c.home_location_id)],
+    )
     found = {
         c.id: Snapshot(
-            carrier=c,
-            place=place(location_id=c.current_location_id),
-            home=place(location_id=c.home_location_id),
+            carrier=c, place=places[c.current_location_id], home=places[c.home_location_id]
         )
         for c in carriers
         if c.id is not None
@@ -129,14 +129,14 @@ def snapshots(*, session: Session, carriers: list[Carrier]) -> dict[int, Snapsho
     moving = [i for i in ids if found[i].carrier.status == CarrierStatus.IN_TRANSIT]
     if moving:
         transfers = (
-            select(Transfer, TransferItem)
+            select(Transfer, TransferItem, Location)
             .join(TransferItem, col(TransferItem.transfer_id) == col(Transfer.id))
+            .join(Location, col(Location.id) == col(Transfer.to_location_id))
             .where(col(TransferItem.carrier_id).in_(moving), col(TransferItem.closed_at).is_(None))
         )
-        for transfer, item in session.exec(transfers):
+        for transfer, item, destination in session.exec(transfers):
             snap = found[item.carrier_id]
-            snap.transfer = transfer
-            snap.destination = place(location_id=transfer.to_location_id)
+            snap.transfer, snap.destination = transfer, destination
     tag_ids = [c.tag_id for c in carriers if c.tag_id is not None]
     if tag_ids:
         tags = {t.id: t for t in session.exec(select(Tag).where(col(Tag.id).in_(tag_ids)))}

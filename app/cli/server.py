@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import make_url
 
 from app.cli.common import fail, transaction
 from app.core.config import Settings
@@ -27,24 +28,37 @@ def serve(
         Path | None,
         typer.Option(help="The certificate's PEM private key. Default: MEDIATRACK_TLS_KEY_FILE."),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Processes serving requests (PostgreSQL only; SQLite is "
+                     "served by one process)."),
+    ] = 1,
 ) -> None:
     """Start the service on MEDIATRACK_DATABASE_URL (default: the embedded SQLite file)."""
     import uvicorn
 
+    from app.core.db import make_engine
     from app.core.migrations import upgrade
-    from app.main import create_app
 
     settings = Settings()
     certfile = certfile or settings.TLS_CERT_FILE
     keyfile = keyfile or settings.TLS_KEY_FILE
     _check_tls(certfile, keyfile)
-    app = create_app(settings)
+    if workers > 1 and make_url(settings.database_url).get_backend_name() != "postgresql":
+        # Several processes would each hear only their own scans (SQLite announces a commit
+        # inside the process) and queue for the file's one write lock.
+        raise fail(f"--workers {workers} needs PostgreSQL: SQLite is served by one process. "
+                   "Leave --workers out, or set MEDIATRACK_DATABASE_URL to a PostgreSQL database.")
     if settings.is_embedded_sqlite:
-        upgrade(app.state.engine)
+        engine = make_engine(settings.database_url, busy_timeout_ms=settings.SQLITE_BUSY_TIMEOUT_MS)
+        upgrade(engine)
+        engine.dispose()
     scheme = "https" if certfile else "http"
     typer.echo(f"MediaTrack on {scheme}://{host}:{port} (API docs at /docs)")
-    uvicorn.run(app, host=host, port=port, log_level="info",
-                ssl_certfile=certfile, ssl_keyfile=keyfile)
+    # A factory by its import string: uvicorn starts it in each worker process, where
+    # create_app() reads the same MEDIATRACK_* environment as this process did.
+    uvicorn.run("app.main:create_app", factory=True, workers=workers, host=host, port=port,
+                log_level="info", ssl_certfile=certfile, ssl_keyfile=keyfile)
 
 
 def _check_tls(certfile: Path | None, keyfile: Path | None) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import tempfile
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -88,22 +91,37 @@ class Settings(BaseSettings):
     def secret_key(self) -> str:
         if self.SECRET_KEY:
             return self.SECRET_KEY
-        return _read_or_create(self.DATA_DIR / "secret.key", lambda: secrets.token_urlsafe(48))
+        made = read_or_create(
+            self.DATA_DIR / "secret.key", lambda: f"{secrets.token_urlsafe(48)}\n".encode()
+        )
+        return made.decode().strip()
 
     @property
     def signing_key_file(self) -> Path:
         return self.SIGNING_KEY_FILE or self.DATA_DIR / "checkpoint-signing.pem"
 
 
-def _read_or_create(path: Path, make: Callable[[], str]) -> str:
-    """Read a secret kept in a file, creating it (mode 0600) on first use."""
-    if path.exists():
-        return path.read_text().strip()
-    value = make()
+def read_or_create(path: Path, make: Callable[[], bytes]) -> bytes:
+    """Read a secret kept in a file, creating it (mode 0600) on first use.
+
+    Several processes may start at once (``mediatrack serve --workers``) and all must hold the
+    same secret: the new file is written whole beside its place, then hard-linked into it, which
+    fails if another process was first; whoever lost reads the winner's file.
+    """
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(value + "\n")
-    return value
+    fd, aside = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(make())
+        with contextlib.suppress(FileExistsError):
+            os.link(aside, path)
+    finally:
+        os.unlink(aside)
+    return path.read_bytes()
 
 
 def get_settings() -> Settings:

@@ -7,17 +7,15 @@ from fastapi import APIRouter, Body, Depends, Path
 from app.auth.deps import require
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
-from app.carriers.schemas import CarrierPublic, PlacePublic
+from app.carriers.schemas import CarrierPublic
 from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import SettingsDep
-from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.time import utcnow
 from app.core.validation import MAX_INT
 from app.custody import schemas, service
 from app.custody.models import Transfer
 from app.custody.transitions import Action
-from app.locations import service as location_service
 
 router = APIRouter(tags=["custody"])
 TransferId = Annotated[int, Path(ge=1, le=MAX_INT)]
@@ -36,18 +34,7 @@ def _public(session: SessionDep, carrier: Carrier) -> CarrierPublic:
 
 
 def _transfer_public(session: SessionDep, transfer: Transfer) -> schemas.TransferPublic:
-    items = service.transfer_items(session=session, transfer_id=id_of(transfer))
-    src = location_service.get(session=session, location_id=transfer.from_location_id)
-    dst = location_service.get(session=session, location_id=transfer.to_location_id)
-    return schemas.TransferPublic(
-        id=id_of(transfer),
-        from_=PlacePublic(code=src.code, path=src.path),
-        to=PlacePublic(code=dst.code, path=dst.path),
-        seal_number=transfer.seal_number,
-        expected_on=transfer.expected_on,
-        carriers=[c.label for c, _ in items],
-        open_carriers=[c.label for c, i in items if i.closed_at is None],
-    )
+    return service.public_transfers(session=session, transfers=[transfer])[0]
 
 
 @router.post("/carriers/{label}/store", name=Action.STORE, response_model=CarrierPublic)
@@ -183,15 +170,22 @@ def read_overdue(
 ) -> schemas.OverduePublic:
     """Open loans past their due date and transfers past their expected arrival."""
     today = utcnow().date()
+    # Each list in one batched load: the number of queries does not grow with its length.
+    late_loans = service.overdue_loans(session=session, today=today)
+    carriers = carrier_service.public_views(session=session, carriers=[c for c, _ in late_loans])
     loans = [
-        schemas.OverdueLoan(carrier=_public(session, c), days_overdue=(today - loan.due_on).days)
-        for c, loan in service.overdue_loans(session=session, today=today)
+        schemas.OverdueLoan(carrier=carrier, days_overdue=(today - loan.due_on).days)
+        for carrier, (_, loan) in zip(carriers, late_loans, strict=True)
     ]
+    late_transfers = service.overdue_transfers(session=session, today=today)
     transfers = [
         schemas.OverdueTransfer(
-            transfer=_transfer_public(session, t),
-            days_overdue=(today - t.expected_on).days if t.expected_on else 0,
+            transfer=view, days_overdue=(today - t.expected_on).days if t.expected_on else 0
         )
-        for t in service.overdue_transfers(session=session, today=today)
+        for view, t in zip(
+            service.public_transfers(session=session, transfers=late_transfers),
+            late_transfers,
+            strict=True,
+        )
     ]
     return schemas.OverduePublic(loans=loans, transfers=transfers)

@@ -13,7 +13,7 @@ from app.audit import service as audit_service
 from app.borrowers import service as borrower_service
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
-from app.carriers.schemas import CarrierStatus
+from app.carriers.schemas import CarrierStatus, PlacePublic
 from app.core.config import Settings
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError
 from app.core.ids import id_of
@@ -269,6 +269,44 @@ def transfer_items(*, session: Session, transfer_id: int) -> list[tuple[Carrier,
         .order_by(col(Carrier.label))
     )
     return [(c, i) for c, i in session.exec(query)]
+
+
+def public_transfers(
+    *, session: Session, transfers: list[Transfer]
+) -> list[schemas.TransferPublic]:
+    """The public views of transfers, loaded together: one query for all their carriers and
+    one for their places, however many transfers there are."""
+    ids = [id_of(t) for t in transfers]
+    labels: dict[int, list[tuple[str, bool]]] = {i: [] for i in ids}
+    if ids:
+        rows = session.exec(
+            select(TransferItem.transfer_id, Carrier.label, TransferItem.closed_at)
+            .join(Carrier, col(Carrier.id) == col(TransferItem.carrier_id))
+            .where(col(TransferItem.transfer_id).in_(ids))
+            .order_by(col(Carrier.label))
+        )
+        for transfer_id, label, closed_at in rows:
+            labels[transfer_id].append((label, closed_at is None))
+    places = location_service.get_many(
+        session=session,
+        location_ids=[i for t in transfers for i in (t.from_location_id, t.to_location_id)],
+    )
+
+    def place(location_id: int) -> PlacePublic:
+        return PlacePublic(code=places[location_id].code, path=places[location_id].path)
+
+    return [
+        schemas.TransferPublic(
+            id=id_of(t),
+            from_=place(t.from_location_id),
+            to=place(t.to_location_id),
+            seal_number=t.seal_number,
+            expected_on=t.expected_on,
+            carriers=[label for label, _ in labels[id_of(t)]],
+            open_carriers=[label for label, still_open in labels[id_of(t)] if still_open],
+        )
+        for t in transfers
+    ]
 
 
 def receive(

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from sqlalchemy import inspect
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, func, select
 
 from app.carriers.models import Carrier
 from app.core.errors import ConflictError, NotFoundError
+from app.core.ids import id_of
 from app.core.validation import normalise_uid
 from app.locations.models import Location
 from app.locations.schemas import LocationCreate, LocationPublic
@@ -24,6 +29,21 @@ def get(*, session: Session, location_id: int) -> Location:
     if location is None:
         raise NotFoundError(f"There is no location number {location_id}.")
     return location
+
+
+def get_many(*, session: Session, location_ids: Iterable[int]) -> dict[int, Location]:
+    """Locations by id: those the session holds, the rest in one query (a list page's rows
+    must not each ask for theirs, and a single carrier's snapshot no more than before)."""
+    found: dict[int, Location] = {}
+    for location_id in set(location_ids):
+        held = session.identity_map.get(identity_key(Location, location_id))
+        if isinstance(held, Location) and not inspect(held).expired_attributes:
+            found[location_id] = held
+    missing = set(location_ids) - found.keys()
+    if missing:
+        query = select(Location).where(col(Location.id).in_(missing))
+        found |= {id_of(place): place for place in session.exec(query)}
+    return found
 
 
 def get_by_tag(*, session: Session, uid: str) -> Location | None:

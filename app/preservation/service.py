@@ -62,8 +62,18 @@ def verification_due(
         .group_by(col(FixityCheck.carrier_id))
         .subquery()
     )
+    # Each carrier's latest return from out of the archive's hands, in the same query (a
+    # correlated subquery on the log's carrier index), not one query per carrier.
+    last_back = (
+        select(func.max(CustodyEvent.recorded_at))
+        .where(
+            col(CustodyEvent.carrier_id) == col(Carrier.id),
+            col(CustodyEvent.action).in_(_RETURN_ACTIONS),
+        )
+        .scalar_subquery()
+    )
     rows = session.exec(
-        select(Carrier, last_ok.c.at)
+        select(Carrier, last_ok.c.at, last_back)
         .outerjoin(last_ok, last_ok.c.carrier_id == col(Carrier.id))
         .where(
             col(Carrier.id).in_(select(MediaIntake.carrier_id)),
@@ -74,20 +84,12 @@ def verification_due(
         .order_by(col(Carrier.label))
     ).all()
     due = []
-    for carrier, last_verified in rows:
-        returned = session.exec(
-            select(func.count())
-            .select_from(CustodyEvent)
-            .where(
-                CustodyEvent.carrier_id == carrier.id,
-                col(CustodyEvent.action).in_(_RETURN_ACTIONS),
-                *([col(CustodyEvent.recorded_at) > last_verified] if last_verified else []),
-            )
-        ).one()
+    for carrier, last_verified, back_at in rows:
+        returned = back_at is not None and (last_verified is None or back_at > last_verified)
         reasons = verification_reasons(
             kind=carrier.kind,
             last_verified=last_verified,
-            returned_since=returned > 0,
+            returned_since=returned,
             today=today,
             policy=policy,
         )

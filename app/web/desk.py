@@ -69,6 +69,8 @@ Registrar = Annotated[WebUser, Depends(page("carriers.register"))]
 DESK_ACTIONS = frozenset(
     {"checkout", "return", "receive", "store", "dispatch", "found", "missing", "hold", "release"}
 )
+# The desk's forms that pick a place from the list of every location.
+PLACE_FORMS = frozenset({"return", "store", "found"})
 
 
 def _station(session: Session, request: Request) -> Station | None:
@@ -208,8 +210,18 @@ def _card_text(
     view = carrier_view(session, carrier_service.snapshot(session=session, carrier=carrier))
     allowed = next_actions(carrier.status, legal_hold=carrier.legal_hold)
     actions = [a for a in allowed if a in DESK_ACTIONS]
-    locations, _ = location_service.list_all(session=session, offset=0, limit=500)
-    borrowers, _ = borrower_service.list_all(session=session, offset=0, limit=500)
+    # Every place and borrower, but only for a card whose forms offer them: a tap's card is
+    # rendered for each scan, and most states need one list or neither.
+    locations = (
+        location_service.list_all(session=session, offset=0, limit=500)[0]
+        if PLACE_FORMS.intersection(actions)
+        else []
+    )
+    borrowers = (
+        borrower_service.list_all(session=session, offset=0, limit=500)[0]
+        if "checkout" in actions
+        else []
+    )
     context = {
         "card": view,
         "actions": actions,

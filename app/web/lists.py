@@ -2,9 +2,8 @@
 legal holds, carriers that may hold the only copy, verification due) and a dashboard.
 
 Each list page costs a fixed number of queries, however long it is: one for its carriers (or
-the domain service that lists them), one that loads every location into the session, the
-snapshots' batched loads and at most one more for the list's own facts. (The verification
-list is as costly as ``preservation.service.verification_due``.)
+the domain service that lists them), the snapshots' batched loads (their places included) and
+at most one more for the list's own facts (tests/app/web/test_lists.py counts them).
 """
 
 from __future__ import annotations
@@ -119,15 +118,6 @@ def _row(snap: carrier_service.Snapshot, cells: list[str], late: bool = False) -
     return Row(c.label, c.kind, c.status, status_name(c.status), c.legal_hold, cells, late)
 
 
-def _snapshots(session: Session, carriers: list[Carrier]) -> dict[int, carrier_service.Snapshot]:
-    """The carriers' snapshots, the locations read in one query first (the snapshots then find
-    them in the session instead of asking for each)."""
-    places = session.exec(select(Location)).all()
-    snaps = carrier_service.snapshots(session=session, carriers=carriers)
-    del places
-    return snaps
-
-
 def _holder(snap: carrier_service.Snapshot) -> str:
     b = snap.borrower
     if b is None:
@@ -147,7 +137,7 @@ def _loans(session: Session, today: date) -> Table:
         .order_by(col(Loan.due_on), col(Carrier.label))
     )
     carriers = list(session.exec(query))
-    snaps = _snapshots(session, carriers)
+    snaps = carrier_service.snapshots(session=session, carriers=carriers)
     table = Table([gettext("Holder"), gettext("Purpose"), gettext("Lent on"), gettext("Due"),
                    gettext("Overdue by")])
     for c in carriers:
@@ -165,7 +155,7 @@ def _loans(session: Session, today: date) -> Table:
 
 def _overdue(session: Session, today: date) -> Table:
     found = custody_service.overdue_loans(session=session, today=today)
-    snaps = _snapshots(session, [c for c, _ in found])
+    snaps = carrier_service.snapshots(session=session, carriers=[c for c, _ in found])
     table = Table([gettext("Holder"), gettext("Due"), gettext("Overdue by")])
     for carrier, loan in found:
         snap = snaps[id_of(carrier)]
@@ -177,7 +167,8 @@ def _overdue(session: Session, today: date) -> Table:
 
 def _transfers(session: Session, today: date) -> Table:
     query = select(Carrier).where(Carrier.status == CarrierStatus.IN_TRANSIT.value)
-    snaps = _snapshots(session, list(session.exec(query.order_by(col(Carrier.label)))))
+    carriers = list(session.exec(query.order_by(col(Carrier.label))))
+    snaps = carrier_service.snapshots(session=session, carriers=carriers)
 
     def expected(snap: carrier_service.Snapshot) -> date:
         t = snap.transfer
@@ -221,7 +212,7 @@ def _reason(event: CustodyEvent | None) -> str:
 def _missing(session: Session, today: date) -> Table:
     query = select(Carrier).where(Carrier.status == CarrierStatus.MISSING.value)
     carriers = list(session.exec(query.order_by(col(Carrier.label))))
-    snaps = _snapshots(session, carriers)
+    snaps = carrier_service.snapshots(session=session, carriers=carriers)
     events = _latest_events(session, "missing", [id_of(c) for c in carriers])
     table = Table([gettext("Missing since"), gettext("Where")])
     for c in carriers:
@@ -236,7 +227,7 @@ def _missing(session: Session, today: date) -> Table:
 def _holds(session: Session, today: date) -> Table:
     query = select(Carrier).where(col(Carrier.legal_hold).is_(True))
     carriers = list(session.exec(query.order_by(col(Carrier.label))))
-    snaps = _snapshots(session, carriers)
+    snaps = carrier_service.snapshots(session=session, carriers=carriers)
     events = _latest_events(session, "legal_hold", [id_of(c) for c in carriers])
     table = Table([gettext("On hold since"), gettext("Reason"), gettext("Where")])
     for c in carriers:
@@ -250,7 +241,7 @@ def _holds(session: Session, today: date) -> Table:
 
 def _at_risk(session: Session, today: date) -> Table:
     risks = pacs_service.at_risk(session=session)
-    snaps = _snapshots(session, [r.carrier for r in risks])
+    snaps = carrier_service.snapshots(session=session, carriers=[r.carrier for r in risks])
     table = Table([gettext("PACS checked"), gettext("Studies the PACS lacks"), gettext("Where")])
     for r in risks:
         counts = Counter(r.studies.values())
@@ -266,7 +257,7 @@ def _at_risk(session: Session, today: date) -> Table:
 
 def _verification(session: Session, today: date) -> Table:
     due = preservation_service.verification_due(session=session, today=today)
-    snaps = _snapshots(session, [d.carrier for d in due])
+    snaps = carrier_service.snapshots(session=session, carriers=[d.carrier for d in due])
     table = Table([gettext("Last verified"), gettext("Why"), gettext("Where")])
     for d in due:
         snap = snaps[id_of(d.carrier)]

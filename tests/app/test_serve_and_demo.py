@@ -4,19 +4,16 @@ database URL."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.cli import MEDIATRACK, cli_env
 from tests.support.ports import free_port
 from tests.support.wait import wait_for
-
-MEDIATRACK = [sys.executable, "-c", "from app.cli import main; main()"]
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -27,9 +24,7 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
 
 @pytest.fixture
 def embedded_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIATRACK_")}
-    env["MEDIATRACK_DATA_DIR"] = str(tmp_path / "data")
-    return env
+    return cli_env(tmp_path)
 
 
 @pytest.fixture
@@ -122,8 +117,6 @@ def test_demo_twice_is_refused_and_reset_reloads(embedded_env: dict[str, str]) -
 
 
 def test_db_upgrade_on_configured_database(db_url: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIATRACK_")}
-    env |= {"MEDIATRACK_DATABASE_URL": db_url, "MEDIATRACK_DATA_DIR": str(tmp_path)}
-    done = run(["db", "upgrade"], env)
+    done = run(["db", "upgrade"], cli_env(tmp_path, DATABASE_URL=db_url))
     assert done.returncode == 0, done.stderr
     assert "Schema at revision" in done.stdout

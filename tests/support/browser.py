@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.cli import MEDIATRACK
 from tests.support.ports import free_port
 from tests.support.real import need_executable, unavailable
 from tests.support.wait import wait_for
 
-MEDIATRACK = [sys.executable, "-c", "from app.cli import main; main()"]
 PASSWORD = "demo-password-1"
 DESK = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}

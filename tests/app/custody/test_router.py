@@ -7,7 +7,12 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from app.core.config import Settings
+from app.core.db import session_scope
+from app.core.principal import SYSTEM
+from app.custody import schemas, service
 from tests.factories import World, make_carrier
+from tests.support.statements import counting
 
 TODAY = date.today()
 
@@ -187,11 +192,6 @@ class TestMissingFoundRetire:
 
 class TestOverdue:
     def test_lists_overdue_loans(self, client: TestClient, world: World, engine: Engine) -> None:
-        from app.core.config import Settings
-        from app.core.db import session_scope
-        from app.core.principal import SYSTEM
-        from app.custody import schemas, service
-
         with session_scope(engine) as session:
             service.check_out(
                 session=session,
@@ -209,6 +209,55 @@ class TestOverdue:
         assert r.status_code == 200
         loans = r.json()["loans"]
         assert [(x["carrier"]["label"], x["days_overdue"]) for x in loans] == [(world.labels[0], 3)]
+
+
+    def test_costs_the_same_queries_however_long(
+        self, client: TestClient, world: World, engine: Engine, settings: Settings
+    ) -> None:
+        def late(label: str, to: str) -> None:
+            with session_scope(engine) as session:
+                service.check_out(
+                    session=session, principal=SYSTEM, label=label, settings=settings,
+                    checkout_in=schemas.CheckOut(borrower_id=world.borrower_id, purpose="TREAT",
+                                                 due_on=TODAY - timedelta(days=2)),
+                )
+                service.return_carrier(session=session, principal=SYSTEM, label=label,
+                                       return_in=schemas.Return())
+                transfer = service.dispatch(
+                    session=session, principal=SYSTEM,
+                    dispatch_in=schemas.Dispatch(labels=[label], to_location=to))
+                # A dispatch cannot be given a past date: the courier is a day late.
+                transfer.expected_on = TODAY - timedelta(days=1)
+            with session_scope(engine) as session:
+                service.check_out(
+                    session=session, principal=SYSTEM, label=make_carrier(engine, f"L{label}"),
+                    settings=settings,
+                    checkout_in=schemas.CheckOut(borrower_id=world.borrower_id, purpose="TREAT",
+                                                 due_on=TODAY - timedelta(days=3)),
+                )
+
+        def overdue() -> dict[str, Any]:
+            r = client.get("/api/v1/overdue", headers=world.auth("clerk"))
+            assert r.status_code == 200
+            found: dict[str, Any] = r.json()
+            return found
+
+        late(world.labels[0], "VAULT")
+        with counting(engine) as short:
+            one = overdue()
+        assert [len(one["loans"]), len(one["transfers"])] == [1, 1]
+        assert one["transfers"][0]["transfer"]["carriers"] == [world.labels[0]]
+        assert one["transfers"][0]["transfer"]["to"]["code"] == "VAULT"
+        assert one["transfers"][0]["days_overdue"] == 1
+        late(world.labels[1], "SHELF2")
+        late(world.labels[2], "DESK")
+        with counting(engine) as long:
+            three = overdue()
+        assert [len(three["loans"]), len(three["transfers"])] == [3, 3]
+        assert {t["transfer"]["to"]["code"] for t in three["transfers"]} == {
+            "VAULT", "SHELF2", "DESK"
+        }
+        assert len(long) == len(short), "\n".join(long)
 
 
 def test_due_date_at_most_a_year_ahead(client: TestClient, world: World) -> None:

@@ -4,7 +4,6 @@ process on SQLite, and across two service processes sharing PostgreSQL (LISTEN/N
 from __future__ import annotations
 
 import queue
-import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -16,40 +15,9 @@ from fastapi import FastAPI
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.factories import PASSWORD, World, tag_uid
+from tests.factories import World, tag_uid
+from tests.support.desk import desk_client, listen
 from tests.support.server import serve
-
-
-def _desk_client(base: str) -> httpx.Client:
-    """A logged-in clerk whose browser is bound to station desk-1."""
-    client = httpx.Client(base_url=base, timeout=10)
-    page = client.get("/login").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert token is not None
-    r = client.post("/login", data={"username": "clerk", "password": PASSWORD,
-                                    "csrf_token": token.group(1)})
-    assert r.status_code in (200, 303), r.text
-    client.cookies.set("mediatrack_desk", "desk-1")
-    return client
-
-
-def _listen(client: httpx.Client, events: queue.Queue[tuple[str, str]],
-            ready: threading.Event) -> None:
-    """Read the desk's event stream into ``events`` (event name, data)."""
-    with client.stream("GET", "/desk/events", timeout=httpx.Timeout(10, read=30)) as stream:
-        name, data = "", []
-        for line in stream.iter_lines():
-            if line.startswith("event:"):
-                name = line.split(":", 1)[1].strip()
-            elif line.startswith("data:"):
-                data.append(line.split(":", 1)[1].strip())
-            elif line == "" and name:
-                if name == "ready":
-                    ready.set()
-                events.put((name, "\n".join(data)))
-                if name == "scan":
-                    return
-                name, data = "", []
 
 
 def _scan(base: str, key: str, uid: str, seq: int) -> None:
@@ -74,10 +42,10 @@ def test_a_scan_reaches_the_desk_of_its_station(
     # SQLite is one process: the scan goes to the same app. PostgreSQL: to the other one.
     postgres = settings.database_url.startswith("postgresql")
     with serve(app) as desk_base, serve(second_app if postgres else app) as scan_base:
-        client = _desk_client(desk_base)
+        client = desk_client(desk_base)
         events: queue.Queue[tuple[str, str]] = queue.Queue()
         ready = threading.Event()
-        listener = threading.Thread(target=_listen, args=(client, events, ready), daemon=True)
+        listener = threading.Thread(target=listen, args=(client, events, ready), daemon=True)
         listener.start()
         assert ready.wait(10), "the desk's stream never opened"
         # A scan at another station must not show here; this station's must.

@@ -12,9 +12,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from app.core.db import session_scope
+from app.core.principal import SYSTEM
+from app.custody import schemas as custody_schemas
+from app.custody import service as custody_service
 from app.web import i18n
 from app.web.translations.update import extracted
 from tests.factories import PASSWORD, World
+from tests.support.statements import counting
 
 NASTY = "<script>alert('x')</script>\"&"
 
@@ -196,6 +200,30 @@ def test_a_card_shown_by_label_is_logged_as_a_lookup(
     r = client.get(f"/desk/carriers/{world.labels[0]}")
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     assert _count(engine, "lookup") == before + 1
+
+
+def test_a_card_loads_every_place_and_borrower_only_for_forms_that_offer_them(
+    clerk: tuple[TestClient, str], world: World, engine: Engine
+) -> None:
+    client, _ = clerk
+    label = world.labels[0]
+
+    def every(statements: list[str]) -> set[str]:
+        return {t for t in ("borrower", "location")
+                for s in statements if re.search(rf"FROM {t} ORDER BY", s)}
+
+    with counting(engine) as stored:  # in storage: lend out (borrowers), move (places)
+        html = client.get(f"/desk/carriers/{label}").text
+    assert 'id="borrower-list"' in html and 'id="store-at"' in html
+    assert every(stored) == {"borrower", "location"}
+    with session_scope(engine) as session:
+        custody_service.dispatch(session=session, principal=SYSTEM,
+                                 dispatch_in=custody_schemas.Dispatch(labels=[label],
+                                                                      to_location="VAULT"))
+    with counting(engine) as moving:  # in transit: receive or report missing, no list
+        html = client.get(f"/desk/carriers/{label}").text
+    assert "Receive here" in html and 'id="borrower-list"' not in html
+    assert every(moving) == set()
 
 
 def _count(engine: Engine, action: str) -> int:
