@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
+from sqlalchemy import bindparam, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, func, select
 
 from app.audit import service as audit_service
@@ -73,6 +76,31 @@ def register(*, session: Session, principal: Principal, carrier_in: CarrierCreat
         payload={"kind": carrier.kind},
     )
     return carrier
+
+
+# (carrier id, when, where): one sighting of a carrier by a scan or an inventory sweep.
+Seen = tuple[int, datetime, int | None]
+_CARRIERS = Carrier.__table__.c  # type: ignore[attr-defined]
+_NOTE_SEEN = (
+    update(Carrier.__table__)  # type: ignore[attr-defined]
+    .where(_CARRIERS.id == bindparam("b_id"))
+    # A read delivered late (an outbox that was offline) must not move "last seen" back.
+    .where(_CARRIERS.last_seen_at.is_(None) | (_CARRIERS.last_seen_at <= bindparam("b_at")))
+    .values(last_seen_at=bindparam("b_at"), last_seen_location_id=bindparam("b_where"))
+)
+
+
+def note_seen(*, session: Session, seen: list[Seen]) -> None:
+    """Move carriers' "last seen" time and place forward, in one statement (an executemany,
+    not one ORM flush per carrier). Carriers the session holds are kept in step."""
+    if not seen:
+        return
+    session.execute(_NOTE_SEEN, [{"b_id": i, "b_at": at, "b_where": w} for i, at, w in seen])
+    for carrier_id, at, where in seen:
+        held = session.identity_map.get(identity_key(Carrier, carrier_id))
+        if isinstance(held, Carrier) and (held.last_seen_at is None or at >= held.last_seen_at):
+            set_committed_value(held, "last_seen_at", at)
+            set_committed_value(held, "last_seen_location_id", where)
 
 
 def name(carrier: Carrier) -> str:

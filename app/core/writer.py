@@ -14,6 +14,11 @@ and only then hands each piece its answer:
 - a piece that raises is rolled back to its savepoint alone and gets its own error; a commit that
   fails fails every piece of the group.
 
+Work that can be done for many requests at once (scans: one lookup of all the group's tags,
+one insert of all their events) is submitted with :meth:`GroupWriter.run_together`: consecutive
+pieces of the same function are handed to it in one call, in one savepoint. If that call fails,
+each of its pieces is run again alone, so one bad request still fails alone.
+
 The writer never waits for more work to arrive: whatever queued while the previous group was
 committing forms the next group, so a lone request is not delayed. PostgreSQL gets the same (one
 writer per process; several processes still serialise on the log head row, see audit).
@@ -48,10 +53,17 @@ T = TypeVar("T")
 MAX_GROUP = 64
 
 
+# Does the work of many requests in one call: one answer per item, in the items' order.
+Together = Callable[[Session, list[Any]], list[Any]]
+
+
 @dataclass(eq=False)
 class _Piece(Generic[T]):
     work: Callable[[Session], T]
     answer: Future[T] = field(default_factory=Future)
+    # Set for work submitted with run_together: the function and this request's item.
+    together: Together | None = None
+    item: Any = None
 
 
 class GroupWriter:
@@ -67,16 +79,23 @@ class GroupWriter:
 
     def submit(self, work: Callable[[Session], T]) -> Future[T]:
         """Queue ``work``; its future is set after the commit of the group that ran it."""
-        piece = _Piece(work)
+        return self._queue_piece(_Piece(work))
+
+    def submit_together(self, together: Together, item: Any) -> Future[Any]:
+        """Queue ``item`` for ``together``, which may run it with its queued neighbours."""
+        alone = _Piece(lambda session: together(session, [item])[0], together=together, item=item)
+        return self._queue_piece(alone)
+
+    async def run_together(self, together: Together, item: Any) -> Any:
+        return await asyncio.wrap_future(self.submit_together(together, item))
+
+    def _queue_piece(self, piece: _Piece[T]) -> Future[T]:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="group-writer", daemon=True)
                 self._thread.start()
             self._queue.put(piece)
         return piece.answer
-
-    async def run(self, work: Callable[[Session], T]) -> T:
-        return await asyncio.wrap_future(self.submit(work))
 
     def stop(self) -> None:
         """Finish what is queued, then end the thread (the app is shutting down)."""
@@ -108,12 +127,12 @@ class GroupWriter:
                 return
 
     def _commit(self, group: list[_Piece[Any]]) -> None:
-        results: list[tuple[_Piece[Any], Any, BaseException | None]] = []
+        results: list[Answer] = []
         try:
             with Session(self.engine, expire_on_commit=False) as session:
                 try:
-                    for piece in group:
-                        results.append((piece, *_in_savepoint(session, piece.work)))
+                    for run in _runs(group):
+                        results += _run(session, run)
                     session.commit()
                 except BaseException:
                     # Explicitly: closing the session after a failed commit can leave the
@@ -132,6 +151,33 @@ class GroupWriter:
                 piece.answer.set_result(value)
             else:
                 piece.answer.set_exception(error)
+
+
+def _runs(group: list[_Piece[Any]]) -> list[list[_Piece[Any]]]:
+    """The group cut into runs: neighbours submitted together with the same function, and
+    every other piece alone."""
+    runs: list[list[_Piece[Any]]] = []
+    for piece in group:
+        last = runs[-1] if runs else None
+        if piece.together is not None and last and last[0].together is piece.together:
+            last.append(piece)
+        else:
+            runs.append([piece])
+    return runs
+
+
+Answer = tuple[_Piece[Any], Any, BaseException | None]
+
+
+def _run(session: Session, run: list[_Piece[Any]]) -> list[Answer]:
+    """One run's answers: all in one call when it can be, else (or if that fails) one by one."""
+    together = run[0].together
+    if together is not None and len(run) > 1:
+        values, error = _in_savepoint(session, lambda s: together(s, [p.item for p in run]))
+        if error is None and values is not None:
+            return [(piece, value, None) for piece, value in zip(run, values, strict=True)]
+        log.info("a group's joint work failed (%s); its pieces run alone", type(error).__name__)
+    return [(piece, *_in_savepoint(session, piece.work)) for piece in run]
 
 
 def _in_savepoint(

@@ -19,6 +19,7 @@ from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierStatus
 from app.core.config import Settings
@@ -61,7 +62,6 @@ from readers.carrier_label import LabelCheck
 # The tables under the models: batches are written with Core executemany statements, not
 # the ORM's bulk operations (several times slower per row).
 SIGHTINGS: Table = Sighting.__table__  # type: ignore[attr-defined]
-CARRIERS: Table = Carrier.__table__  # type: ignore[attr-defined]
 READS: Table = SweepRead.__table__  # type: ignore[attr-defined]
 
 # Answers, one sentence each; never a patient's data (a typed patient ID is not echoed).
@@ -616,16 +616,8 @@ def _move_sightings(session: Session, campaign_id: int, placed: list[_Placed]) -
             ),
             changed,
         )
-    carriers = CARRIERS.c
-    session.execute(
-        update(CARRIERS)
-        .where(carriers.id == bindparam("b_carrier_id"))
-        .where(carriers.last_seen_at.is_(None) | (carriers.last_seen_at <= bindparam("b_read_at")))
-        .values(last_seen_at=bindparam("b_read_at"), last_seen_location_id=bindparam("b_shelf_id")),
-        [
-            {"b_carrier_id": i.carrier_id, "b_read_at": i.read_at, "b_shelf_id": i.shelf_id}
-            for i in latest.values()
-        ],
+    carrier_service.note_seen(
+        session=session, seen=[(i.carrier_id, i.read_at, i.shelf_id) for i in latest.values()]
     )
 
 

@@ -3,11 +3,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlmodel import Session
 
 from app.auth.deps import require
 from app.core.principal import Principal
-from app.core.time import utcnow
 from app.core.writer import WriterDep
 from app.scans import service
 from app.scans.schemas import ScanBatch, ScanResults
@@ -23,11 +21,10 @@ async def post_scans(
 ) -> ScanResults:
     """A station's reads, one or many. The station is the one the API key belongs to.
 
-    Answered after the commit of the group of concurrent scans that holds them (app.core.writer).
+    Resolved with the other stations' scans queued at the same moment, and answered after the
+    commit of their group (app.core.writer).
     """
-
-    def ingest(session: Session) -> ScanResults:
-        results = service.ingest(session=session, principal=principal, reads=batch.reads)
-        return ScanResults(results=results, received_at=utcnow())
-
-    return await writer.run(ingest)
+    results: ScanResults = await writer.run_together(
+        service.ingest_together, (principal, batch.reads)
+    )
+    return results

@@ -1,14 +1,15 @@
-"""Ingest a station's reads: resolve the tag, log "seen", answer what the desk should show.
+"""Ingest stations' reads: resolve the tag, log "seen", answer what the desk should show.
 
 Delivery is idempotent: a read already stored under its event id or its (station, sequence)
 answers exactly what it answered the first time, flagged ``replayed``, and changes nothing.
-A batch is resolved with a fixed number of queries, whatever its size.
+The requests of a commit group (app.core.writer), from one station or many, are resolved
+together with a fixed number of queries, whatever their number and size.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,9 +28,12 @@ from app.core.validation import clock_is_wrong, normalise_uid
 from app.custody.transitions import next_actions
 from app.locations import service as location_service
 from app.scans.models import Scan
-from app.scans.schemas import Outcome, ScanCarrier, ScanRead, ScanResult
+from app.scans.schemas import Outcome, ScanCarrier, ScanRead, ScanResult, ScanResults
 from app.stations.models import Station
 from app.tags import service as tag_service
+
+# One station's request: who sent it and its reads.
+Request = tuple[Principal, list[ScanRead]]
 
 
 @dataclass
@@ -40,41 +44,57 @@ class _Fresh:
     entry: audit_service.Entry | None
 
 
-def ingest(*, session: Session, principal: Principal, reads: list[ScanRead]) -> list[ScanResult]:
-    assert principal.station_id is not None and principal.location_id is not None
+def ingest(*, session: Session, principal: Principal, reads: list[ScanRead]) -> ScanResults:
+    return ingest_together(session, [(principal, reads)])[0]
+
+
+def ingest_together(session: Session, requests: list[Request]) -> list[ScanResults]:
+    """Each request's answer, in order, as if they had come one after the other."""
     audit_service.lock_head(session)
-    station = session.get(Station, principal.station_id)
-    assert station is not None
-    answered = _already_stored(session, id_of(station), reads)
     now = utcnow()
-    resolve = _Resolver.load(session, principal, reads, station, now)
-    results: list[ScanResult] = []
-    fresh: list[_Fresh] = []
-    for read in reads:
-        event_id = str(read.event_id)
-        stored = answered.get(("e", event_id)) or answered.get(("s", read.station_seq))
-        if stored is not None:
-            replay = ScanResult.model_validate_json(stored)
-            results.append(replay.model_copy(update={"replayed": True}))
-            continue
-        clock_wrong = clock_is_wrong(read.read_at, now)
-        result, entry = resolve(read, received_at=now, clock_wrong=clock_wrong)
-        if clock_wrong:
-            result.clock_wrong = True
-            result.message += f" {CLOCK_SENTENCE}"
-        answer = result.model_dump_json()
-        fresh.append(_Fresh(_scan_row(read, station.id, now, result, answer), entry))
-        # The same batch may repeat a read: later copies answer as replays.
-        answered[("e", event_id)] = answered[("s", read.station_seq)] = answer
-        results.append(result)
-    _store(session, principal, fresh)
-    station.shelf_id, station.shelf_set_at = resolve.shelf_id, resolve.shelf_set_at
-    _note_station(session, station, reads, fresh, now)
-    if fresh:
-        # The desk bound to this station shows the latest tap (see app/web/desk.py).
-        latest = json.dumps({"station_id": station.id, "event_id": fresh[-1].row["event_id"]})
-        announce(session, SCAN_CHANNEL, latest)
-    return results
+    stations = _stations(session, requests)
+    every_read = [read for _, reads in requests for read in reads]
+    answered = _already_stored(session, requests)
+    facts = _Facts.load(session, every_read)
+    answers: list[ScanResults] = []
+    sightings: list[carrier_service.Seen] = []
+    for principal, reads in requests:
+        assert principal.station_id is not None and principal.location_id is not None
+        station = stations[principal.station_id]
+        resolve = _Resolver.at(session, facts, principal, station, now)
+        results: list[ScanResult] = []
+        fresh: list[_Fresh] = []
+        for read in reads:
+            event_id = str(read.event_id)
+            stored = answered.get(("e", event_id)) or answered.get(
+                ("s", station.id, read.station_seq)
+            )
+            if stored is not None:
+                replay = ScanResult.model_validate_json(stored)
+                results.append(replay.model_copy(update={"replayed": True}))
+                continue
+            clock_wrong = clock_is_wrong(read.read_at, now)
+            result, entry = resolve(read, received_at=now, clock_wrong=clock_wrong)
+            if clock_wrong:
+                result.clock_wrong = True
+                result.message += f" {CLOCK_SENTENCE}"
+            answer = result.model_dump_json()
+            fresh.append(_Fresh(_scan_row(read, station.id, now, result, answer), entry))
+            # A later read may repeat this one: it answers as a replay.
+            answered[("e", event_id)] = answered[("s", station.id, read.station_seq)] = answer
+            results.append(result)
+        _store(session, principal, fresh)
+        sightings += resolve.seen
+        station.shelf_id, station.shelf_set_at = resolve.shelf_id, resolve.shelf_set_at
+        _note_station(station, reads, fresh, now)
+        if fresh:
+            # The desk bound to this station shows the latest tap (see app/web/desk.py).
+            latest = json.dumps({"station_id": station.id, "event_id": fresh[-1].row["event_id"]})
+            announce(session, SCAN_CHANNEL, latest)
+        answers.append(ScanResults(results=results, received_at=now))
+    carrier_service.note_seen(session=session, seen=sightings)
+    session.flush()
+    return answers
 
 
 # How long a shelf tag read at a station stays its shelf: a handheld sweeping reads the next
@@ -93,29 +113,17 @@ CLOCK_SENTENCE = (
 
 
 @dataclass
-class _Resolver:
-    """What each read is (a carrier, a location tag, an unknown or malformed UID), loaded for a
-    whole batch with a fixed number of queries."""
+class _Facts:
+    """What each UID of a group's reads is (a carrier, a location tag, an unknown or malformed
+    UID), loaded with a fixed number of queries."""
 
-    principal: Principal
     uids: dict[str, str | AppError]
     carriers: dict[str, Any]
     places: dict[str, Any]
     snaps: dict[int, carrier_service.Snapshot]
-    # The shelf whose tag the station read last, while it holds (SHELF_CONTEXT), and its path.
-    shelf_id: int | None
-    shelf_set_at: datetime | None
-    shelf_path: str | None
 
     @classmethod
-    def load(
-        cls,
-        session: Session,
-        principal: Principal,
-        reads: list[ScanRead],
-        station: Station,
-        now: datetime,
-    ) -> _Resolver:
+    def load(cls, session: Session, reads: list[ScanRead]) -> _Facts:
         uids = _normalised(reads)
         valid = sorted({uid for uid in uids.values() if isinstance(uid, str)})
         carriers = tag_service.carriers_of(session=session, uids=valid)
@@ -123,15 +131,38 @@ class _Resolver:
             session=session, uids=[u for u in valid if u not in carriers]
         )
         snaps = carrier_service.snapshots(session=session, carriers=list(carriers.values()))
+        return cls(uids, carriers, places, snaps)
+
+
+@dataclass
+class _Resolver:
+    """One station's reads against the facts; the station's shelf context moves as it reads
+    shelf tags."""
+
+    facts: _Facts
+    principal: Principal
+    # The shelf whose tag the station read last, while it holds (SHELF_CONTEXT), and its path.
+    shelf_id: int | None
+    shelf_set_at: datetime | None
+    shelf_path: str | None
+    # The carriers seen, in read order: their "last seen" moves once for the whole group.
+    seen: list[carrier_service.Seen] = field(default_factory=list)
+
+    @classmethod
+    def at(
+        cls,
+        session: Session,
+        facts: _Facts,
+        principal: Principal,
+        station: Station,
+        now: datetime,
+    ) -> _Resolver:
         shelf = None
         if station.shelf_id and station.shelf_set_at and now - station.shelf_set_at < SHELF_CONTEXT:
             shelf = location_service.get(session=session, location_id=station.shelf_id)
         return cls(
+            facts,
             principal,
-            uids,
-            carriers,
-            places,
-            snaps,
             shelf.id if shelf else None,
             station.shelf_set_at if shelf else None,
             shelf.path if shelf else None,
@@ -140,17 +171,19 @@ class _Resolver:
     def __call__(
         self, read: ScanRead, *, received_at: datetime, clock_wrong: bool
     ) -> tuple[ScanResult, audit_service.Entry | None]:
-        uid = self.uids[str(read.event_id)]
+        facts = self.facts
+        uid = facts.uids[str(read.event_id)]
         if isinstance(uid, AppError):
             return _answer(read, Outcome.REJECTED, f"Unreadable tag: {uid.message}"), None
-        if uid in self.carriers:
-            snap = self.snaps[id_of(self.carriers[uid])]
+        if uid in facts.carriers:
+            snap = facts.snaps[id_of(facts.carriers[uid])]
             where = self.shelf_id or self.principal.location_id
-            entry = _seen_entry(where, snap, read, received_at, clock_wrong)
+            entry, seen = _seen_entry(where, snap, read, received_at, clock_wrong)
+            self.seen.append(seen)
             return _seen(read, snap, self.shelf_path), entry
-        if uid in self.places:
+        if uid in facts.places:
             # A shelf tag: the carriers read next are seen on this shelf (a handheld sweeping).
-            place = self.places[uid]
+            place = facts.places[uid]
             self.shelf_id, self.shelf_set_at, self.shelf_path = place.id, received_at, place.path
             message = f"Shelf {place.path}: the carriers read next are recorded on it."
             return _answer(read, Outcome.LOCATION, message), None
@@ -189,7 +222,7 @@ def _store(session: Session, principal: Principal, fresh: list[_Fresh]) -> None:
 
 
 def _note_station(
-    session: Session, station: Station, reads: list[ScanRead], fresh: list[_Fresh], now: datetime
+    station: Station, reads: list[ScanRead], fresh: list[_Fresh], now: datetime
 ) -> None:
     """The station was heard from; its clock is as wrong as its latest new read says."""
     station.last_seen_at = now
@@ -197,8 +230,12 @@ def _note_station(
     if fresh:
         latest = max(fresh, key=lambda f: int(f.row["station_seq"]))
         station.clock_wrong = bool(latest.row["clock_wrong"])
-    session.add(station)
-    session.flush()
+
+
+def _stations(session: Session, requests: list[Request]) -> dict[int, Station]:
+    ids = {principal.station_id for principal, _ in requests}
+    found = session.exec(select(Station).where(col(Station.id).in_(ids))).all()
+    return {id_of(station): station for station in found}
 
 
 def _normalised(reads: list[ScanRead]) -> dict[str, str | AppError]:
@@ -212,23 +249,20 @@ def _normalised(reads: list[ScanRead]) -> dict[str, str | AppError]:
     return uids
 
 
-def _already_stored(
-    session: Session, station_id: int, reads: list[ScanRead]
-) -> dict[tuple[str, object], str]:
-    """Stored answers of reads already delivered, by ("e", event id) and ("s", sequence)."""
-    event_ids = [str(r.event_id) for r in reads]
-    seqs = [r.station_seq for r in reads]
-    query = select(Scan).where(
-        or_(
-            col(Scan.event_id).in_(event_ids),
-            (col(Scan.station_id) == station_id) & col(Scan.station_seq).in_(seqs),
-        )
-    )
-    found: dict[tuple[str, object], str] = {}
+def _already_stored(session: Session, requests: list[Request]) -> dict[tuple[object, ...], str]:
+    """Stored answers of reads already delivered, by ("e", event id) and ("s", station id,
+    sequence)."""
+    event_ids = [str(r.event_id) for _, reads in requests for r in reads]
+    by_station = [
+        (col(Scan.station_id) == principal.station_id)
+        & col(Scan.station_seq).in_([r.station_seq for r in reads])
+        for principal, reads in requests
+    ]
+    query = select(Scan).where(or_(col(Scan.event_id).in_(event_ids), *by_station))
+    found: dict[tuple[object, ...], str] = {}
     for scan in session.exec(query):
         found[("e", scan.event_id)] = scan.response
-        if scan.station_id == station_id:
-            found[("s", scan.station_seq)] = scan.response
+        found[("s", scan.station_id, scan.station_seq)] = scan.response
     return found
 
 
@@ -238,16 +272,13 @@ def _seen_entry(
     read: ScanRead,
     received_at: datetime,
     clock_wrong: bool,
-) -> audit_service.Entry:
-    """Note when and where the carrier was last seen; the "seen" event to append. The payload
-    keeps the read time as the station sent it, and says when that time was not believable."""
+) -> tuple[audit_service.Entry, carrier_service.Seen]:
+    """The "seen" event to append, and the sighting that moves the carrier's "last seen". The
+    payload keeps the read time as the station sent it, and says when that time was not
+    believable (the sighting then takes the time the server received it)."""
     carrier = snap.carrier
     seen_at = received_at if clock_wrong else read.read_at
-    # A read delivered late (an outbox that was offline) must not move "last seen" back.
-    if carrier.last_seen_at is None or seen_at >= carrier.last_seen_at:
-        carrier.last_seen_at = seen_at
-        carrier.last_seen_location_id = where
-    return audit_service.Entry.about(
+    entry = audit_service.Entry.about(
         carrier,
         action="seen",
         location_id=where,
@@ -258,6 +289,7 @@ def _seen_entry(
             **({"clock_wrong": True} if clock_wrong else {}),
         },
     )
+    return entry, (id_of(carrier), seen_at, where)
 
 
 def _answer(

@@ -11,11 +11,13 @@ from sqlalchemy import Engine, event
 
 @contextmanager
 def counting(engine: Engine) -> Iterator[list[str]]:
-    """The statements sent on ``engine`` inside the block, in order."""
+    """The queries sent on ``engine`` inside the block, in order (not the transactions' own
+    BEGIN and settings, which depend on what a pooled connection did before)."""
     statements: list[str] = []
 
     def count(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement)
+        if not statement.startswith(("BEGIN", "PRAGMA", "SET TRANSACTION")):
+            statements.append(statement)
 
     event.listen(engine, "before_cursor_execute", count)
     try:

@@ -173,3 +173,35 @@ def test_what_a_failed_piece_announced_is_never_delivered(
         assert asyncio.run(scenario()) == ["kept", "too"]
     finally:
         listener.stop()
+
+
+def test_work_submitted_together_runs_in_one_call_and_alone_when_that_fails(
+    writer: GroupWriter, writer_engine: Engine
+) -> None:
+    running, release = threading.Event(), threading.Event()
+    calls: list[list[str]] = []
+
+    def blocker(session: Session) -> None:
+        running.set()
+        release.wait(10)
+
+    def together(session: Session, words: list[str]) -> list[str]:
+        calls.append(list(words))
+        if "bad" in words:
+            raise ValueError("bad")
+        return [add_borrower(word)(session) for word in words]
+
+    writer.submit(blocker)
+    wait_for(running.is_set, what="the first group to run")
+    first = [writer.submit_together(together, w) for w in ("a", "b", "c")]
+    alone = writer.submit(add_borrower("between"))
+    second = [writer.submit_together(together, w) for w in ("d", "bad", "e")]
+    release.set()
+    assert [a.result(10) for a in first] == ["a", "b", "c"]
+    assert alone.result(10) == "between"
+    assert second[0].result(10) == "d" and second[2].result(10) == "e"
+    with pytest.raises(ValueError, match="bad"):
+        second[1].result(10)
+    # One call for a-b-c; the joint call for d-bad-e failed, so each ran alone.
+    assert calls == [["a", "b", "c"], ["d", "bad", "e"], ["d"], ["bad"], ["e"]]
+    assert names(writer_engine) == ["a", "b", "c", "between", "d", "e"]
