@@ -212,6 +212,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.writer = writer
+    app.state.listener = listener
     app.state.station_keys = StationKeys()
     app.state.record_denied = audit_service.record_denied  # see app.auth.deps
     register_handlers(app)

@@ -88,6 +88,8 @@ def announce(session: Session, channel: str, payload: str) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _deliver(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a SAVEPOINT was released (the event fires for those too): not committed yet
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
@@ -113,6 +115,10 @@ def _forget(session: Session, rolled_back: SessionTransaction) -> None:
     pending = session.info.get(_PENDING)
     if pending:
         session.info[_PENDING] = [item for item in pending if not inside(item[0])]
+
+
+# Published on every channel after the listener reconnects: messages may have been missed.
+RESYNC = '{"resync": true}'
 
 
 class Listener:
@@ -146,16 +152,25 @@ class Listener:
         url = make_url(self.engine.url.render_as_string(hide_password=False))
         conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
         hub = hub_for(self.engine)
+        lost = False
         while not self._stop.is_set():
             try:
                 with psycopg.connect(conninfo, autocommit=True) as conn:
                     for channel in self.channels:
                         conn.execute(f'LISTEN "{channel}"')
                     self.ready.set()
+                    if lost:
+                        # What was announced while nobody listened is gone: tell every
+                        # subscriber to read the current state again.
+                        for channel in self.channels:
+                            hub.publish(channel, RESYNC)
+                        lost = False
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=0.5):
                             hub.publish(note.channel, note.payload)
             except Exception as exc:  # never let the thread die: the desks would go quiet
+                self.ready.clear()
+                lost = True
                 log.warning("listener lost its connection (%s); reconnecting", type(exc).__name__)
                 self._stop.wait(1.0)
 

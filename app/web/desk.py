@@ -132,6 +132,7 @@ async def desk_events(request: Request, user: Clerk) -> EventSourceResponse:
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         sub = hub.subscribe(SCAN_CHANNEL)  # inside: a stream never started leaves nothing
+        shown = await run_in_threadpool(_latest_tap, request, station.id)
         try:
             yield ServerSentEvent(event="ready", data="ready")
             while (remaining := deadline - time.time()) > 0:
@@ -140,6 +141,13 @@ async def desk_events(request: Request, user: Clerk) -> EventSourceResponse:
                 except TimeoutError:
                     return
                 message = json.loads(raw)
+                if message.get("resync"):
+                    # Taps may have been announced while this process did not listen: show
+                    # the station's latest one if it is not the card on screen.
+                    latest = await run_in_threadpool(_latest_tap, request, station.id)
+                    if latest is None or latest == shown:
+                        continue
+                    message = {"station_id": station.id, "event_id": latest}
                 if message.get("station_id") != station.id:
                     continue
                 html = await run_in_threadpool(
@@ -147,7 +155,8 @@ async def desk_events(request: Request, user: Clerk) -> EventSourceResponse:
                 )
                 if html is None:
                     return
-                yield ServerSentEvent(event="scan", data=html, id=str(message["event_id"]))
+                shown = str(message["event_id"])
+                yield ServerSentEvent(event="scan", data=html, id=shown)
         finally:
             hub.unsubscribe(sub)
 
@@ -157,6 +166,13 @@ async def desk_events(request: Request, user: Clerk) -> EventSourceResponse:
 def _bound_station(request: Request) -> Station | None:
     with session_scope(read_only(get_engine(request))) as session:
         return _station(session, request)
+
+
+def _latest_tap(request: Request, station_id: int | None) -> str | None:
+    """The event id of the station's latest tap (its highest sequence number)."""
+    with session_scope(read_only(get_engine(request))) as session:
+        latest = select(Scan.event_id).where(Scan.station_id == station_id)
+        return session.exec(latest.order_by(col(Scan.station_seq).desc()).limit(1)).first()
 
 
 def _render_tap(request: Request, user: WebUser, locale: str, event_id: str) -> str | None:

@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from app.core.config import Settings
 from app.main import create_app
 from tests.factories import World, tag_uid
 from tests.support.desk import desk_client, listen
 from tests.support.server import serve
+from tests.support.wait import wait_for
 
 
 def _scan(base: str, key: str, uid: str, seq: int) -> None:
@@ -60,4 +62,33 @@ def test_a_scan_reaches_the_desk_of_its_station(
         assert names == ["ready", "scan"]
         assert world.labels[0] in data and world.labels[1] not in data
         listener.join(timeout=10)
+        client.close()
+
+
+def test_a_tap_announced_while_the_listener_was_cut_off_still_reaches_the_desk(
+    app: FastAPI, settings: Settings, world: World
+) -> None:
+    """PostgreSQL drops a NOTIFY that finds nobody listening: after reconnecting, the listener
+    tells the desks to read their station's latest tap again."""
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("SQLite announces in-process, after the commit: nothing can be cut off")
+    with serve(app) as base:
+        client = desk_client(base)
+        events: queue.Queue[tuple[str, str]] = queue.Queue()
+        ready = threading.Event()
+        threading.Thread(target=listen, args=(client, events, ready), daemon=True).start()
+        assert ready.wait(10), "the desk's stream never opened"
+        assert events.get(timeout=10)[0] == "ready"
+        listener = app.state.listener
+        with app.state.engine.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                )
+            )
+        wait_for(lambda: not listener.ready.is_set(), what="the listener to notice")
+        _scan(base, world.station_key, tag_uid(1), 1)  # its NOTIFY reaches no listener
+        name, data = events.get(timeout=15)
+        assert name == "scan" and world.labels[0] in data
         client.close()
