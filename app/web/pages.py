@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from app.carriers import service as carrier_service
+from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.errors import TooManyRequestsError, UnauthorizedError
@@ -120,6 +121,36 @@ def where(
     q: Annotated[str, Query(max_length=128)] = "",
     kind: QueryKind = QueryKind.AUTO,
     issuer: Annotated[str, Query(max_length=64)] = "",
+) -> HTMLResponse:
+    """The search box; with ``q``, its answer (for links that carry a label or a tag, such
+    as a shelf label's QR code: the page's own form posts, see below)."""
+    return _where_page(request, session, settings, user, q, kind, issuer)
+
+
+@router.post("/where", response_class=HTMLResponse)
+def where_posted(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: Looker,
+    _: Csrf,
+    q: Annotated[str, Form(max_length=128)] = "",
+    kind: Annotated[QueryKind, Form()] = QueryKind.AUTO,
+    issuer: Annotated[str, Form(max_length=64)] = "",
+) -> HTMLResponse:
+    """The form's search: posted, so a patient ID typed at a shared desk PC stays out of the
+    address bar, the browser's history and any proxy's log."""
+    return _where_page(request, session, settings, user, q, kind, issuer)
+
+
+def _where_page(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    user: WebUser,
+    q: str,
+    kind: QueryKind,
+    issuer: str,
 ) -> HTMLResponse:
     """One box for patient ID, accession, study UID, label or tag UID (a patient ID known
     under several issuers asks which). Logged as the API's lookup is (the query only as a

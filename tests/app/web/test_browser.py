@@ -204,6 +204,7 @@ class TestWhereIsIt:
         expect(page.locator(".hits .hit").first).to_be_visible()
         expect(page.locator(".hits .where").first).to_contain_text("存放于")
         expect(page.get_by_role("status").first).to_contain_text("找到")
+        assert "P100752" not in page.url  # posted: not in the address bar nor the history
 
     def test_the_language_can_be_switched(self, site: Site, new_page: NewPage) -> None:
         page = new_page(locale="en-GB")

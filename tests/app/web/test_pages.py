@@ -17,7 +17,7 @@ from app.custody import schemas as custody_schemas
 from app.custody import service as custody_service
 from app.web import i18n
 from app.web.translations.update import extracted
-from tests.factories import PASSWORD, World
+from tests.factories import PASSWORD, World, study_in
 from tests.support.statements import counting
 
 NASTY = "<script>alert('x')</script>\"&"
@@ -275,18 +275,34 @@ def test_where_is_it_asks_for_the_issuer_when_a_patient_id_has_several(
     from app.core.db import session_scope
     from app.core.principal import SYSTEM
     from app.studies import service as study_service
-    from tests.factories import make_carrier, study_in
+    from tests.factories import make_carrier
 
-    client, _ = clerk
     patient = study_in(1).patient_id or ""
     other = study_in(9).model_copy(update={"patient_id": patient, "issuer_of_patient_id": "EAST"})
     make_carrier(engine, "EAST0001", study=None)
     with session_scope(engine) as session:
         carrier = carrier_service.get_by_label(session=session, label="EAST0001")
         study_service.link(session=session, principal=SYSTEM, carrier=carrier, studies=[other])
-    r = client.get("/where", params={"q": patient})
+    client, csrf = clerk
+    r = client.post("/where", data={"q": patient, "csrf_token": csrf})
     assert "several issuers" in r.text
-    assert f"/where?q={patient}&amp;kind=patient&amp;issuer=EAST" in r.text
-    r = client.get("/where", params={"q": patient, "kind": "patient", "issuer": "EAST"})
+    assert 'name="issuer" value="EAST"' in r.text  # a button of a posted form, not a link
+    r = client.post(
+        "/where", data={"q": patient, "kind": "patient", "issuer": "EAST", "csrf_token": csrf}
+    )
     assert "several issuers" not in r.text and "EAST0001" in r.text
     assert world.labels[0] not in r.text
+
+
+def test_the_search_form_posts_so_a_patient_id_stays_out_of_the_address(
+    clerk: tuple[TestClient, str], world: World
+) -> None:
+    client, csrf = clerk
+    page = client.get("/where").text
+    assert '<form method="post" action="/where"' in page
+    patient = study_in(1).patient_id or ""
+    r = client.post("/where", data={"q": patient, "csrf_token": csrf})
+    assert r.status_code == 200 and world.labels[0] in r.text
+    assert str(r.url).endswith("/where")  # answered in place: no redirect to a URL with it
+    refused = client.post("/where", data={"q": patient})  # without the form's token
+    assert refused.status_code == 403 and world.labels[0] not in refused.text
