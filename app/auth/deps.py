@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from app.core.config import Settings
 from app.core.db import get_engine, read_only, session_scope
 from app.core.errors import ForbiddenError, UnauthorizedError
 from app.core.permissions import PERMISSIONS, allowed
@@ -77,34 +80,46 @@ class StationKeys:
         self._known: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
-    def principal(self, engine: Engine, key: str) -> Principal:
-        digest = hash_api_key(key)
-        now = time.monotonic()
+    def known(self, key: str) -> Principal | None:
+        """The station of a key let in less than ``ttl`` ago (no database work)."""
         with self._lock:
-            known = self._known.get(digest)
-        if known is not None and now - known[0] < self.ttl:
+            known = self._known.get(hash_api_key(key))
+        if known is not None and time.monotonic() - known[0] < self.ttl:
             return known[1]
+        return None
+
+    def check(self, engine: Engine, key: str) -> Principal:
+        """The key's station, from the database; remembered if it let the key in."""
+        now = time.monotonic()
         with session_scope(read_only(engine)) as session:
             principal = _station_principal(session, key)
         with self._lock:
-            self._known[digest] = (now, principal)
+            self._known[hash_api_key(key)] = (now, principal)
         return principal
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     token: Annotated[str | None, Depends(_bearer)],
     key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    """A short read-only transaction of its own, separate from the request's work."""
+    """A short read-only transaction of its own, separate from the request's work, in a worker
+    thread; a station key let in a moment ago needs neither (a tap's request stays on the
+    event loop until its work is queued)."""
     if not token and not key:
         raise UnauthorizedError("Log in first (or send the station's API key).")
+    engine = get_engine(request)
     if key:
         keys: StationKeys = request.app.state.station_keys
-        return keys.principal(get_engine(request), key)
+        known = keys.known(key)
+        return known if known is not None else await run_in_threadpool(keys.check, engine, key)
     assert token is not None
-    with session_scope(read_only(get_engine(request))) as session:
-        return _user_principal(session, token, request.app.state.settings.secret_key)
+    return await run_in_threadpool(_user_of_token, engine, token, request.app.state.settings)
+
+
+def _user_of_token(engine: Engine, token: str, settings: Settings) -> Principal:
+    with session_scope(read_only(engine)) as session:
+        return _user_principal(session, token, settings.secret_key)
 
 
 def _route_path(request: Request) -> str:
@@ -120,22 +135,25 @@ def _route_path(request: Request) -> str:
     return "/".join(segments[: len(segments) - template.count("/")]) + template
 
 
-def require(permission: str) -> Callable[..., Principal]:
+def require(permission: str) -> Callable[..., Awaitable[Principal]]:
     """Dependency: the caller, if the permission table lets their role do ``permission``."""
     if permission not in PERMISSIONS:
         raise KeyError(permission)
 
-    def check(
+    async def check(
         request: Request, principal: Annotated[Principal, Depends(current_principal)]
     ) -> Principal:
         if allowed(permission, principal.role):
             return principal
         record_denied: DeniedRecorder = request.app.state.record_denied
-        record_denied(
-            get_engine(request),
-            principal=principal,
-            permission=permission,
-            route=f"{request.method} {_route_path(request)}",
+        await run_in_threadpool(
+            partial(
+                record_denied,
+                get_engine(request),
+                principal=principal,
+                permission=permission,
+                route=f"{request.method} {_route_path(request)}",
+            )
         )
         raise ForbiddenError(f"Your role ({principal.role.value}) may not do this ({permission}).")
 
