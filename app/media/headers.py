@@ -41,8 +41,7 @@ class Header:
     modality: str | None
 
 
-# Tag -> (Header field, VR from the PS3.6 dictionary). All sit below (0020,0011), so a
-# header's walk can keep them while skipping everything else.
+# Tag -> (Header field, VR from the PS3.6 dictionary): the only values the walk keeps.
 _WANTED = {
     0x00080016: ("sop_class_uid", b"UI"),
     0x00080018: ("sop_instance_uid", b"UI"),
@@ -89,7 +88,7 @@ def scan(head: bytes, *, whole_file: bool) -> Header | None:
         syntax = plain_text(values.get(_TRANSFER_SYNTAX, b""))
         implicit = _implicit(syntax, head, pos)
         end = _walk(head, pos, size, implicit=implicit, keep=values)
-        if end == len(head) and not whole_file:
+        if end == size and not whole_file:
             return None  # the chunk ended before the pixel data: the header may go on
         fields = {name: plain_text(values[t]) for t, (name, _) in _WANTED.items() if t in values}
     except (UnusualError, StructError, IndexError):
@@ -185,14 +184,14 @@ def _vr_of(tag: int) -> bytes:
 def _skip_sequence(buf: bytes, pos: int, end: int, *, implicit: bool) -> int:
     """Past an undefined-length sequence (PS3.5 7.5.2), checking each item's elements."""
     while pos + 8 <= end:
-        tag = unpack_from("<HH", buf, pos)
-        length = unpack_from("<I", buf, pos + 4)[0]
+        group, element, length = unpack_from("<HHI", buf, pos)
+        tag = group << 16 | element
         pos += 8
-        if tag == (0xFFFE, 0xE0DD):
+        if tag == _SEQUENCE_END:
             if length != 0:
                 raise UnusualError
             return pos
-        if tag != (0xFFFE, 0xE000):
+        if tag != _ITEM:
             raise UnusualError
         if length == _UNDEFINED:
             pos = _walk(buf, pos, end, implicit=implicit, keep=None, delimited=True)

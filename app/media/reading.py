@@ -463,11 +463,17 @@ class _DirectoryParse:
             return
         context = multiprocessing.get_context("fork")
         self._answer, send = context.Pipe(duplex=False)
-        self._process = context.Process(
+        process = context.Process(
             target=_parse_directory, args=(path, send), name="media-dicomdir", daemon=True
         )
-        self._process.start()
-        send.close()
+        try:
+            process.start()
+        except OSError:  # no process to spare (limits, memory): parse here instead
+            self._answer.close()
+        else:
+            self._process = process
+        finally:
+            send.close()
 
     def result(self, problems: list[Problem]) -> _Directory | None:
         """The parsed DICOMDIR; its problems are added to ``problems``."""

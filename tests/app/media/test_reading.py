@@ -493,6 +493,17 @@ class TestDicomdirWorker:
         assert "KeyboardInterrupt" not in capfd.readouterr().err
         assert multiprocessing.active_children() == []
 
+    @pytest.mark.usefixtures("worker_always")
+    def test_no_process_to_spare(self, disc: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        expected = self.in_process(disc, monkeypatch)
+
+        def refuse(process: object) -> None:
+            raise BlockingIOError("Resource temporarily unavailable")
+
+        monkeypatch.setattr(multiprocessing.get_context("fork").Process, "start", refuse)
+
+        assert read_medium(disc, label=LABEL) == expected
+
 
 class TestPrefetch:
     def test_advice_stays_within_the_window_and_covers_every_byte(
