@@ -25,6 +25,7 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from enum import StrEnum
+from functools import cache
 from io import BytesIO
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -606,8 +607,9 @@ def _keep_leaf(record: Dataset, context: dict[str, str | None], found: dict[str,
         return
     raw = record.ReferencedFileID
     parts = [raw] if isinstance(raw, str) else [str(p) for p in raw]
-    found[canonical_file_id(parts)] = _Record(
-        file_id=canonical_file_id(parts),
+    file_id = canonical_file_id(parts)
+    found[file_id] = _Record(
+        file_id=file_id,
         sop_instance_uid=_text(record, "ReferencedSOPInstanceUIDInFile"),
         study_instance_uid=context.get("study_instance_uid"),
         patient_id=context.get("patient_id"),
@@ -910,21 +912,29 @@ def _get(ds: Dataset, keyword: str, default: Any = None) -> Any:
     tens of thousands. A plain value (one ASCII text, one little-endian number) reads the same
     either way; anything else goes through pydicom.
     """
-    tag = tag_for_keyword(keyword)
-    raw = ds.get_item(tag) if tag is not None else None
-    if isinstance(raw, RawDataElement) and isinstance(raw.value, bytes):
-        vr = dictionary_VR(tag)
-        if raw.VR in (None, vr):
-            if vr in _TEXT_VRS:
-                try:
-                    return plain_text(raw.value)
-                except UnusualError:
-                    pass
-            elif vr in _NUMBER_FORMATS and raw.is_little_endian:
-                number_format = _NUMBER_FORMATS[vr]
-                if len(raw.value) == calcsize(number_format):
-                    return unpack(number_format, raw.value)[0]
+    tag, vr = _tag_and_vr(keyword)
+    raw = ds.get_item(tag)
+    if raw is None:
+        return default
+    if isinstance(raw, RawDataElement) and isinstance(raw.value, bytes) and raw.VR in (None, vr):
+        if vr in _TEXT_VRS:
+            try:
+                return plain_text(raw.value)
+            except UnusualError:
+                pass
+        elif vr in _NUMBER_FORMATS and raw.is_little_endian:
+            number_format = _NUMBER_FORMATS[vr]
+            if len(raw.value) == calcsize(number_format):
+                return unpack(number_format, raw.value)[0]
     return ds.get(keyword, default)
+
+
+@cache
+def _tag_and_vr(keyword: str) -> tuple[int, str]:
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(keyword)  # a typo in this module, not a problem of the medium
+    return tag, dictionary_VR(tag)
 
 
 def _text(ds: Dataset, keyword: str) -> str | None:
