@@ -1,8 +1,8 @@
 """The attributes of one DICOM instance that an import records, read from its first bytes.
 
 pydicom reads every element up to the pixel data and converts values through its general
-machinery: about a third of a millisecond per file, which is most of an import's CPU. An import
-uses ten attributes. ``scan`` walks the header's elements with ``struct`` and keeps only those
+machinery: about half a millisecond per file, which was most of an import's CPU. An import uses
+ten attributes. ``scan`` walks the header's elements with ``struct`` and keeps only those
 ten; it answers only for a header it can vouch for (a standard little-endian syntax, every
 element well formed, values in plain ASCII), and returns None for anything else, which pydicom
 then reads exactly as before. So pydicom alone still decides what is broken and how; the scan
