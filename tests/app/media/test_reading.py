@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -391,3 +394,141 @@ class TestDamagedInstances:
 
         assert len(reading.files) == 2
         assert reading.instance_count >= 1
+
+
+class TestDicomdirWorker:
+    """A large DICOMDIR is parsed in a second process; it must change nothing but the time."""
+
+    @pytest.fixture
+    def worker_always(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from app.media import reading as module
+
+        monkeypatch.setattr(module, "DICOMDIR_WORKER_BYTES", 0)
+
+    def in_process(self, disc: Path, monkeypatch: pytest.MonkeyPatch) -> MediumReading:
+        from app.media import reading as module
+
+        with monkeypatch.context() as patch:
+            patch.setattr(module, "DICOMDIR_WORKER_BYTES", 1 << 60)
+            return read_medium(disc, label=LABEL)
+
+    @pytest.mark.usefixtures("worker_always")
+    def test_same_reading_as_in_process(
+        self, disc: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        victim = image_files(disc)[0]
+        victim.unlink()
+        expected = self.in_process(disc, monkeypatch)
+
+        reading = read_medium(disc, label=LABEL)
+
+        assert reading == expected
+        assert codes(reading) == [ProblemCode.RECORD_WITHOUT_FILE]
+        assert multiprocessing.active_children() == []
+
+    @pytest.mark.usefixtures("worker_always")
+    def test_damaged_dicomdir_reported_from_the_worker(self, disc: Path) -> None:
+        dicomdir = disc / "DICOMDIR"
+        dicomdir.write_bytes(dicomdir.read_bytes()[: dicomdir.stat().st_size // 2])
+
+        reading = read_medium(disc)
+
+        assert codes(reading) == [ProblemCode.DICOMDIR_UNREADABLE]
+
+    @pytest.mark.usefixtures("worker_always")
+    @pytest.mark.parametrize("interrupt", [RuntimeError, KeyboardInterrupt])
+    def test_worker_and_reader_end_when_the_read_fails(
+        self, disc: Path, interrupt: type[BaseException], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from app.media import reading as module
+
+        # A worker still busy with a huge DICOMDIR: it would never end by itself.
+        monkeypatch.setattr(module, "_read_dicomdir", lambda path, problems: signal.pause())
+        workers: list[multiprocessing.process.BaseProcess] = []
+
+        def fail(progress: ReadProgress) -> None:
+            workers.extend(multiprocessing.active_children())
+            raise interrupt
+
+        with pytest.raises(interrupt):
+            read_medium(disc, progress=fail)
+
+        assert [w.name for w in workers] == ["media-dicomdir"]
+        assert multiprocessing.active_children() == []
+        assert "media-reader" not in {t.name for t in threading.enumerate()}
+
+    @pytest.mark.usefixtures("worker_always")
+    @pytest.mark.parametrize("fate", ["ctrl-c", "death"])
+    def test_worker_ignores_ctrl_c_and_a_dead_worker_is_replaced(
+        self,
+        disc: Path,
+        fate: str,
+        monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str],
+    ) -> None:
+        from app.media import reading as module
+
+        expected = self.in_process(disc, monkeypatch)
+        parent = os.getpid()
+        parsed_here: list[Path] = []
+        original = module._read_dicomdir
+
+        def parse(path: Path, problems: list[ProblemCode]) -> object:
+            if os.getpid() == parent:
+                parsed_here.append(path)
+            elif fate == "ctrl-c":
+                # The terminal sends Ctrl-C to the whole process group, the worker included.
+                os.kill(os.getpid(), signal.SIGINT)
+            else:
+                os._exit(1)  # killed, or out of memory
+            return original(path, problems)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(module, "_read_dicomdir", parse)
+
+        reading = read_medium(disc, label=LABEL)
+
+        assert reading == expected
+        # Ctrl-C: the worker carried on and answered. Death: this process parsed instead.
+        assert len(parsed_here) == (1 if fate == "death" else 0)
+        assert "KeyboardInterrupt" not in capfd.readouterr().err
+        assert multiprocessing.active_children() == []
+
+    @pytest.mark.usefixtures("worker_always")
+    def test_no_process_to_spare(self, disc: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        expected = self.in_process(disc, monkeypatch)
+
+        def refuse(process: object) -> None:
+            raise BlockingIOError("Resource temporarily unavailable")
+
+        monkeypatch.setattr(multiprocessing.get_context("fork").Process, "start", refuse)
+
+        assert read_medium(disc, label=LABEL) == expected
+
+
+class TestPrefetch:
+    def test_advice_stays_within_the_window_and_covers_every_byte(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from app.media import reading as module
+
+        window = 10
+        monkeypatch.setattr(module, "PREFETCH_BYTES", window)
+        advised: list[tuple[str, int, int]] = []
+        monkeypatch.setattr(
+            module, "_advise", lambda path, at, length: advised.append((path.name, at, length))
+        )
+        sizes = {"A": 4, "B": 25, "C": 0, "D": 3}
+        prefetch = module.Prefetch([(Path(name), size) for name, size in sizes.items()])
+
+        position = 0
+        prefetch.read(0)
+        for size in sizes.values():
+            for _ in range(size):
+                position += 1
+                prefetch.read(1)
+                assert sum(length for _, _, length in advised) <= position + window
+
+        for name, size in sizes.items():
+            ranges = sorted((o, n) for f, o, n in advised if f == name)
+            assert sum(n for _, n in ranges) == size
+            assert all(a + n == b for (a, n), (b, _) in zip(ranges, ranges[1:], strict=False))
