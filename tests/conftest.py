@@ -91,6 +91,22 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def empty_db_url(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """A second database of db_url's kind, new and without a schema (where a restore goes)."""
+    if make_url(db_url).get_backend_name() == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty' / 'mediatrack.db'}"
+        return
+    name = f"mt_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(DATA_DIR=tmp_path / "data", DATABASE_URL=db_url, SECRET_KEY=SECRET)
 

@@ -334,8 +334,11 @@ def _checkpoint_mismatch(chain: _Chain, checkpoint: ExportedCheckpoint) -> Verif
             chain.size,
             chain.head,
             chain.size + 1,
-            f"the log has {chain.size} entries but the checkpoint signed on "
-            f"{checkpoint.signed_at} vouches for {checkpoint.size}: it was truncated",
+            # Worded for the restore drill too: a backup older than the checkpoint is a
+            # truncated log, and the range says which events it lacks.
+            f"missing events {chain.size + 1}..{checkpoint.size}: the log has {chain.size} "
+            f"entries but the checkpoint signed on {checkpoint.signed_at} vouches for "
+            f"{checkpoint.size} (it was truncated, or restored from an older backup)",
         )
     if chain.at_checkpoint != checkpoint.head:
         return VerifyReport(

@@ -7,11 +7,24 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import audit, carriers, db, locations, lookup, media, server, stations, tags, users
+from app.cli import (
+    audit,
+    backup,
+    carriers,
+    db,
+    locations,
+    lookup,
+    media,
+    server,
+    stations,
+    tags,
+    users,
+)
 
 cli = typer.Typer(help="MediaTrack: custody of radiology archive media.", no_args_is_help=True)
 cli.add_typer(media.commands)
 cli.add_typer(server.commands)
+cli.add_typer(backup.commands)
 cli.add_typer(tags.commands)
 cli.add_typer(lookup.commands)
 cli.add_typer(db.db_cli, name="db")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from app.cli.common import fail, transaction
 from app.core.config import Settings
+
+if TYPE_CHECKING:
+    from app.audit.service import ExportedCheckpoint
 
 audit_cli = typer.Typer(help="The custody log.", no_args_is_help=True)
 
@@ -21,14 +24,22 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Recompute the custody log's hash chain; exit 1 naming the first bad entry."""
+    check_log(read_checkpoint(checkpoint) if checkpoint is not None else None)
+
+
+def read_checkpoint(path: Path) -> ExportedCheckpoint:
+    from app.audit.service import ExportedCheckpoint
+
+    try:
+        return ExportedCheckpoint(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise fail(f"{path} is not a readable checkpoint file.") from exc
+
+
+def check_log(exported: ExportedCheckpoint | None) -> None:
+    """Verify the configured database's log (against a checkpoint): a line, or exit 1."""
     from app.audit import service
 
-    exported = None
-    if checkpoint is not None:
-        try:
-            exported = service.ExportedCheckpoint(**json.loads(checkpoint.read_text()))
-        except (OSError, ValueError, TypeError) as exc:
-            raise fail(f"{checkpoint} is not a readable checkpoint file.") from exc
     with transaction() as session:
         report = service.verify(session, checkpoint=exported)
     if not report.ok:

@@ -169,6 +169,7 @@ def test_truncated_tail_with_head_rewritten_caught_by_checkpoint(log: Engine, tm
     assert verify(log).ok
     report = verify(log, exported)
     assert (report.ok, report.first_bad_seq) == (False, 31)
+    assert (report.reason or "").startswith(f"missing events 31..{SIZE}: ")
     assert "truncated" in (report.reason or "")
 
 
