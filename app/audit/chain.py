@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from json.encoder import encode_basestring
+from typing import Any, NoReturn
 
 from app.core.time import as_utc
 
@@ -83,3 +84,77 @@ def entry_document(
 def chain_hash(prev_hash: str, document: Mapping[str, Any]) -> str:
     leaf = hashlib.sha256(b"\x00" + canonical_json(document).encode()).digest()
     return hashlib.sha256(bytes.fromhex(prev_hash) + leaf).hexdigest()
+
+
+# --- the same text, faster, for verifying rows as stored ----------------------------------
+
+# json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False) builds such an
+# encoder on every call; this is that encoder, built once.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _refuse(_text: str) -> NoReturn:
+    raise TypeError("a floating-point number")
+
+
+# A float (or NaN, Infinity) anywhere in a payload refuses it as _check_no_floats does.
+_DECODER = json.JSONDecoder(parse_float=_refuse, parse_constant=_refuse)
+_INT_OR_NULL = frozenset({int, type(None)})
+
+
+def stored_entry_text(
+    seq: Any,
+    recorded_at: Any,
+    action: Any,
+    actor_kind: Any,
+    actor_id: Any,
+    actor_role: Any,
+    station_id: Any,
+    carrier_id: Any,
+    location_id: Any,
+    payload: Any,
+) -> str | None:
+    """``canonical_json(entry_document(...))`` of a stored row, without building the document.
+
+    The verifier's hot path. It writes the document's keys in their sorted order (the
+    document's shape is fixed) around the row's values, so it only takes values of the types
+    the log's columns hold (int or None, str, the time as stored) and a payload that decodes
+    without floats; for anything else it answers None, and the caller takes the long way
+    (``entry_document`` + ``canonical_json``), which says what is wrong with the row. Where it
+    answers, the text is the same character for character (tests/app/audit/test_chain.py).
+    """
+    if not (
+        type(seq) is int
+        and type(actor_id) in _INT_OR_NULL
+        and type(station_id) in _INT_OR_NULL
+        and type(carrier_id) in _INT_OR_NULL
+        and type(location_id) in _INT_OR_NULL
+        and type(action) is str
+        and type(actor_kind) is str
+        and type(actor_role) is str
+        and type(payload) is str
+    ):
+        return None
+    try:
+        when = datetime.fromisoformat(recorded_at) if type(recorded_at) is str else recorded_at
+        if when.tzinfo is not None:  # PostgreSQL's; SQLite's text is naive UTC
+            when = when.astimezone(UTC).replace(tzinfo=None)
+        # format_time's strftime gives the same fields, but for %Y below the year 1000 (not
+        # padded to four digits).
+        if when.year < 1000:
+            return None
+        iso = when.isoformat(timespec="microseconds")
+        body = _ENCODER.encode(_DECODER.decode(payload))
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return (
+        f'{{"action":{encode_basestring(action)},"actor":{{"id":{_int(actor_id)},'
+        f'"kind":{encode_basestring(actor_kind)},"role":{encode_basestring(actor_role)}}},'
+        f'"carrier_id":{_int(carrier_id)},"location_id":{_int(location_id)},'
+        f'"payload":{body},"recorded_at":"{iso}Z","seq":{seq},'
+        f'"station_id":{_int(station_id)}}}'
+    )
+
+
+def _int(value: int | None) -> str:
+    return "null" if value is None else int.__repr__(value)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,10 +13,10 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Engine, Row, String, insert, type_coerce
-from sqlalchemy import select as sa_select
+from sqlalchemy import Engine, insert
 from sqlmodel import Session, col, select
 
+from app.audit import verifier
 from app.audit.chain import (
     ENTRY_FIELDS,
     GENESIS,
@@ -167,10 +165,6 @@ def record_denied(engine: Engine, *, principal: Principal, permission: str, rout
         )
 
 
-def _document(event: CustodyEvent) -> dict[str, Any]:
-    return entry_document(**{field: getattr(event, field) for field in ENTRY_FIELDS})
-
-
 def list_events(
     session: Session, *, carrier_id: int | None, after_seq: int, limit: int
 ) -> list[CustodyEvent]:
@@ -206,46 +200,11 @@ class ExportedCheckpoint:
         return _checkpoint_message(self.origin, self.size, self.head, self.signed_at)
 
 
-# The verifier reads the time as stored (text on SQLite), so that a row altered behind the
-# service's back with a time that is no time is named as a bad entry, not a crash in the
-# driver's date parsing (PostgreSQL's timestamptz cannot hold one).
-_RAW_COLUMNS: tuple[Any, ...] = tuple(
-    type_coerce(col(getattr(CustodyEvent, name)), String).label(name)
-    if name == "recorded_at"
-    else col(getattr(CustodyEvent, name))
-    for name in (*ENTRY_FIELDS, "prev_hash", "hash")
-)
-
-
-def _iter_events(session: Session) -> Iterator[Row[Any]]:
-    query = sa_select(*_RAW_COLUMNS).order_by(col(CustodyEvent.seq))
-    yield from session.execute(query.execution_options(yield_per=2000))
-
-
-def _raw_document(row: Row[Any]) -> dict[str, Any]:
-    """The document an entry's hash covers, from its row as stored.
-
-    Raises:
-        ValueError: the row holds a time that is not one, or a payload that is not JSON.
-    """
-    fields = dict(row._mapping)
-    recorded_at = fields["recorded_at"]
-    if isinstance(recorded_at, str):
-        try:
-            fields["recorded_at"] = datetime.fromisoformat(recorded_at)
-        except ValueError:
-            raise ValueError("its time is not a time") from None
-    try:
-        return entry_document(**{name: fields[name] for name in ENTRY_FIELDS})
-    except json.JSONDecodeError:
-        raise ValueError("its payload is not JSON") from None
-
-
 def verify(session: Session, *, checkpoint: ExportedCheckpoint | None = None) -> VerifyReport:
     """Recompute the chain from the first entry; name the first entry that does not fit."""
-    chain = _walk_chain(session, checkpoint_size=checkpoint.size if checkpoint else None)
-    if isinstance(chain, VerifyReport):
-        return chain
+    chain = verifier.walk(session, checkpoint_size=checkpoint.size if checkpoint else None)
+    if isinstance(chain, verifier.Break):
+        return VerifyReport(False, chain.seq - 1, chain.head, chain.seq, chain.reason)
     return (
         _head_mismatch(session, chain)
         or (_checkpoint_mismatch(chain, checkpoint) if checkpoint is not None else None)
@@ -253,62 +212,7 @@ def verify(session: Session, *, checkpoint: ExportedCheckpoint | None = None) ->
     )
 
 
-@dataclass(frozen=True)
-class _Chain:
-    """A log whose entries all chain: its size, its last hash, its hash at a checkpoint."""
-
-    size: int
-    head: str
-    at_checkpoint: str | None
-
-
-def _walk_chain(session: Session, *, checkpoint_size: int | None) -> _Chain | VerifyReport:
-    """Every entry in order, rehashed; the first that is missing, misplaced or altered fails."""
-    expected_prev = GENESIS
-    expected_seq = 1
-    hash_at_checkpoint: str | None = None
-    for event in _iter_events(session):
-        if event.seq != expected_seq:
-            if event.seq > expected_seq:
-                reason = f"entry {expected_seq} is missing (the log jumps to {event.seq})"
-            else:
-                reason = f"entry {event.seq} appears twice or out of order"
-            return VerifyReport(False, expected_seq - 1, expected_prev, expected_seq, reason)
-        if event.prev_hash != expected_prev:
-            return VerifyReport(
-                False,
-                event.seq - 1,
-                expected_prev,
-                event.seq,
-                f"entry {event.seq} does not follow entry {event.seq - 1} "
-                "(inserted, removed or reordered entries)",
-            )
-        try:
-            computed = chain_hash(expected_prev, _raw_document(event))
-        except (ValueError, TypeError) as exc:
-            return VerifyReport(
-                False,
-                event.seq - 1,
-                expected_prev,
-                event.seq,
-                f"entry {event.seq} was altered: {exc}",
-            )
-        if event.hash != computed:
-            return VerifyReport(
-                False,
-                event.seq - 1,
-                expected_prev,
-                event.seq,
-                f"entry {event.seq} was altered (its content no longer matches its hash)",
-            )
-        expected_prev = computed
-        if event.seq == checkpoint_size:
-            hash_at_checkpoint = computed
-        expected_seq += 1
-    return _Chain(expected_seq - 1, expected_prev, hash_at_checkpoint)
-
-
-def _head_mismatch(session: Session, chain: _Chain) -> VerifyReport | None:
+def _head_mismatch(session: Session, chain: verifier.Chain) -> VerifyReport | None:
     """The log head must record the chain's size and last hash (entries cut off the end)."""
     head = session.get(LogHead, 1)
     if head is None or (head.seq, head.hash) == (chain.size, chain.head):
@@ -323,7 +227,9 @@ def _head_mismatch(session: Session, chain: _Chain) -> VerifyReport | None:
     )
 
 
-def _checkpoint_mismatch(chain: _Chain, checkpoint: ExportedCheckpoint) -> VerifyReport | None:
+def _checkpoint_mismatch(
+    chain: verifier.Chain, checkpoint: ExportedCheckpoint
+) -> VerifyReport | None:
     """A signed checkpoint catches truncation and full rewrites the chain alone cannot."""
     problem = check_checkpoint_signature(checkpoint)
     if problem:

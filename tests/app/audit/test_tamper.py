@@ -1,5 +1,7 @@
 """Tampering behind the service's back, by raw SQL with the append-only triggers dropped:
-each kind of change is caught by verify, which names the first bad entry."""
+each kind of change is caught by verify, which names the first bad entry. Every test runs
+twice: the log walked in one go, and in two halves by two processes (entries 1-18 by the
+second process, 19-40 here), as a long log is."""
 
 from __future__ import annotations
 
@@ -10,11 +12,20 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DatabaseError
 
 from app.audit import service as audit_service
+from app.audit import verifier
 from app.audit.chain import ENTRY_FIELDS, chain_hash, entry_document
 from app.core.db import session_scope
 from app.core.principal import SYSTEM
 
 SIZE = 40
+SPLIT = 18  # where two processes cut a log of SIZE entries
+
+
+@pytest.fixture(autouse=True, params=["one walk", "two processes"])
+def walk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "two processes":
+        monkeypatch.setattr(verifier, "SPLIT_FROM", 1)
+    return str(request.param)
 
 
 @pytest.fixture
@@ -83,7 +94,7 @@ def test_untouched_log_verifies(log: Engine) -> None:
     assert report.ok and report.size == SIZE and report.first_bad_seq is None
 
 
-@pytest.mark.parametrize("k", [1, 17, SIZE])
+@pytest.mark.parametrize("k", [1, 17, SPLIT, SPLIT + 1, SIZE])
 def test_altered_entry(log: Engine, k: int) -> None:
     tamper(
         log, "UPDATE custody_event SET payload = :p WHERE seq = :k", params={"p": '{"n":9}', "k": k}
@@ -120,7 +131,7 @@ def test_an_unreadable_entry_is_named_not_a_crash(log: Engine, change: str, reas
     assert reason in (report.reason or "")
 
 
-@pytest.mark.parametrize("k", [1, 20, SIZE - 1])
+@pytest.mark.parametrize("k", [1, SPLIT, SPLIT + 1, 20, SIZE - 1])
 def test_deleted_entry(log: Engine, k: int) -> None:
     tamper(log, "DELETE FROM custody_event WHERE seq = :k", params={"k": k})
     report = verify(log)
@@ -195,6 +206,24 @@ def test_later_appends_still_match_checkpoint(log: Engine, tmp_path) -> None:  #
     with session_scope(log) as session:
         audit_service.append(session, principal=SYSTEM, action="seen", payload={"n": 1})
     assert verify(log, exported).ok
+
+
+def test_the_log_is_cut_where_the_tests_expect(log: Engine, walk: str) -> None:
+    with session_scope(log) as session:
+        split = verifier._split_point(session)
+    assert split == (SPLIT if walk == "two processes" else None)
+
+
+def test_a_failed_second_process_changes_nothing_but_the_time(
+    log: Engine, walk: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The second process cannot start its work (here: a program that exits at once): this
+    process walks its half too, and the answer is the same."""
+    monkeypatch.setattr(verifier.sys, "executable", "false")
+    tamper(log, "UPDATE custody_event SET payload = '{}' WHERE seq = 3")
+    report = verify(log)
+    assert (report.ok, report.first_bad_seq) == (False, 3)
+    assert ("second process failed" in caplog.text) == (walk == "two processes")
 
 
 class TestTriggers:
