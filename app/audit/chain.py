@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
@@ -101,6 +102,16 @@ def _refuse(_text: str) -> NoReturn:
 _DECODER = json.JSONDecoder(parse_float=_refuse, parse_constant=_refuse)
 _INT_OR_NULL = frozenset({int, type(None)})
 
+# A flat object whose text is already canonical, but perhaps for its keys' order: string values
+# with nothing json.dumps escapes (", \\, control characters), integers written as json.dumps
+# writes them (no leading zero, no -0, and short: far from int()'s digit limit), true, false,
+# null. Its keys, read pair by pair from just after the brace, sorted and distinct, make it
+# canonical: the usual payload, checked without decoding and encoding it.
+_STRING = r'"[^"\\\x00-\x1f]*"'
+_VALUE = rf"(?:{_STRING}|-?[1-9][0-9]{{0,17}}|0|true|false|null)"
+_FLAT = re.compile(rf"\{{(?:{_STRING}:{_VALUE}(?:,{_STRING}:{_VALUE})*)?\}}")
+_PAIR_KEY = re.compile(rf'"([^"\\\x00-\x1f]*)":{_VALUE}[,}}]')
+
 
 def stored_entry_text(
     seq: Any,
@@ -144,7 +155,12 @@ def stored_entry_text(
         if when.year < 1000:
             return None
         iso = when.isoformat(timespec="microseconds")
-        body = _ENCODER.encode(_DECODER.decode(payload))
+        if _FLAT.fullmatch(payload) and (keys := _PAIR_KEY.findall(payload, 1)) == sorted(
+            set(keys)
+        ):
+            body = payload
+        else:
+            body = _ENCODER.encode(_DECODER.decode(payload))
     except (ValueError, TypeError, AttributeError):
         return None
     return (

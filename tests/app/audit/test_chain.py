@@ -105,6 +105,48 @@ def test_an_ordinary_row_takes_the_fast_way() -> None:
     assert stored_entry_text(*_ROW.values()) == _definition(_ROW)
 
 
+_flat_values = (
+    st.none() | st.booleans() | st.integers(min_value=-(10**20), max_value=10**20) | st.text()
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    items=st.lists(st.tuples(st.text(max_size=4), _flat_values), max_size=6),
+    sort=st.booleans(),
+)
+def test_a_flat_payload_kept_as_stored_is_canonical(
+    items: list[tuple[str, Any]], sort: bool
+) -> None:
+    """The payload checked without decoding (keys in order or not, repeated or not, values
+    that need escaping or not) gives the definition's text."""
+    pairs = sorted(items, key=lambda pair: pair[0]) if sort else items
+    payload = "{" + ",".join(f"{canonical_json(k)}:{canonical_json(v)}" for k, v in pairs) + "}"
+    row = {**_ROW, "payload": payload}
+    assert stored_entry_text(*row.values()) == _definition(row)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "{}",
+        '{"a":1,"b":"x"}',
+        '{"b":1,"a":2}',
+        '{"a":1,"a":2}',
+        '{"a":-0}',
+        '{"a":1234567890123456789012}',
+        '{"a":"q,","":null}',
+        '{"a":"\\u00e9"}',
+        '{"a":"\\n"}',
+        '{"a":[1,2],"b":{"d":1,"c":2}}',
+        '"text"',
+    ],
+)
+def test_payloads_at_the_edges(payload: str) -> None:
+    row = {**_ROW, "payload": payload}
+    assert stored_entry_text(*row.values()) == _definition(row)
+
+
 @pytest.mark.parametrize(
     "change",
     [
