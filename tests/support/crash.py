@@ -262,7 +262,7 @@ class Drill:
                         f"(first: {unlogged[0]}).")
         for label, writes in self.ledger.moves.items():
             stored = [e.action for e in db.events_of(label) if e.action in MOVES]
-            if not _follows(stored, writes):
+            if not follows(stored, writes):
                 sent = [w.action + ("" if w.acknowledged else "?") for w in writes]
                 lost.append(f"{label}'s logged moves {stored} are not the moves it was sent "
                             f"{sent} (? = unanswered, may be absent).")
@@ -318,7 +318,7 @@ def _apply(held: list[_Held], labels: list[str], action: str, body: dict[str, An
             carrier.transfer_id = None
 
 
-def _follows(stored: list[str], writes: list[Write]) -> bool:
+def follows(stored: list[str], writes: list[Write]) -> bool:
     """``stored`` is ``writes`` in order, less some that were never answered."""
     reachable = {0}  # how much of ``stored`` the writes so far can account for
     for write in writes:
