@@ -3,10 +3,6 @@ acknowledged scan (app.core.writer answers only after its group's commit), on bo
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -21,52 +17,25 @@ from app.audit import service as audit_service
 from app.core.config import Settings
 from app.core.db import session_scope
 from tests.factories import World, tag_uid
-from tests.support.ports import free_port
+from tests.support.service import ServiceProcess
 from tests.support.wait import wait_for
 
 STATIONS = 8
 
 
 @pytest.fixture
-def service(
-    settings: Settings, world: World, tmp_path: Path
-) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`mediatrack serve` as its own process on the test database (already migrated, with the
-    world's station and carriers)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIATRACK_")}
-    env.update(
-        MEDIATRACK_DATABASE_URL=settings.DATABASE_URL,
-        MEDIATRACK_DATA_DIR=str(tmp_path / "data"),
-        MEDIATRACK_SECRET_KEY=settings.secret_key,
-    )
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from app.cli import main; main()", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        assert proc.poll() is None, "mediatrack serve exited"
-        try:
-            return httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_for(up, 60, "mediatrack serve to answer")
-    yield base, proc
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(timeout=30)
+def service(settings: Settings, world: World, tmp_path: Path) -> Iterator[ServiceProcess]:
+    """`mediatrack serve` on the test database (already migrated, with the world's station and
+    carriers)."""
+    with ServiceProcess(settings, tmp_path) as service:
+        service.start()
+        yield service
 
 
 def test_a_killed_service_keeps_every_acknowledged_scan(
-    service: tuple[str, subprocess.Popen[str]], world: World, engine: Engine
+    service: ServiceProcess, world: World, engine: Engine
 ) -> None:
-    base, proc = service
+    base = service.base
     acknowledged: list[str] = []
     unanswered: list[str] = []
     lock = threading.Lock()
@@ -96,7 +65,7 @@ def test_a_killed_service_keeps_every_acknowledged_scan(
     for thread in threads:
         thread.start()
     wait_for(lambda: len(acknowledged) >= 300, 120, "300 acknowledged scans")
-    proc.send_signal(signal.SIGKILL)
+    service.kill()
     for thread in threads:
         thread.join(60)
     assert len(unanswered) == STATIONS  # every station had a scan in flight when it died
