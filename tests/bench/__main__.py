@@ -213,12 +213,12 @@ def _verify(db: str, size: dict[str, Any], run: dict[str, Any]) -> tuple[str, bo
         return None
     audit = run["audit"]
     rate, growth = audit["events_per_s"], audit["peak_rss_delta_mib"]
-    # "Flat": the verify's peak memory does not grow with the log (64 MiB is far below what
-    # holding 10 million events would take); a log that does not verify fails the goal.
+    # "Flat": the verify's peak memory stays under 128 MiB, under 13 bytes an event at 10
+    # million (holding them would take gigabytes); a log that does not verify fails the goal.
     text = f"{rate:,.0f} events/s, peak memory +{growth:.0f} MiB, {audit['events']:,} events"
     if not audit["ok"]:
         text += "; the log did NOT verify"
-    return text, audit["ok"] and rate >= 200_000 and growth < 64
+    return text, audit["ok"] and rate >= 200_000 and growth < 128
 
 
 def _memory(db: str, size: dict[str, Any], run: dict[str, Any]) -> tuple[str, bool]:
