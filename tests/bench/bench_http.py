@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +25,7 @@ import httpx
 from fastapi import FastAPI
 
 from app.scans.schemas import ScanBatch
-from tests.bench.bench_service import label, timed
+from tests.bench.bench_service import label
 from tests.support.ports import free_port
 from tests.support.wait import wait_for
 
@@ -57,7 +58,8 @@ def _process(command: list[str], env: dict[str, str], log: Path) -> Iterator[tup
     with open(log, "ab") as out:
         process = subprocess.Popen(
             [*command, "--host", "127.0.0.1", "--port", str(port)],
-            env={**os.environ, **env},
+            # The operator's own MEDIATRACK_ settings stay out of the benchmark's servers.
+            env={k: v for k, v in os.environ.items() if not k.startswith("MEDIATRACK_")} | env,
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -66,7 +68,9 @@ def _process(command: list[str], env: dict[str, str], log: Path) -> Iterator[tup
     try:
         wait_for(lambda: process.poll() is not None or _listening(port), 60, "the server")
         if process.poll() is not None:
-            raise RuntimeError(f"{command[0]} exited with {process.returncode}; see {log.name}")
+            # The scratch folder goes with the run: its last lines are all that says why.
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+            raise RuntimeError(f"the server exited with {process.returncode}:\n{tail}")
         yield f"http://127.0.0.1:{port}", process.pid
     finally:
         if process.poll() is None:
@@ -79,15 +83,17 @@ def _process(command: list[str], env: dict[str, str], log: Path) -> Iterator[tup
 
 
 def service(
-    workdir: Path, url: str, secret: str
+    workdir: Path, url: str, secret: str, workers: int
 ) -> contextlib.AbstractContextManager[tuple[str, int]]:
-    """``mediatrack serve`` on the benchmark's database, as an operator starts it."""
+    """``mediatrack serve [--workers N]`` on the benchmark's database, as an operator starts
+    it, run from this checkout (the venv's ``mediatrack`` script may be another one's)."""
     env = {
         "MEDIATRACK_DATA_DIR": str(workdir),
         "MEDIATRACK_DATABASE_URL": url,
         "MEDIATRACK_SECRET_KEY": secret,
     }
-    command = [str(Path(sys.executable).with_name("mediatrack")), "serve"]
+    command = [sys.executable, "-c", "from app.cli import main; main()", "serve",
+               "--workers", str(workers)]
     return _process(command, env, workdir / "service.log")
 
 
@@ -122,23 +128,19 @@ def custody(base: str, token: str, *, carriers: int, pairs: int) -> dict[str, li
     """Milliseconds of each check-out and return through HTTP, one clerk after the other, on
     carriers in storage spread over the archive."""
     picks = [n for n in ((i * 7919) % carriers + 1 for i in range(pairs * 2)) if n % 50][:pairs]
-    out: list[float] = []
-    back: list[float] = []
+    times: dict[str, list[float]] = {"check-out": [], "return": []}
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
-
-        def check_out(i: int) -> None:
-            answer = client.post(f"/api/v1/carriers/{label(picks[i])}/checkout",
-                                 json={"borrower_id": 1, "purpose": "TREAT"})
-            answer.raise_for_status()
-
-        def take_back(i: int) -> None:
-            client.post(f"/api/v1/carriers/{label(picks[i])}/return").raise_for_status()
-
-        for i in range(len(picks)):
-            out += timed(lambda _, i=i: check_out(i), 1)
-            back += timed(lambda _, i=i: take_back(i), 1)
-    return {"check-out": out, "return": back}
+        for n in picks:
+            for name, path, body in (
+                ("check-out", "checkout", {"borrower_id": 1, "purpose": "TREAT"}),
+                ("return", "return", None),
+            ):
+                t0 = time.perf_counter()
+                answer = client.post(f"/api/v1/carriers/{label(n)}/{path}", json=body)
+                times[name].append((time.perf_counter() - t0) * 1000)
+                answer.raise_for_status()
+    return times
 
 
 def memory(pid: int) -> dict[str, float]:
