@@ -32,7 +32,7 @@ from app.core.config import Settings
 from app.core.db import session_scope
 from tests.factories import World, tag_uid
 from tests.support.cli import MEDIATRACK, cli_env
-from tests.support.desk import desk_client, listen
+from tests.support.desk import desk_client, listen, until_scan
 from tests.support.pki import make_pki
 from tests.support.ports import free_port
 from tests.support.wait import wait_for
@@ -268,12 +268,7 @@ def test_a_desk_in_one_worker_hears_a_scan_posted_to_the_other(
     assert answer.status_code == 200, answer.text
     assert service.worker_of(answer) != desk_worker
     station.close()
-    names = []
-    while True:
-        name, data = events.get(timeout=10)
-        names.append(name)
-        if name == "scan":
-            break
+    names, data = until_scan(events)
     assert names == ["ready", "scan"]
     assert world.labels[0] in data
     listener.join(timeout=10)

@@ -46,3 +46,13 @@ def listen(client: httpx.Client, events: queue.Queue[tuple[str, str]],
                 if name == "scan":
                     return
                 name, data = "", []
+
+
+def until_scan(events: queue.Queue[tuple[str, str]]) -> tuple[list[str], str]:
+    """The names of the stream's events up to its first scan, and that scan's card."""
+    names = []
+    while True:
+        name, data = events.get(timeout=10)
+        names.append(name)
+        if name == "scan":
+            return names, data

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from app.core.config import Settings
 from app.main import create_app
 from tests.factories import World, tag_uid
-from tests.support.desk import desk_client, listen
+from tests.support.desk import desk_client, listen, until_scan
 from tests.support.server import serve
 from tests.support.wait import wait_for
 
@@ -53,12 +53,7 @@ def test_a_scan_reaches_the_desk_of_its_station(
         # A scan at another station must not show here; this station's must.
         _scan(scan_base, world.other_station_key, tag_uid(2), 1)
         _scan(scan_base, world.station_key, tag_uid(1), 1)
-        names = []
-        while True:
-            name, data = events.get(timeout=10)
-            names.append(name)
-            if name == "scan":
-                break
+        names, data = until_scan(events)
         assert names == ["ready", "scan"]
         assert world.labels[0] in data and world.labels[1] not in data
         listener.join(timeout=10)
