@@ -108,6 +108,12 @@ async def current_principal(
     event loop until its work is queued)."""
     if not token and not key:
         raise UnauthorizedError("Log in first (or send the station's API key).")
+    if token and key:
+        # Which one acts would be a guess (a key used to win silently): a caller is one of them.
+        raise UnauthorizedError(
+            "Send either a log-in token or a station's API key, not both: the request is "
+            "ambiguous."
+        )
     engine = get_engine(request)
     if key:
         keys: StationKeys = request.app.state.station_keys

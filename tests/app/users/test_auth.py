@@ -8,12 +8,14 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from app.core.config import Settings
 from app.core.time import utcnow
 from app.users.service import MAX_FAILED_LOGINS
+from tests.app.web.test_pages import _log_in
 from tests.factories import PASSWORD, World
 from tests.support.wait import wait_for
 
@@ -193,6 +195,19 @@ def test_token_of_a_deactivated_user_is_401(client: TestClient, world: World) ->
     assert r.json()["error"] == "unauthorized"
 
 
+def test_a_page_session_of_a_deactivated_user_ends_at_its_next_request(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    """Pages keep only the user's id in the session: each request reads the account again."""
+    with TestClient(app, raise_server_exceptions=False) as clerk:
+        _log_in(clerk, "clerk")
+        assert clerk.get("/where", follow_redirects=False).status_code == 200
+        r = client.post("/api/v1/users/clerk/deactivate", headers=world.auth("admin"))
+        assert r.status_code == 200
+        r = clerk.get("/where", follow_redirects=False)
+        assert (r.status_code, r.headers["location"]) == (303, "/login?next=/where")
+
+
 def test_no_credentials_is_401_with_a_challenge(client: TestClient, world: World) -> None:
     r = client.get(STAFF_ONLY)
     assert r.status_code == 401
@@ -271,9 +286,16 @@ class TestStationKeys:
         assert r.status_code == 403, r.text
         assert r.json()["error"] == "forbidden"
 
-    def test_station_cannot_pass_itself_off_as_a_user(
-        self, client: TestClient, world: World
+    @pytest.mark.parametrize("path", ["/api/v1/users", "/api/v1/stations/me", STAFF_ONLY])
+    def test_a_token_and_a_key_together_are_refused_as_ambiguous(
+        self, path: str, client: TestClient, world: World
     ) -> None:
-        """A key sent with an admin's token: the key decides, so no admin rights."""
+        """Neither decides silently: not the key (a station passing itself off as an admin's
+        request), not the token (an admin's request acting as a station)."""
         headers = {**world.auth("station"), **world.auth("admin")}
-        assert client.get("/api/v1/users", headers=headers).status_code == 403
+        r = client.get(path, headers=headers)
+        assert r.status_code == 401, r.text
+        assert r.json()["error"] == "unauthorized"
+        assert "not both" in r.json()["detail"]
+        for alone in ("station", "admin"):
+            assert client.get(path, headers=world.auth(alone)).status_code in (200, 403)
