@@ -26,6 +26,7 @@ from app.core.errors import (
     register_handlers,
 )
 from app.core.logs import install_filters
+from app.core.ratelimit import ReadBudget
 from app.core.writer import GroupWriter
 from app.scans.service import SCAN_CHANNEL
 
@@ -214,6 +215,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.writer = writer
     app.state.listener = listener
     app.state.station_keys = StationKeys()
+    app.state.read_budget = ReadBudget(
+        rate=settings.STATION_READS_PER_SECOND, burst=settings.STATION_READ_BURST
+    )
     app.state.record_denied = audit_service.record_denied  # see app.auth.deps
     register_handlers(app)
     app.include_router(api_router)

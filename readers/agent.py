@@ -9,7 +9,8 @@ Rules:
   anything else happens, sent in sequence order in batches, and deleted only when the service's
   answer lists its event id. Sending retries with exponential backoff while the server or the
   network is down, or while the server refuses the station itself (a revoked key); the operator
-  is told which of the two it is and how many scans wait.
+  is told which of the two it is and how many scans wait. A 429 (the station sent more reads
+  than its budget) is retried after the answer's Retry-After, never set aside.
 - Never stall on one scan. When the server refuses a batch's content (400 or 422), the
   scans are sent one by one; a scan refused alone moves to the outbox's dead-letter table with
   the server's reason (``mediatrack station status`` lists them) and the queue moves on.
@@ -211,6 +212,11 @@ class StationAgent:
                     self._campaign_refused(batch[0].campaign_id, exc)
                     continue
                 self._failed(exc)
+                if exc.retry_after is not None:
+                    # The server said when (429: over the station's read budget): sooner is
+                    # refused again, later only delays the queue.
+                    self.stop.wait(exc.retry_after)
+                    continue
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -17,11 +19,19 @@ CONTENT_REFUSED = frozenset({400, 422})
 class ServiceError(Exception):
     """The service answered with an error, or could not be reached (``status`` 0)."""
 
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code  # the service's own "error" value, when the answer was one
+        # Seconds the server asked to wait before sending again (429, 503): its Retry-After.
+        self.retry_after = retry_after
 
     @property
     def unreachable(self) -> bool:
@@ -42,6 +52,22 @@ class ServiceError(Exception):
         if self.status >= 500:
             return f"server error (HTTP {self.status}): {self.message}"
         return f"server refused (HTTP {self.status}): {self.message}"
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds: delay-seconds or an HTTP date (RFC 9110 10.2.3); None when
+    absent or unreadable."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class ServiceClient:
@@ -91,6 +117,7 @@ class ServiceClient:
             response.status_code,
             detail or f"The server answered HTTP {response.status_code}.",
             code,
+            _retry_after(response.headers.get("Retry-After")),
         )
 
     @property

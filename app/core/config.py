@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     # it) and private key. Phones need https for Web NFC (docs/phone.md).
     TLS_CERT_FILE: Path | None = None
     TLS_KEY_FILE: Path | None = None
+    # Each station's read budget (app.core.ratelimit): reads (not requests) per second it may
+    # send on average, and how many it may send at once. A desk taps about once a second and a
+    # hand sweep reads a few tags a second; 10/s leaves room for both, while a reader gone
+    # runaway adds at most 36,000 events an hour instead of as many as the server can take.
+    # The burst holds two full batches (the APIs take 500 reads at most), so an inventory batch
+    # or an agent's backlog after an outage goes through at once, the rest at the rate.
+    STATION_READS_PER_SECOND: float = Field(default=10, gt=0)
+    STATION_READ_BURST: int = Field(default=1000, ge=500)
 
     @field_validator("PURPOSES", "APPROVAL_PURPOSES", mode="before")
     @classmethod

@@ -79,6 +79,10 @@ class TooManyRequestsError(AppError):
     status_code = 429
     code = ErrorCode.TOO_MANY_REQUESTS
 
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # whole seconds, sent as Retry-After (RFC 9110 10.2.3)
+
 
 def error_body(code: ErrorCode, detail: Any) -> dict[str, Any]:
     return {"error": code, "detail": detail}
@@ -103,6 +107,8 @@ def register_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        if isinstance(exc, TooManyRequestsError) and exc.retry_after is not None:
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(
             error_body(exc.code, exc.message), status_code=exc.status_code, headers=headers
         )

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from app.auth.deps import require
 from app.core.db import ReadSessionDep, SessionDep
-from app.core.deps import SettingsDep
+from app.core.deps import ReadBudgetDep, SettingsDep
 from app.core.principal import Principal
 from app.core.validation import MAX_INT
 from app.inventory import service
@@ -60,13 +60,16 @@ def read_campaign(session: ReadSessionDep, _: Reader, campaign_id: CampaignId) -
 def post_reads(
     session: SessionDep,
     settings: SettingsDep,
+    budget: ReadBudgetDep,
     principal: Sweeper,
     campaign_id: CampaignId,
     batch: ReadBatch,
 ) -> ReadResults:
     """A sweep's reads (up to 500): location reads set the session's shelf, carrier reads are
     placed on it by read time. Answers each read's class and the counts; a read delivered
-    again answers as it did the first time (``replayed``)."""
+    again answers as it did the first time (``replayed``). A station sending more reads than
+    its budget: 429 with Retry-After, nothing recorded."""
+    budget.take(principal, len(batch.reads))
     return service.ingest(
         session=session,
         principal=principal,

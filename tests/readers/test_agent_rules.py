@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ class ScriptedServer:
         self.garble = False
         self.refuse: set[str] = set()  # tag UIDs whose batch is answered 422
         self.proxy_400 = False  # a proxy in the way answers a plain-HTML 400
+        self.throttle = 0  # this many POSTs are answered 429 with Retry-After: 1
+        self.posted_at: list[float] = []  # when each POST came, answered or not
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if self.garble:
@@ -46,6 +49,11 @@ class ScriptedServer:
         if request.url.path.endswith("/stations/me"):
             seqs = [r["station_seq"] for batch in self.requests for r in batch]
             return httpx.Response(200, json={"name": "desk", "last_seq": max(seqs, default=0)})
+        self.posted_at.append(time.monotonic())
+        if self.throttle:
+            self.throttle -= 1
+            return httpx.Response(429, headers={"Retry-After": "1"}, json={
+                "error": "too_many_requests", "detail": "send these again in 1 seconds."})
         reads = json.loads(request.content)["reads"]
         if self.max_reads is not None and len(reads) > self.max_reads:
             return httpx.Response(413, json={"error": "PayloadTooLarge", "detail": "too big"})
@@ -150,6 +158,28 @@ class TestSending:
             f"  #3 04BAD0 read {dead.scan.read_at}, refused {dead.refused_at}: "
             "reads.0.tag_uid: not a tag UID.",
         ]
+
+    def test_a_429_is_sent_again_after_its_retry_after_not_set_aside(
+        self, agent: StationAgent, server: ScriptedServer
+    ) -> None:
+        server.throttle = 2
+        for uid in ("0401", "0402", "0403"):
+            agent.handle(_arrived(uid))
+            agent.handle(TagEvent(EventKind.REMOVED, "r0", uid=uid))
+        runner = threading.Thread(target=agent.run)
+        runner.start()
+        try:
+            wait_for(lambda: agent.outbox.count() == 0, 20, "the queue to drain")
+        finally:
+            agent.stop.set()
+            runner.join()
+        delivered = [r["tag_uid"] for request in server.requests for r in request]
+        assert delivered == ["0401", "0402", "0403"]  # in order, each once
+        assert agent.outbox.dead_letters() == []
+        assert "server refused (HTTP 429)" in _output(agent)
+        # Each retry waited the second it was told to (the backoff alone starts at 0.2 s).
+        first, second, third = server.posted_at[:3]
+        assert second - first >= 1 and third - second >= 1
 
     def test_a_proxys_400_is_not_a_refusal_of_the_scans(
         self, agent: StationAgent, server: ScriptedServer
