@@ -89,6 +89,7 @@ def _add_locations(session: Session) -> list[str]:
         location_service.create(
             session=session,
             location_in=LocationCreate(code=code, name=name, kind=place_kind, parent=parent),
+            by=SYSTEM,
         )
     shelves = []
     for cab in range(1, 5):
@@ -98,6 +99,7 @@ def _add_locations(session: Session) -> list[str]:
             location_in=LocationCreate(
                 code=cabinet, name=f"Cabinet {cab}", kind=K.CABINET, parent="ARCH"
             ),
+            by=SYSTEM,
         )
         for shelf in range(1, 6):
             code = f"{cabinet}_S{shelf}"
@@ -112,6 +114,7 @@ def _add_locations(session: Session) -> list[str]:
                     # A shelf tag (NTAG213 7-byte UID, NXP manufacturer byte 0x04).
                     tag_uid=f"04AA{cab:02X}{shelf:02X}0000{cab:02X}",
                 ),
+                by=SYSTEM,
             )
     return shelves
 
@@ -129,6 +132,7 @@ def _add_staff(session: Session) -> None:
             user_in=UserCreate(
                 username=username, display_name=username.title(), role=role, password=DEMO_PASSWORD
             ),
+            by=SYSTEM,
         )
 
 
@@ -144,7 +148,9 @@ def _add_borrowers(session: Session) -> list[Borrower]:
 def _add_station(session: Session, settings: Settings) -> Path:
     """The archive desk's station; its API key goes to a file only its owner can read."""
     station, key = station_service.create(
-        session=session, station_in=StationCreate(name="archive-desk-1", location="DESK1")
+        session=session,
+        station_in=StationCreate(name="archive-desk-1", location="DESK1"),
+        by=SYSTEM,
     )
     key_file = settings.DATA_DIR / f"station-{station.name}.key"
     key_file.parent.mkdir(parents=True, exist_ok=True)

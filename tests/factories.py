@@ -69,6 +69,7 @@ def build_world(engine: Engine, settings: Settings, carriers: int = 3) -> World:
             location_service.create(
                 session=session,
                 location_in=LocationCreate(code=code, name=name, kind=kind, parent=parent),
+                by=SYSTEM,
             )
         tokens = {}
         for role in STAFF_ROLES:
@@ -97,10 +98,10 @@ def build_world(engine: Engine, settings: Settings, carriers: int = 3) -> World:
             borrower_in=BorrowerCreate(name="Dr Wang", department="Cardiology"),
         )
         _, key = station_service.create(
-            session=session, station_in=StationCreate(name="desk-1", location="DESK")
+            session=session, station_in=StationCreate(name="desk-1", location="DESK"), by=SYSTEM
         )
         _, other_key = station_service.create(
-            session=session, station_in=StationCreate(name="desk-2", location="VAULT")
+            session=session, station_in=StationCreate(name="desk-2", location="VAULT"), by=SYSTEM
         )
         world = World(
             tokens=tokens,

@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, or_, select
 
 from app.core.config import Settings
 from app.core.db import get_engine, read_only, session_scope
@@ -25,6 +25,7 @@ from app.core.errors import ForbiddenError, UnauthorizedError
 from app.core.permissions import PERMISSIONS, allowed
 from app.core.principal import Principal, Role
 from app.core.security import api_key_matches, api_key_prefix, hash_api_key, read_token
+from app.core.time import utcnow
 from app.stations.models import Station
 from app.users.models import User
 
@@ -47,15 +48,31 @@ def _user_principal(session: Session, token: str, secret: str) -> Principal:
     return Principal(kind="user", id=user.id, role=Role(user.role))
 
 
-def _station_principal(session: Session, key: str) -> Principal:
+def _station_with_key(session: Session, key: str) -> Station:
+    """The station whose current key is ``key``, or whose previous key is, while that is in
+    its grace period after a rotation (app.stations.service.rotate_key)."""
     prefix = api_key_prefix(key)
-    station = (
-        session.exec(select(Station).where(Station.key_prefix == prefix)).one_or_none()
-        if prefix
-        else None
-    )
-    if station is None or not api_key_matches(key, station.key_hash):
+    if prefix is None:
         raise UnauthorizedError("That station key is not known.")
+    query = select(Station).where(
+        or_(col(Station.key_prefix) == prefix, col(Station.previous_key_prefix) == prefix)
+    )
+    for station in session.exec(query):
+        if api_key_matches(key, station.key_hash):
+            return station
+        if station.previous_key_hash and api_key_matches(key, station.previous_key_hash):
+            expires = station.previous_key_expires_at
+            if expires is None or expires <= utcnow():
+                raise UnauthorizedError(
+                    f"This key of station {station.name} was replaced by a new one and no "
+                    "longer works; give the station its new key."
+                )
+            return station
+    raise UnauthorizedError("That station key is not known.")
+
+
+def _station_principal(session: Session, key: str) -> Principal:
+    station = _station_with_key(session, key)
     if station.revoked_at is not None:
         raise UnauthorizedError(f"The key of station {station.name} was revoked.")
     return Principal(
@@ -71,8 +88,9 @@ class StationKeys:
     """Stations recently let in, by the hash of their key, for at most ``ttl`` seconds.
 
     A station posts a scan per tap: checking its key in a transaction of its own each time was a
-    fifth of a scan's cost. A key revoked (or a station moved) takes effect within ``ttl``; keys
-    that failed are never kept, so guessing gains nothing from this.
+    fifth of a scan's cost. A key revoked, or replaced and past its grace period (or a station
+    moved) takes effect within ``ttl``; keys that failed are never kept, so guessing gains
+    nothing from this.
     """
 
     def __init__(self, ttl: float = 1.0) -> None:

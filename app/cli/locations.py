@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from app.cli.common import transaction
+from app.core.principal import SYSTEM
 
 location_cli = typer.Typer(help="Locations.", no_args_is_help=True)
 
@@ -24,5 +25,5 @@ def location_add(
 
     with transaction() as session:
         location_in = LocationCreate(code=code, name=name, kind=LocationKind(kind), parent=parent)
-        location = service.create(session=session, location_in=location_in)
+        location = service.create(session=session, location_in=location_in, by=SYSTEM)
         typer.echo(f"Added {location.code}: {location.path}")

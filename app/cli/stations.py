@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 import typer
 
 from app.cli.common import PASS_THROUGH, transaction
+from app.core.principal import SYSTEM
+from app.stations.schemas import MAX_GRACE_MINUTES
 
 station_cli = typer.Typer(help="Reader stations.", no_args_is_help=True)
 
@@ -25,6 +28,7 @@ def station_create(
         station, key = service.create(
             session=session,
             station_in=StationCreate(name=name, kind=StationKind(kind), location=location),
+            by=SYSTEM,
         )
     typer.echo(f"Station {station.name} created. Its API key (shown only now):", err=True)
     typer.echo(key)
@@ -54,5 +58,33 @@ def station_revoke(name: str) -> None:
     from app.stations import service
 
     with transaction() as session:
-        service.revoke(session=session, name=name)
+        service.revoke(session=session, name=name, by=SYSTEM)
     typer.echo(f"The key of station {name} is revoked.")
+
+
+@station_cli.command("rotate-key")
+def station_rotate_key(
+    name: str,
+    grace_minutes: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=MAX_GRACE_MINUTES,
+            help="How long the old key keeps working (0: stops at once, for a leaked key).",
+        ),
+    ] = 60,
+) -> None:
+    """Give a station a new API key, printed once, alone on the last line; the old key keeps
+    working for the grace period, time to put the new one on the station."""
+    from app.stations import service
+
+    with transaction() as session:
+        _, key = service.rotate_key(
+            session=session, name=name, grace=timedelta(minutes=grace_minutes), by=SYSTEM
+        )
+    typer.echo(
+        f"Station {name} has a new API key (shown only now); the old one works for "
+        f"{grace_minutes} more minute(s):",
+        err=True,
+    )
+    typer.echo(key)

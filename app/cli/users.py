@@ -9,6 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from app.cli.common import fail, problems, transaction
+from app.core.principal import SYSTEM
 
 user_cli = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 
@@ -35,5 +36,5 @@ def user_create(
     except ValidationError as exc:
         raise fail(f"Cannot create that user: {problems(exc)}.") from exc
     with transaction() as session:
-        user = service.create(session=session, user_in=user_in)
+        user = service.create(session=session, user_in=user_in, by=SYSTEM)
         typer.echo(f"Created {user.role} {user.username}.")

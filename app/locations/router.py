@@ -17,10 +17,10 @@ router = APIRouter(prefix="/locations", tags=["locations"])
 @router.post("", response_model=LocationPublic, status_code=201)
 def create_location(
     session: SessionDep,
-    _: Annotated[Principal, Depends(require("locations.write"))],
+    principal: Annotated[Principal, Depends(require("locations.write"))],
     location_in: LocationCreate,
 ) -> LocationPublic:
-    location = service.create(session=session, location_in=location_in)
+    location = service.create(session=session, location_in=location_in, by=principal)
     return service.to_public(session=session, location=location)
 
 

@@ -6,9 +6,11 @@ from sqlalchemy import inspect
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, func, select
 
+from app.audit import service as audit_service
 from app.carriers.models import Carrier
 from app.core.errors import ConflictError, NotFoundError
 from app.core.ids import id_of
+from app.core.principal import Principal
 from app.core.validation import normalise_uid
 from app.locations.models import Location
 from app.locations.schemas import LocationCreate, LocationPublic
@@ -55,7 +57,7 @@ def get_by_tags(*, session: Session, uids: list[str]) -> dict[str, Location]:
     return {loc.tag_uid: loc for loc in session.exec(query) if loc.tag_uid}
 
 
-def create(*, session: Session, location_in: LocationCreate) -> Location:
+def create(*, session: Session, location_in: LocationCreate, by: Principal) -> Location:
     if session.exec(select(Location.id).where(Location.code == location_in.code)).first():
         raise ConflictError(f"The location code {location_in.code} is already taken.")
     parent = get_by_code(session=session, code=location_in.parent) if location_in.parent else None
@@ -77,6 +79,18 @@ def create(*, session: Session, location_in: LocationCreate) -> Location:
     )
     session.add(location)
     session.flush()
+    audit_service.append(
+        session,
+        principal=by,
+        action="admin_location_created",
+        payload={
+            "code": location.code,
+            "kind": location.kind,
+            "parent": location_in.parent,
+            "tag_uid": location.tag_uid,
+        },
+        location_id=location.id,
+    )
     return location
 
 

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
+from app.audit import service as audit_service
 from app.core.config import Settings
 from app.core.errors import InvalidInputError
+from app.core.principal import Principal
 from app.core.time import utcnow
 from app.site.models import SiteSetting
 from app.site.schemas import SiteUpdate
@@ -44,7 +46,7 @@ def require_purpose(site: Site, purpose: str) -> None:
         )
 
 
-def update(*, session: Session, site_in: SiteUpdate) -> Site:
+def update(*, session: Session, site_in: SiteUpdate, by: Principal) -> Site:
     values = {
         SITE_NAME: site_in.site_name,
         PURPOSES: ",".join(site_in.purposes),
@@ -55,4 +57,14 @@ def update(*, session: Session, site_in: SiteUpdate) -> Site:
         row.value, row.updated_at = value, utcnow()
         session.add(row)
     session.flush()
+    audit_service.append(
+        session,
+        principal=by,
+        action="admin_site_changed",
+        payload={
+            "site_name": site_in.site_name,
+            "purposes": list(site_in.purposes),
+            "approval_purposes": list(site_in.approval_purposes),
+        },
+    )
     return Site(site_in.site_name, tuple(site_in.purposes), tuple(site_in.approval_purposes))

@@ -19,6 +19,11 @@ class Station(SQLModel, table=True):
     location_id: int = Field(foreign_key="location.id")
     key_prefix: str = Field(max_length=16, unique=True)
     key_hash: str = Field(max_length=64)
+    # The key before the latest rotation, valid until its expiry so that the station can be
+    # given the new one without a moment refused (app.stations.service.rotate_key).
+    previous_key_prefix: str | None = Field(default=None, max_length=16, unique=True, index=True)
+    previous_key_hash: str | None = Field(default=None, max_length=64)
+    previous_key_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_seq: int = 0

@@ -1,24 +1,32 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from app.auth.deps import require
 from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import Limit, Offset
 from app.core.principal import Principal
 from app.stations import service
-from app.stations.schemas import StationCreate, StationCreated, StationListPublic, StationPublic
+from app.stations.schemas import (
+    MAX_GRACE_MINUTES,
+    StationCreate,
+    StationCreated,
+    StationListPublic,
+    StationPublic,
+)
 
 router = APIRouter(prefix="/stations", tags=["stations"])
 Admin = Annotated[Principal, Depends(require("stations.manage"))]
+GraceMinutes = Annotated[int, Query(ge=0, le=MAX_GRACE_MINUTES)]
 
 
 @router.post("", response_model=StationCreated, status_code=201)
-def create_station(session: SessionDep, _: Admin, station_in: StationCreate) -> StationCreated:
+def create_station(session: SessionDep, admin: Admin, station_in: StationCreate) -> StationCreated:
     """Register a station. Its API key is in this answer and nowhere else: keep it."""
-    station, key = service.create(session=session, station_in=station_in)
+    station, key = service.create(session=session, station_in=station_in, by=admin)
     public = service.to_public(session=session, station=station)
     return StationCreated(**public.model_dump(), api_key=key)
 
@@ -44,6 +52,20 @@ def read_stations(
 
 
 @router.post("/{name}/revoke", response_model=StationPublic)
-def revoke_station(session: SessionDep, _: Admin, name: str) -> StationPublic:
-    station = service.revoke(session=session, name=name)
+def revoke_station(session: SessionDep, admin: Admin, name: str) -> StationPublic:
+    station = service.revoke(session=session, name=name, by=admin)
     return service.to_public(session=session, station=station)
+
+
+@router.post("/{name}/rotate-key", response_model=StationCreated)
+def rotate_station_key(
+    session: SessionDep, admin: Admin, name: str, grace_minutes: GraceMinutes = 60
+) -> StationCreated:
+    """Give the station a new API key, in this answer and nowhere else. The old key keeps
+    working for ``grace_minutes`` (0: stops at once, for a key that leaked), time to put the
+    new one on the station without a refused scan."""
+    station, key = service.rotate_key(
+        session=session, name=name, grace=timedelta(minutes=grace_minutes), by=admin
+    )
+    public = service.to_public(session=session, station=station)
+    return StationCreated(**public.model_dump(), api_key=key)

@@ -8,6 +8,10 @@ from pydantic import BaseModel, Field
 from app.core.schemas import Strict
 from app.core.validation import LOCATION_CODE_PATTERN
 
+# How long a station's old key may keep working after a rotation: up to a week, long enough
+# to reach a station in another building, short enough that a forgotten old key ends.
+MAX_GRACE_MINUTES = 7 * 24 * 60
+
 
 class StationKind(StrEnum):
     DESK = "desk"
@@ -31,6 +35,9 @@ class StationPublic(BaseModel):
     last_seq: int
     clock_wrong: bool = Field(
         description="The station's latest read carried an implausible time: set its clock."
+    )
+    old_key_valid_until: datetime | None = Field(
+        description="After a key rotation: until when the previous key still works."
     )
 
 

@@ -36,8 +36,8 @@ def log_in(
 
 
 @router.post("/users", response_model=UserPublic, status_code=201)
-def create_user(session: SessionDep, _: Admin, user_in: UserCreate) -> UserPublic:
-    user = service.create(session=session, user_in=user_in)
+def create_user(session: SessionDep, admin: Admin, user_in: UserCreate) -> UserPublic:
+    user = service.create(session=session, user_in=user_in, by=admin)
     return UserPublic.model_validate(user, from_attributes=True)
 
 

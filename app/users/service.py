@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
+from app.audit import service as audit_service
 from app.core.db import independent_transaction
 from app.core.errors import (
     ConflictError,
@@ -25,7 +26,7 @@ MAX_FAILED_LOGINS = 10
 LOCK_MINUTES = 15
 
 
-def create(*, session: Session, user_in: UserCreate) -> User:
+def create(*, session: Session, user_in: UserCreate, by: Principal) -> User:
     if user_in.role not in STAFF_ROLES:
         raise InvalidInputError(f"Staff roles are {', '.join(r.value for r in STAFF_ROLES)}.")
     if session.exec(select(User.id).where(User.username == user_in.username)).first():
@@ -38,6 +39,12 @@ def create(*, session: Session, user_in: UserCreate) -> User:
     )
     session.add(user)
     session.flush()
+    audit_service.append(
+        session,
+        principal=by,
+        action="admin_user_created",
+        payload={"user_id": user.id, "username": user.username, "role": user.role},
+    )
     return user
 
 
@@ -93,6 +100,12 @@ def deactivate(*, session: Session, username: str, by: Principal) -> User:
     user.active = False
     session.add(user)
     session.flush()
+    audit_service.append(
+        session,
+        principal=by,
+        action="admin_user_deactivated",
+        payload={"user_id": user.id, "username": username},
+    )
     return user
 
 
@@ -106,9 +119,15 @@ def change_role(*, session: Session, username: str, role: Role, by: Principal) -
         _keep_an_admin(session, user)
     if user.id is not None and user.id == by.user_id:
         raise ConflictError("You cannot change your own role; ask another administrator.")
-    user.role = role.value
+    before, user.role = user.role, role.value
     session.add(user)
     session.flush()
+    audit_service.append(
+        session,
+        principal=by,
+        action="admin_user_role_changed",
+        payload={"user_id": user.id, "username": username, "from": before, "to": user.role},
+    )
     return user
 
 

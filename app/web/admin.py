@@ -1,7 +1,8 @@
 """Administration: staff accounts, reader stations, the location tree, borrowers, and the
 site's name and purposes of use. Each page calls its domain's service, on the same permission
-as the API route that does the same; every change is appended to the custody log as an
-``admin_...`` event (never with a password or an API key in it).
+as the API route that does the same; the service appends every change to the custody log as an
+``admin_...`` event (never with a password or an API key in it), whether a page, the API or the
+command line made it.
 
 After a change the browser is sent back to the list (post/redirect/get, the message kept in the
 session until shown), except after creating a station: its API key is on that answer only.
@@ -113,9 +114,7 @@ def create_user(
 ) -> RedirectResponse:
     user_in = valid(UserCreate, username=username.strip(), display_name=display_name,
                      role=role, password=password)
-    made = user_service.create(session=session, user_in=user_in)
-    _log(session, user, "admin_user_created",
-         {"user_id": made.id, "username": made.username, "role": made.role})
+    made = user_service.create(session=session, user_in=user_in, by=user.principal)
     return flash.redirect(request, "/admin/users",
                  i18n.gettext("The account %(name)s is created.", name=made.username))
 
@@ -124,8 +123,7 @@ def create_user(
 def deactivate_user(
     request: Request, session: SessionDep, user: UserAdmin, _: Csrf, username: str
 ) -> RedirectResponse:
-    gone = user_service.deactivate(session=session, username=username, by=user.principal)
-    _log(session, user, "admin_user_deactivated", {"user_id": gone.id, "username": username})
+    user_service.deactivate(session=session, username=username, by=user.principal)
     return flash.redirect(request, "/admin/users",
                  i18n.gettext("The account %(name)s is deactivated.", name=username))
 
@@ -137,11 +135,8 @@ def change_role(
 ) -> RedirectResponse:
     if role not in {r.value for r in STAFF_ROLES}:
         raise InvalidInputError(i18n.gettext("Check these fields: %(fields)s.", fields="role"))
-    before = user_service.get_by_username(session=session, username=username).role
     changed = user_service.change_role(session=session, username=username, role=Role(role),
                                        by=user.principal)
-    _log(session, user, "admin_user_role_changed",
-         {"user_id": changed.id, "username": username, "from": before, "to": changed.role})
     return flash.redirect(request, "/admin/users",
                  i18n.gettext("%(name)s is now: %(role)s.", name=username,
                               role=term(ROLE_NAMES, changed.role)))
@@ -174,10 +169,8 @@ def create_station(
 ) -> HTMLResponse:
     """The new station's API key is in this page and nowhere else (not even the session)."""
     station_in = valid(StationCreate, name=name.strip(), kind=kind, location=location)
-    station, key = station_service.create(session=session, station_in=station_in)
-    _log(session, user, "admin_station_created",
-         {"station_id": station.id, "name": station.name, "kind": station.kind,
-          "location": station_in.location})
+    station, key = station_service.create(session=session, station_in=station_in,
+                                          by=user.principal)
     response = render(request, "admin/station_key.html", {"station": station, "key": key},
                       user=user)
     response.headers["Cache-Control"] = "no-store"
@@ -188,8 +181,7 @@ def create_station(
 def revoke_station(
     request: Request, session: SessionDep, user: StationAdmin, _: Csrf, name: str
 ) -> RedirectResponse:
-    station = station_service.revoke(session=session, name=name)
-    _log(session, user, "admin_station_revoked", {"station_id": station.id, "name": name})
+    station_service.revoke(session=session, name=name, by=user.principal)
     return flash.redirect(request, "/admin/stations",
                  i18n.gettext("The key of station %(name)s is revoked.", name=name))
 
@@ -232,10 +224,8 @@ def create_location(
 ) -> RedirectResponse:
     location_in = valid(LocationCreate, code=code.strip().upper(), name=name, kind=kind,
                          parent=parent, tag_uid=tag_uid.strip())
-    place = location_service.create(session=session, location_in=location_in)
-    _log(session, user, "admin_location_created",
-         {"code": place.code, "kind": place.kind, "parent": location_in.parent,
-          "tag_uid": place.tag_uid}, location_id=place.id)
+    place = location_service.create(session=session, location_in=location_in,
+                                    by=user.principal)
     return flash.redirect(request, "/admin/locations",
                  i18n.gettext("%(path)s is added.", path=place.path))
 
@@ -286,10 +276,7 @@ def update_site(
 ) -> RedirectResponse:
     site_in = valid(SiteUpdate, site_name=site_name, purposes=_codes(purposes),
                      approval_purposes=_codes(approval_purposes))
-    changed = site_service.update(session=session, site_in=site_in)
-    _log(session, user, "admin_site_changed",
-         {"site_name": changed.name, "purposes": list(changed.purposes),
-          "approval_purposes": list(changed.approval_purposes)})
+    site_service.update(session=session, site_in=site_in, by=user.principal)
     return flash.redirect(request, "/admin/site", i18n.gettext("Saved."))
 
 

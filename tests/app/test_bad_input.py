@@ -61,7 +61,9 @@ def snapshot(engine: Engine) -> dict[str, Any]:
         state["carriers"] = [tuple(row) for row in rows]
         state["stations"] = [
             tuple(row)
-            for row in conn.execute(text("SELECT name, last_seq, revoked_at FROM station"))
+            for row in conn.execute(
+                text("SELECT name, last_seq, revoked_at, key_prefix FROM station")
+            )
         ]
     return state
 
@@ -889,15 +891,34 @@ def test_nul_characters_in_bodies_are_422(client: TestClient, world: World, engi
         ("/api/v1/carriers/RAD%000001", "clerk"),
         ("/api/v1/users/cl%00erk/deactivate", "admin"),
         ("/api/v1/stations/desk%00-2/revoke", "admin"),
+        ("/api/v1/stations/desk%00-2/rotate-key", "admin"),
     ],
 )
 def test_nul_characters_in_the_address_are_422(
     path: str, role: str, client: TestClient, world: World, engine: Engine
 ) -> None:
-    method = "POST" if path.endswith(("/deactivate", "/revoke")) else "GET"
+    method = "POST" if path.endswith(("/deactivate", "/revoke", "/rotate-key")) else "GET"
     with unchanged(engine):
         r = client.request(method, path, headers=world.auth(role))
         assert_error(r, 422, "invalid_input")
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("desk-2/rotate-key?grace_minutes=-1", 422),
+        ("desk-2/rotate-key?grace_minutes=10081", 422),  # more than a week
+        ("desk-2/rotate-key?grace_minutes=soon", 422),
+        ("desk-2/rotate-key?grace_minutes=1e3", 422),
+        ("desk-9/rotate-key?grace_minutes=60", 404),
+    ],
+)
+def test_a_key_rotation_with_a_bad_grace_or_station_changes_nothing(
+    path: str, status: int, client: TestClient, world: World, engine: Engine
+) -> None:
+    with unchanged(engine):
+        r = client.post(f"/api/v1/stations/{path}", headers=world.auth("admin"))
+        assert_error(r, status, "invalid_input" if status == 422 else "not_found")
 
 
 def test_nul_in_a_login_name_is_a_failed_login(client: TestClient, world: World) -> None:

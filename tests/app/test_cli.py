@@ -217,6 +217,27 @@ class TestStationCreate:
         assert result.exit_code == 0, result.output
         assert client.get("/api/v1/carriers", headers=world.auth("station")).status_code == 401
 
+    def test_rotate_key_prints_the_new_key_alone_and_the_old_one_still_works(
+        self, client: TestClient, world: World, env: dict[str, str]
+    ) -> None:
+        result = run(env, "station", "rotate-key", "desk-1", "--grace-minutes", "30")
+        assert result.exit_code == 0, result.output
+        key = result.stdout.splitlines()[-1]
+        assert KEY.fullmatch(key) and key != world.station_key
+        assert "30 more minute(s)" in result.stderr and key not in result.stderr
+        for either in (key, world.station_key):
+            r = client.get("/api/v1/stations/me", headers={"X-API-Key": either})
+            assert r.status_code == 200 and r.json()["old_key_valid_until"] is not None
+
+    @pytest.mark.parametrize("grace", ["-1", "10081", "soon"])
+    def test_rotate_key_with_a_bad_grace_exits_non_zero_and_keeps_the_key(
+        self, grace: str, client: TestClient, world: World, env: dict[str, str]
+    ) -> None:
+        result = run(env, "station", "rotate-key", "desk-1", "--grace-minutes", grace)
+        assert result.exit_code != 0 and "grace-minutes" in result.output
+        r = client.get("/api/v1/stations/me", headers=world.auth("station"))
+        assert r.status_code == 200 and r.json()["old_key_valid_until"] is None
+
     def test_installed_command_prints_the_key_alone(
         self, client: TestClient, world: World, env: dict[str, str]
     ) -> None:

@@ -67,6 +67,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/stations"): {"admin"},
     ("GET", "/api/v1/stations"): {"admin"},
     ("POST", "/api/v1/stations/{name}/revoke"): {"admin"},
+    ("POST", "/api/v1/stations/{name}/rotate-key"): {"admin"},
     # clinicians ask for carriers; clerks fetch and lend them
     ("POST", "/api/v1/requests"): {"clerk", "clinician", "admin"},
     ("POST", "/api/v1/requests/{request_id}/fulfil"): {"clerk", "admin"},

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, insert, text
 from app.carriers.models import Carrier
 from app.core.db import make_engine, session_scope
 from app.core.migrations import upgrade
-from app.core.principal import Principal, Role
+from app.core.principal import SYSTEM, Principal, Role
 from app.custody.models import Loan
 from app.locations.models import Location
 from app.lookup import service as lookup_service
@@ -199,7 +199,7 @@ def new_station(engine: Engine, name: str) -> tuple[Principal, str]:
     station_seq starts at 1)."""
     with session_scope(engine) as session:
         station, key = station_service.create(
-            session=session, station_in=StationCreate(name=name, location="DESK")
+            session=session, station_in=StationCreate(name=name, location="DESK"), by=SYSTEM
         )
         principal = Principal(
             kind="station", id=station.id, role=Role.STATION, station_id=station.id, location_id=2

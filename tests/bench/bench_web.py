@@ -33,6 +33,7 @@ from fastapi.testclient import TestClient
 from app.core.config import Settings
 from app.core.db import make_engine, session_scope
 from app.core.migrations import upgrade
+from app.core.principal import SYSTEM
 from app.main import create_app
 from app.users import service as user_service
 from app.users.schemas import UserCreate
@@ -107,7 +108,8 @@ def render_times(carriers: int, runs: int) -> dict[str, list[float]]:
         seed(engine, carriers)
         with session_scope(engine) as session:
             user_service.create(session=session, user_in=UserCreate(
-                username="clerk", display_name="Clerk", role="clerk", password="bench-password-1"))
+                username="clerk", display_name="Clerk", role="clerk", password="bench-password-1"),
+                by=SYSTEM)
         engine.dispose()
         app = create_app(settings)
         times: dict[str, list[float]] = {"desk card": [], "carrier page": [], "where": []}

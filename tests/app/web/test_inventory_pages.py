@@ -85,7 +85,7 @@ def sweep(engine: Engine, settings: Settings, world: World) -> Sweep:
     found, misplaced, not_seen = world.labels  # all three on Shelf 1 (tests/factories.py)
     with session_scope(engine) as session:
         location_service.create(session=session, location_in=LocationCreate(
-            code="SHELF3", name="Shelf 3", kind=LocationKind.SHELF, parent="ARCH"))
+            code="SHELF3", name="Shelf 3", kind=LocationKind.SHELF, parent="ARCH"), by=SYSTEM)
     unswept = _carrier_on(engine, "RAD0000004", 4, "SHELF3")
     lent = _carrier_on(engine, "RAD0000005", 5, "SHELF1")
     with session_scope(engine) as session:

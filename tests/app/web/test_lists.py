@@ -163,7 +163,8 @@ def test_a_list_costs_the_same_queries_however_long(
     with session_scope(engine) as session:
         for n in range(10, 14):
             location_service.create(session=session, location_in=LocationCreate(
-                code=f"SHELF{n}", name=f"Shelf {n}", kind=LocationKind.SHELF, parent="ARCH"))
+                code=f"SHELF{n}", name=f"Shelf {n}", kind=LocationKind.SHELF, parent="ARCH"),
+                by=SYSTEM)
     for n in range(10, 14):
         more.append(make_carrier(engine, f"RAD{n:07d}", study=n))
         with session_scope(engine) as session:
