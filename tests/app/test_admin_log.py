@@ -29,7 +29,8 @@ def _logged(engine: Engine, since: int) -> list[tuple[str, str, int | None, dict
 
 def _head(engine: Engine) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(text("SELECT coalesce(max(seq), 0) FROM custody_event")).scalar_one())
+        head = conn.execute(text("SELECT coalesce(max(seq), 0) FROM custody_event"))
+        return int(head.scalar_one())
 
 
 def _user_id(engine: Engine, username: str) -> int:
