@@ -214,8 +214,9 @@ class StationAgent:
                 self._failed(exc)
                 if exc.retry_after is not None:
                     # The server said when (429: over the station's read budget): sooner is
-                    # refused again, later only delays the queue.
-                    self.stop.wait(exc.retry_after)
+                    # refused again, later only delays the queue. Kept within the backoff's
+                    # bounds: a proxy's "0" must not make a busy loop, nor a huge value a hang.
+                    self.stop.wait(min(max(exc.retry_after, 0.2), self.max_backoff))
                     continue
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff)

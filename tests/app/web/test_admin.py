@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 
 from tests.app.web.test_pages import _log_in
 from tests.factories import PASSWORD, World
+from tests.support.wait import wait_for
 
 NEW_PASSWORD = "a long initial password"
 
@@ -60,7 +61,13 @@ class TestStations:
         page = client.get("/admin/stations").text
         assert "The key of station desk-9 is revoked." in page
         assert "The key of station desk-9 is revoked." not in client.get("/admin/stations").text
-        assert client.get("/api/v1/stations/me", headers={"X-API-Key": api_key}).status_code == 401
+        # A key check is remembered for a second (app.auth.deps.StationKeys), not longer.
+        wait_for(
+            lambda: client.get("/api/v1/stations/me", headers={"X-API-Key": api_key}).status_code
+            == 401,
+            timeout=3,
+            what="the revoked key to be refused",
+        )
         assert _events(engine, "admin_station_revoked")[-1]["name"] == "desk-9"
 
     def test_a_bad_name_is_refused(self, admin: tuple[TestClient, str]) -> None:
