@@ -322,4 +322,5 @@ def test_fresh_embedded_database_first_admin_then_verify(tmp_path: Path) -> None
     assert result.exit_code == 1
     result = run(env, "audit", "verify")
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("Custody log intact: 1 entries")  # the lookup above
+    # The admin's creation (admin_user_created) and the lookup above.
+    assert result.stdout.startswith("Custody log intact: 2 entries")
