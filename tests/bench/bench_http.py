@@ -91,6 +91,8 @@ def service(
         "MEDIATRACK_DATA_DIR": str(workdir),
         "MEDIATRACK_DATABASE_URL": url,
         "MEDIATRACK_SECRET_KEY": secret,
+        # A load generator, not a station: each station's read budget would measure 429s.
+        "MEDIATRACK_STATION_READS_PER_SECOND": "1000000000",
     }
     command = [sys.executable, "-c", "from app.cli import main; main()", "serve",
                "--workers", str(workers)]

@@ -32,6 +32,7 @@ from app.audit.models import CustodyEvent
 from app.carriers.models import Carrier
 from app.core.config import Settings
 from app.core.db import session_scope
+from app.core.principal import SYSTEM
 from app.core.security import issue_token
 from app.custody.models import Loan, TransferItem
 from app.locations.models import Location
@@ -126,7 +127,8 @@ class Drill:
             for n in range(STATIONS - len(keys)):
                 name = f"crash-{n + 1}"
                 keys.append(station_service.create(
-                    session=session, station_in=StationCreate(name=name, location="DESK"))[1])
+                    session=session, station_in=StationCreate(name=name, location="DESK"),
+                    by=SYSTEM)[1])
             clerk = session.exec(select(User).where(User.username == "clerk")).one()
         self.station_keys = keys
         self.clerk_id = clerk.id or 0
