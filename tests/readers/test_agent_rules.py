@@ -133,16 +133,7 @@ class TestSending:
         self, agent: StationAgent, server: ScriptedServer, tmp_path: Path
     ) -> None:
         server.refuse = {"04BAD0"}
-        for uid in ("0401", "0402", "04BAD0", "0403", "0404"):
-            agent.handle(_arrived(uid))
-            agent.handle(TagEvent(EventKind.REMOVED, "r0", uid=uid))
-        runner = threading.Thread(target=agent.run)
-        runner.start()
-        try:
-            wait_for(lambda: agent.outbox.count() == 0, 20, "the queue to drain")
-        finally:
-            agent.stop.set()
-            runner.join()
+        _tap_and_drain(agent, ["0401", "0402", "04BAD0", "0403", "0404"])
         delivered = [r["tag_uid"] for request in server.requests for r in request]
         assert sorted(delivered) == ["0401", "0402", "0403", "0404"]  # each once
         [dead] = agent.outbox.dead_letters()
@@ -163,16 +154,7 @@ class TestSending:
         self, agent: StationAgent, server: ScriptedServer
     ) -> None:
         server.throttle = 2
-        for uid in ("0401", "0402", "0403"):
-            agent.handle(_arrived(uid))
-            agent.handle(TagEvent(EventKind.REMOVED, "r0", uid=uid))
-        runner = threading.Thread(target=agent.run)
-        runner.start()
-        try:
-            wait_for(lambda: agent.outbox.count() == 0, 20, "the queue to drain")
-        finally:
-            agent.stop.set()
-            runner.join()
+        _tap_and_drain(agent, ["0401", "0402", "0403"])
         delivered = [r["tag_uid"] for request in server.requests for r in request]
         assert delivered == ["0401", "0402", "0403"]  # in order, each once
         assert agent.outbox.dead_letters() == []
@@ -222,3 +204,17 @@ class TestLabelCheck:
             agent.handle(event)
         assert _output(agent).count("warning:") == 1
         assert "warning: Label of DVD0001 was edited or copied" in _output(agent)
+
+
+def _tap_and_drain(agent: StationAgent, uids: list[str]) -> None:
+    """Tap and lift each tag, then run the agent until its outbox is empty."""
+    for uid in uids:
+        agent.handle(_arrived(uid))
+        agent.handle(TagEvent(EventKind.REMOVED, "r0", uid=uid))
+    runner = threading.Thread(target=agent.run)
+    runner.start()
+    try:
+        wait_for(lambda: agent.outbox.count() == 0, 20, "the queue to drain")
+    finally:
+        agent.stop.set()
+        runner.join()
