@@ -16,7 +16,7 @@ from app.scans.models import Scan
 from app.site.models import SiteSetting
 from app.stations.models import Station
 from app.studies.models import CarrierStudy, Study
-from app.tags.models import Tag, TagBinding
+from app.tags.models import LabelJob, Tag, TagBinding
 from app.users.models import User
 
 metadata = SQLModel.metadata
@@ -31,6 +31,7 @@ __all__ = [
     "CustodyEvent",
     "DestructionRecord",
     "FixityCheck",
+    "LabelJob",
     "Location",
     "Loan",
     "LogHead",

@@ -16,6 +16,12 @@ Rules:
   the server's reason (``mediatrack station status`` lists them) and the queue moves on.
 - Feedback from the server's answer: one line per scan on standard output, and the reader's
   buzzer/LED where it has them (good beep for "seen", error beep otherwise).
+- Labels asked for by the desk. After "register this carrier" at the desk, the service asks
+  the station to write the carrier's label (an NDEF message the service signs) on the tag. While
+  a tag rests on a reader, the agent asks the service every second for such jobs; one for the
+  resting tag is written on the reader's thread, read back and compared, and the outcome is
+  reported (the desk shows it). A report that does not get through leaves the job waiting, so it
+  is written again, unchanged, while the tag rests or the next time it is placed.
 
 Inventory mode (``--mode inventory --campaign ID``, a laptop handheld sweeping shelves): every
 tap is an inventory read of the agent's sweep session instead of a desk scan, with the tag's
@@ -38,9 +44,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,8 +56,8 @@ from types import FrameType
 from typing import Any, TextIO
 
 from readers.base import EventKind, Reader, TagEvent
-from readers.client import ServiceClient, ServiceError
-from readers.errors import ReaderError
+from readers.client import LabelJob, ServiceClient, ServiceError
+from readers.errors import ReaderError, TagCommandError
 from readers.outbox import Outbox, Records, Scan, Sweep
 
 log = logging.getLogger(__name__)
@@ -60,6 +68,7 @@ GOOD_CLASSES = frozenset({"found", "shelf"})
 # The service names a shelf by its path, the location names joined by " / ".
 PATH_SEPARATOR = " / "
 BELL = "\a"
+LABEL_POLL_SECONDS = 1.0  # how often to ask for label jobs while a tag rests on a reader
 
 
 class StationAgent:
@@ -84,7 +93,7 @@ class StationAgent:
         self.max_backoff = max_backoff
         self.stop = threading.Event()
         self._wake = threading.Event()
-        self._resting: dict[str, str] = {}  # reader -> UID of the tag resting on it
+        self._resting: dict[str, TagEvent] = {}  # reader -> the placement resting on it
         self._events: dict[str, TagEvent] = {}  # event id -> reader event, for feedback
         self._outage: str | None = None
         self._in_step = False  # sequence numbers known to follow the service's
@@ -94,6 +103,12 @@ class StationAgent:
         )
         # Why the agent stopped itself (the campaign takes no reads); None while all is well.
         self.failure: str | None = None
+        # Label jobs: found by the sender thread, written by the reader thread (which alone
+        # talks to the reader). Ids queued and not yet done, so a poll does not queue one twice.
+        self._labels: queue.SimpleQueue[LabelJob] = queue.SimpleQueue()
+        self._labelling: set[int] = set()
+        self._label_polled = 0.0
+        self._label_jobs_served = True  # False once an older service said it has no such route
 
     def say(self, line: str) -> None:
         print(line, file=self.out, flush=True)
@@ -116,6 +131,7 @@ class StationAgent:
                 event = self.reader.next_event(timeout=0.2)
                 if event is not None:
                     self.handle(event)
+                self._write_labels()
         finally:
             self.stop.set()
             self._wake.set()
@@ -127,13 +143,14 @@ class StationAgent:
             self.say(f"reader: {event.message}")
             return None
         assert event.uid is not None
+        resting = self._resting.get(event.reader)
         if event.kind is EventKind.REMOVED:
-            if self._resting.get(event.reader) == event.uid:
+            if resting is not None and resting.uid == event.uid:
                 del self._resting[event.reader]
             return None
-        if self._resting.get(event.reader) == event.uid:
+        if resting is not None and resting.uid == event.uid:
             return None  # still the same placement
-        self._resting[event.reader] = event.uid
+        self._resting[event.reader] = event
         if self.sweep is None:
             scan = self._queue(event)  # first: a slow label read must not delay the scan
             message = self._read_ndef(event) if self.site_keys is not None else None
@@ -193,11 +210,45 @@ class StationAgent:
         if reading.check is not LabelCheck.GENUINE:
             self.say(f"warning: {reading.message}")
 
+    def _write_labels(self) -> None:
+        """Write the labels the sender found for tags resting on a reader."""
+        while True:
+            try:
+                job = self._labels.get_nowait()
+            except queue.Empty:
+                return
+            event = next((e for e in self._resting.values() if e.uid == job.tag_uid), None)
+            if event is not None:  # else lifted meanwhile: asked for again when next placed
+                self._write_label(job, event)
+            self._labelling.discard(job.id)
+
+    def _write_label(self, job: LabelJob, event: TagEvent) -> None:
+        reason: str | None = None
+        try:
+            with self.reader.session(event) as session:
+                session.write_ndef(job.message)
+                if session.read_ndef() != job.message:
+                    raise TagCommandError(
+                        "The tag did not keep the label as written; use another tag.")
+        except ReaderError as exc:
+            written, reason = False, str(exc)
+            self.say(f"label {job.label} not written on {job.tag_uid}: {reason}")
+        else:
+            written = True
+            self.say(f"label {job.label} written on {job.tag_uid}")
+        self.reader.signal(event, ok=written)
+        try:
+            self.client.settle_label_job(job.id, written=written, reason=reason)
+        except ServiceError as exc:
+            self.say(f"label {job.label}: the server was not told ({exc.describe()}); "
+                     "it is written again while the tag rests on the reader.")
+
     # -- server side -------------------------------------------------------------------------
 
     def _send_loop(self) -> None:
         backoff = 0.2
         while not self.stop.is_set():
+            self._poll_label_jobs()
             batch = self.outbox.pending(self.batch)
             if not batch:
                 self._wake.wait(timeout=1.0)
@@ -222,6 +273,26 @@ class StationAgent:
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             backoff = 0.2
+
+    def _poll_label_jobs(self) -> None:
+        """Ask for label jobs while a tag rests on a reader (at most every second); hand those
+        for a resting tag to the reader thread."""
+        if (self.sweep is not None or not self._label_jobs_served or not self._resting
+                or time.monotonic() - self._label_polled < LABEL_POLL_SECONDS):
+            return
+        self._label_polled = time.monotonic()
+        try:
+            jobs = self.client.label_jobs()
+        except ServiceError as exc:
+            if exc.status == 404:  # the route has no parameter: a service without label jobs
+                self._label_jobs_served = False
+            return  # an outage: the scans' own loop says so
+        # A copy made in one step: the reader thread changes the dict meanwhile.
+        resting = {e.uid for e in list(self._resting.values())}
+        for job in jobs:
+            if job.tag_uid in resting and job.id not in self._labelling:
+                self._labelling.add(job.id)
+                self._labels.put(job)
 
     def _send(self, batch: list[Scan]) -> None:
         """Deliver a batch; when its content is refused, find the scans at fault one by one."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -68,6 +69,17 @@ def _retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         return None
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class LabelJob:
+    """A label the service asks this station to write: ``message`` (NDEF, signed by the
+    service) goes on the tag with UID ``tag_uid``, carrier ``label``'s."""
+
+    id: int
+    tag_uid: str
+    label: str
+    message: bytes
 
 
 class ServiceClient:
@@ -176,3 +188,17 @@ class ServiceClient:
                 "tag_type": str(tag_type) if tag_type else None}
         carrier: dict[str, Any] = self._call("POST", f"/carriers/{label}/tag", body)
         return carrier
+
+    def label_jobs(self) -> list[LabelJob]:
+        """GET /tags/label-jobs: the labels this station is asked to write."""
+        answer = self._call("GET", "/tags/label-jobs")
+        try:
+            return [LabelJob(int(j["id"]), str(j["tag_uid"]), str(j["label"]),
+                             bytes.fromhex(j["ndef"])) for j in answer["data"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ServiceError(200, self._not_understood) from exc
+
+    def settle_label_job(self, job_id: int, *, written: bool, reason: str | None = None) -> None:
+        """Tell the service whether the tag kept the label (and if not, why)."""
+        self._call("POST", f"/tags/label-jobs/{job_id}",
+                   {"written": written, "reason": reason[:200] if reason else None})

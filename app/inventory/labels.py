@@ -3,38 +3,18 @@
 Web NFC hands a page each NDEF record with its ``recordType`` ("url" for an RTD-URI record, the
 NFC Forum external type ``domain:type`` for ours) and its payload; the page sends them as they
 came. The NDEF message is rebuilt from them and checked with the same code a station uses
-offline (``readers.carrier_label``), against the site keys in MEDIATRACK_SITE_KEYS_FILE.
+offline (``readers.carrier_label``), against the site keys (:mod:`app.core.site_keys`).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
-
 import ndef
 
-from app.core.errors import InvalidInputError
 from app.inventory.schemas import NdefRecord
-from readers.carrier_label import LabelCheck, LabelReading, decode_label, parse_keys
+from readers.carrier_label import LabelCheck, LabelReading, decode_label
 
 # NFC Forum RTD 1.0 §3.4: an external type's full name is "urn:nfc:ext:" + domain:type.
 EXTERNAL_PREFIX = "urn:nfc:ext:"
-
-
-@lru_cache(maxsize=4)
-def site_keys(path: Path | None, mtime: float) -> dict[int, bytes]:
-    """The site keys, read again when the file changes (``mtime`` is part of the cache key)."""
-    if path is None:
-        return {}
-    try:
-        return parse_keys(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InvalidInputError(f"The site key file cannot be used: {exc}") from exc
-
-
-def keys_of(path: Path | None) -> dict[int, bytes]:
-    mtime = path.stat().st_mtime if path is not None and path.exists() else 0.0
-    return site_keys(path, mtime)
 
 
 def message_of(records: list[NdefRecord]) -> bytes:

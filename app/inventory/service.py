@@ -26,6 +26,7 @@ from app.core.config import Settings
 from app.core.errors import AppError, ConflictError, InvalidInputError, NotFoundError
 from app.core.ids import id_of
 from app.core.principal import Principal
+from app.core.site_keys import keys_of
 from app.core.time import utcnow
 from app.core.validation import normalise_uid
 from app.inventory import labels, reconcile
@@ -354,7 +355,7 @@ def _load(session: Session, campaign: Campaign, fresh: list[_Fresh], settings: S
         carriers_by_uid=by_uid,
         carriers_by_label=by_label,
         places_by_uid=places,
-        keys=labels.keys_of(settings.SITE_KEYS_FILE),
+        keys=keys_of(settings.SITE_KEYS_FILE),
     )
     touched = sorted({i.session_id for i in fresh})
     shelf_reads = session.exec(

@@ -1,23 +1,28 @@
-"""Tags: find by UID, bind to a carrier (relabelling keeps the history)."""
+"""Tags: find by UID, bind to a carrier (relabelling keeps the history), and ask a station to
+write a carrier's label on its tag (label jobs)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from sqlmodel import Session, col, select
 
 from app.audit import service as audit_service
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
-from app.core.errors import ConflictError
+from app.core.errors import ConflictError, NotFoundError
+from app.core.ids import id_of
 from app.core.principal import Principal
+from app.core.site_keys import keys_of
 from app.core.time import utcnow
 from app.core.validation import normalise_uid
 from app.custody import transitions
 from app.custody.transitions import Action
 from app.locations import service as location_service
-from app.tags.models import Tag, TagBinding
-from app.tags.schemas import TagBind
+from app.tags.models import LabelJob, Tag, TagBinding
+from app.tags.schemas import LabelJobDone, LabelJobPublic, LabelJobState, TagBind
+from readers.carrier_label import CarrierLabel, encode_label
 
 
 def get_by_uid(*, session: Session, uid: str) -> Tag | None:
@@ -117,3 +122,98 @@ def _take_off(session: Session, carrier: Carrier, now: datetime) -> None:
     carrier.tag_id = None
     session.add(carrier)
     session.flush()
+
+
+# -- label jobs -----------------------------------------------------------------------------
+
+
+def may_write_labels(keys_file: Path | None) -> bool:
+    """Whether the service holds a site key to sign labels with (MEDIATRACK_SITE_KEYS_FILE)."""
+    return bool(keys_of(keys_file))
+
+
+def ask_to_label(*, session: Session, station_id: int, carrier: Carrier) -> LabelJob:
+    """Ask the station to write the carrier's label on the carrier's tag. An earlier job for
+    the same tag that is still waiting is ended: only the newest label is written."""
+    if carrier.tag_id is None:
+        raise ConflictError(f"{carrier_service.name(carrier)} has no tag to write a label on.")
+    now = utcnow()
+    waiting = select(LabelJob).where(
+        LabelJob.tag_id == carrier.tag_id, col(LabelJob.done_at).is_(None)
+    )
+    for earlier in session.exec(waiting):
+        _settle(session, earlier, now, written=False, reason="A newer label was asked for.")
+    job = LabelJob(station_id=station_id, tag_id=carrier.tag_id, created_at=now)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def label_jobs(
+    *, session: Session, station_id: int, keys_file: Path | None, public_url: str
+) -> list[LabelJobPublic]:
+    """The station's waiting jobs, each with the NDEF message to write (signed with the newest
+    site key). A job whose tag no longer labels a carrier, or whose label cannot be composed,
+    ends here as failed, with the reason."""
+    keys = keys_of(keys_file)
+    query = (
+        select(LabelJob, Tag, Carrier)
+        .join(Tag, col(Tag.id) == col(LabelJob.tag_id))
+        .join(Carrier, col(Carrier.tag_id) == col(Tag.id), isouter=True)
+        .where(LabelJob.station_id == station_id, col(LabelJob.done_at).is_(None))
+        .order_by(col(LabelJob.id))
+    )
+    jobs = []
+    for job, tag, carrier in session.exec(query).all():
+        if carrier is None:
+            _settle(session, job, utcnow(), written=False,
+                    reason="The tag was taken off its carrier before the label was written.")
+            continue
+        if not keys:
+            _settle(session, job, utcnow(), written=False,
+                    reason="The service has no site key (MEDIATRACK_SITE_KEYS_FILE).")
+            continue
+        key_id = max(keys)
+        try:
+            facts = CarrierLabel(carrier.label, carrier.kind, carrier.set_number,
+                                 carrier.set_total)
+            message = encode_label(facts, uid=tag.uid, public_url=public_url,
+                                   key=keys[key_id], key_id=key_id)
+        except ValueError as exc:
+            _settle(session, job, utcnow(), written=False,
+                    reason=f"The label cannot be written on a tag: {exc}")
+            continue
+        jobs.append(LabelJobPublic(id=id_of(job), tag_uid=tag.uid, label=carrier.label,
+                                   ndef=message.hex()))
+    return jobs
+
+
+def settle_label_job(
+    *, session: Session, station_id: int, job_id: int, done: LabelJobDone
+) -> LabelJobState:
+    """Record what the station found. Saying it again changes nothing (a retried report)."""
+    job = session.get(LabelJob, job_id)
+    if job is None or job.station_id != station_id:
+        raise NotFoundError("This station has no such label job.")
+    if job.done_at is None:
+        _settle(session, job, utcnow(), written=done.written,
+                reason=None if done.written else done.reason or "The station gave no reason.")
+    return label_job(session=session, job_id=job_id)
+
+
+def label_job(*, session: Session, job_id: int) -> LabelJobState:
+    """How a job stands, with the label of the carrier its tag labels now."""
+    job = session.get(LabelJob, job_id)
+    if job is None:
+        raise NotFoundError("There is no such label job.")
+    carrier = session.exec(select(Carrier).where(Carrier.tag_id == job.tag_id)).one_or_none()
+    state = "waiting" if job.done_at is None else "written" if job.written else "failed"
+    return LabelJobState(id=id_of(job), label=carrier.label if carrier else None, state=state,
+                         reason=job.reason)
+
+
+def _settle(
+    session: Session, job: LabelJob, now: datetime, *, written: bool, reason: str | None
+) -> None:
+    job.done_at, job.written, job.reason = now, written, reason
+    session.add(job)

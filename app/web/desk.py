@@ -29,9 +29,10 @@ from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierCreate, CarrierKind
 from app.core.announce import hub_for
 from app.core.config import Settings
-from app.core.db import SessionDep, get_engine, read_only, session_scope
+from app.core.db import ReadSessionDep, SessionDep, get_engine, read_only, session_scope
 from app.core.deps import SettingsDep
 from app.core.errors import InvalidInputError, NotFoundError
+from app.core.ids import id_of
 from app.core.time import utcnow
 from app.core.validation import Technology, is_label, looks_like_uid, normalise_uid
 from app.custody import schemas as custody_schemas
@@ -46,7 +47,7 @@ from app.scans.service import SCAN_CHANNEL
 from app.site import service as site_service
 from app.stations.models import Station
 from app.tags import service as tag_service
-from app.tags.schemas import TagBind
+from app.tags.schemas import LabelJobState, TagBind
 from app.web import i18n
 from app.web.forms import valid
 from app.web.render import locale_of, render, render_text
@@ -194,7 +195,8 @@ def _render_tap(request: Request, user: WebUser, locale: str, event_id: str) -> 
         if answer.get("outcome") == "unregistered_tag":
             uid = normalise_uid(scan.tag_uid, Technology(scan.technology))
             return render_text(request, "fragments/register.html",
-                               _register_context(session, uid, scan.technology), user=user)
+                               _register_context(session, uid, scan.technology, tapped=True),
+                               user=user)
         return render_text(
             request, "fragments/flash.html", {"message": answer.get("message", ""), "kind": "info"}
         )
@@ -220,6 +222,7 @@ def _card_text(
     flash: str | None = None,
     clock_wrong: bool = False,
     with_basket: bool = True,
+    label_job: LabelJobState | None = None,
 ) -> str:
     settings = request.app.state.settings
     site = site_service.current(session=session, settings=settings)
@@ -252,14 +255,19 @@ def _card_text(
         "basket": _basket(request),
         "with_basket": with_basket,
         "requested": request_service.waiting_for(session=session, carrier=carrier),
+        "label_job": label_job,
     }
     return render_text(request, "fragments/card.html", context, user=user)
 
 
-def _register_context(session: Session, uid: str, technology: str) -> dict[str, Any]:
+def _register_context(
+    session: Session, uid: str, technology: str, *, tapped: bool = False
+) -> dict[str, Any]:
+    """The form for an unknown tag; a tag tapped on the station (not typed) is then labelled
+    by that station."""
     locations, _ = location_service.list_all(session=session, offset=0, limit=500)
     return {"uid": uid, "technology": technology, "kinds": list(CarrierKind),
-            "locations": locations}
+            "locations": locations, "tapped": tapped}
 
 
 def _looked_up(session: Session, settings: Settings, user: WebUser, carrier: Carrier) -> Carrier:
@@ -454,7 +462,7 @@ def dispatch(
 
 @router.post("/register", response_class=HTMLResponse)
 def register(
-    request: Request, session: SessionDep, user: Registrar, _: Csrf,
+    request: Request, session: SessionDep, settings: SettingsDep, user: Registrar, _: Csrf,
     uid: Annotated[str, Form(max_length=64)],
     technology: Annotated[str, Form(max_length=16)],
     label: Annotated[str, Form(max_length=16)],
@@ -463,12 +471,57 @@ def register(
     set_number: Annotated[str, Form(max_length=3)] = "",
     set_total: Annotated[str, Form(max_length=3)] = "",
     set_key: Annotated[str, Form(max_length=16)] = "",
+    tapped: Annotated[bool, Form()] = False,
 ) -> HTMLResponse:
-    """Register the carrier of an unknown tag and bind the tag to it, in one transaction."""
+    """Register the carrier of an unknown tag and bind the tag to it, in one transaction; a
+    tag tapped on this desk's station is then labelled by the station."""
     carrier_in = valid(CarrierCreate, label=label.upper(), kind=kind, home_location=location,
                         set_number=set_number, set_total=set_total, set_key=set_key.upper())
     carrier = carrier_service.register(session=session, principal=user.principal,
                                        carrier_in=carrier_in)
     carrier = tag_service.bind(session=session, principal=user.principal, label=carrier.label,
                                bind_in=valid(TagBind, tag_uid=uid, technology=technology))
-    return _card(request, session, user, carrier, flash=i18n.gettext("Registered."))
+    flash, job = i18n.gettext("Registered."), None
+    station = _station(session, request) if tapped else None
+    if station is not None:
+        job, flash = _ask_to_label(session, settings, station, carrier)
+    return HTMLResponse(_card_text(request, session, user, carrier, flash=flash, label_job=job))
+
+
+def _ask_to_label(
+    session: Session, settings: Settings, station: Station, carrier: Carrier
+) -> tuple[LabelJobState | None, str]:
+    """Ask the desk's station to write the label; without a site key, say why it cannot."""
+    if not tag_service.may_write_labels(settings.SITE_KEYS_FILE):
+        return None, i18n.gettext(
+            "Registered. The tag was not labelled: this service has no site key to sign "
+            "labels with (MEDIATRACK_SITE_KEYS_FILE); label it with \"mediatrack label\"."
+        )
+    job = tag_service.ask_to_label(session=session, station_id=id_of(station), carrier=carrier)
+    return tag_service.label_job(session=session, job_id=id_of(job)), i18n.gettext("Registered.")
+
+
+@router.post("/carriers/{label}/label", response_class=HTMLResponse)
+def label_again(
+    request: Request, session: SessionDep, settings: SettingsDep, user: Registrar, _: Csrf,
+    label: str,
+) -> HTMLResponse:
+    """Ask the desk's station to write the carrier's label again (after a failed write)."""
+    station = _station(session, request)
+    if station is None:
+        raise NotFoundError(i18n.gettext("Choose this desk's station first."))
+    carrier = carrier_service.get_by_label(session=session, label=label.upper())
+    job, flash = _ask_to_label(session, settings, station, carrier)
+    if job is None:
+        return render(request, "fragments/flash.html", {"message": flash, "kind": "error"},
+                      user=user)
+    return render(request, "fragments/label_job.html", {"job": job}, user=user)
+
+
+@router.get("/label-jobs/{job_id}", response_class=HTMLResponse)
+def label_job(
+    request: Request, session: ReadSessionDep, user: Registrar, job_id: int
+) -> HTMLResponse:
+    """Whether the station has written the label yet (the card asks every second until so)."""
+    job = tag_service.label_job(session=session, job_id=job_id)
+    return render(request, "fragments/label_job.html", {"job": job}, user=user)

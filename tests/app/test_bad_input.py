@@ -217,7 +217,7 @@ def test_every_body_route_refuses_unknown_fields(
     )
     assert campaign.status_code == 201, campaign.text
     values = {"label": world.labels[0], "transfer_id": str(transfer_id), "name": "desk-2",
-              "request_id": "1", "campaign_id": str(campaign.json()["id"])}
+              "request_id": "1", "job_id": "1", "campaign_id": str(campaign.json()["id"])}
     routes = _body_routes(client)
     assert len(routes) >= 19
     for method, path, fields, role in routes:

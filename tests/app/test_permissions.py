@@ -287,6 +287,7 @@ def path_values(world: World, engine: Engine, settings: Settings) -> dict[str, s
         "name": "desk-2",
         "code": "SHELF1",
         "study_uid": study_in(1).study_uid,
+        "job_id": "1",  # none yet: a station gets past the permission check to a 404
     }
 
 

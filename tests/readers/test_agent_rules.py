@@ -42,10 +42,20 @@ class ScriptedServer:
         self.proxy_400 = False  # a proxy in the way answers a plain-HTML 400
         self.throttle = 0  # this many POSTs are answered 429 with Retry-After: 1
         self.posted_at: list[float] = []  # when each POST came, answered or not
+        self.label_jobs: list[dict[str, Any]] = []  # offered until reported
+        self.label_reports: list[tuple[int, dict[str, Any]]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if self.garble:
             return httpx.Response(200, text="<html>proxy login</html>")
+        if request.url.path.endswith("/tags/label-jobs"):
+            return httpx.Response(200, json={"data": self.label_jobs})
+        if "/tags/label-jobs/" in request.url.path:
+            job_id = int(request.url.path.rsplit("/", 1)[1])
+            self.label_reports.append((job_id, json.loads(request.content)))
+            self.label_jobs = [j for j in self.label_jobs if j["id"] != job_id]
+            return httpx.Response(200, json={"id": job_id, "label": "NEW1", "state": "written",
+                                             "reason": None})
         if request.url.path.endswith("/stations/me"):
             seqs = [r["station_seq"] for batch in self.requests for r in batch]
             return httpx.Response(200, json={"name": "desk", "last_seq": max(seqs, default=0)})
@@ -204,6 +214,47 @@ class TestLabelCheck:
             agent.handle(event)
         assert _output(agent).count("warning:") == 1
         assert "warning: Label of DVD0001 was edited or copied" in _output(agent)
+
+
+class TestLabelJobs:
+    def test_a_job_for_the_resting_tag_is_written_read_back_and_reported(
+        self, agent: StationAgent, server: ScriptedServer
+    ) -> None:
+        reader = agent.reader
+        assert isinstance(reader, SimReader)
+        tag = Ntag21x(TagType.NTAG213, bytes.fromhex("04000000000009"))
+        label = encode_label(CarrierLabel("NEW1", "BD"), uid="04000000000009",
+                             public_url="https://mt.example", key=KEYS[1])
+        # A job for a tag that is not on the reader waits; the one for the resting tag is done.
+        server.label_jobs = [
+            {"id": 4, "tag_uid": "04000000000008", "label": "OTHER", "ndef": label.hex()},
+            {"id": 5, "tag_uid": "04000000000009", "label": "NEW1", "ndef": label.hex()},
+        ]
+        resting = reader.place(tag)
+        runner = threading.Thread(target=agent.run)
+        runner.start()
+        try:
+            wait_for(lambda: server.label_reports, 10, "the label job's report")
+        finally:
+            agent.stop.set()
+            runner.join()
+        assert server.label_reports == [(5, {"written": True, "reason": None})]
+        with reader.session(resting) as session:
+            assert session.read_ndef() == label
+        assert "label NEW1 written on 04000000000009" in _output(agent)
+
+    def test_no_tag_resting_no_asking(self, agent: StationAgent, server: ScriptedServer) -> None:
+        calls: list[str] = []
+        transport = server
+
+        def counting(request: httpx.Request) -> httpx.Response:
+            calls.append(request.url.path)
+            return transport(request)
+
+        agent.client = ServiceClient("http://station.test", "key",
+                                     transport=httpx.MockTransport(counting))
+        _tap_and_drain(agent, ["04A1"])  # tapped and lifted before the agent runs
+        assert not [c for c in calls if "label-jobs" in c]
 
 
 def _tap_and_drain(agent: StationAgent, uids: list[str]) -> None:

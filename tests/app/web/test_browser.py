@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import expect
 
+from readers.carrier_label import LabelCheck, decode_label
 from readers.emulators.tags import Ntag21x
 from tests.readers.agent_process import AgentProcess
 from tests.readers.stacks import PcscStack
@@ -114,6 +115,40 @@ class TestDesk:
         finally:
             agent.stop()
 
+    def test_an_unknown_tag_is_registered_then_labelled_by_the_station(
+        self, demo_archive: Any, new_page: NewPage, pcsc: PcscStack, place: Any, tmp_path: Any
+    ) -> None:
+        keys = tmp_path / "site.keys"
+        keys.write_text(f"7 {bytes(range(32)).hex()}\n")
+        site = start_site(demo_archive, tmp_path / "data", SITE_KEYS_FILE=str(keys))
+        page = new_page()
+        agent = AgentProcess(reader="pcsc://", server=site.url, key=site.station_key,
+                             outbox=tmp_path / "outbox.db", env=pcsc.env,
+                             extra=("--max-backoff", "1"))
+        try:
+            log_in(page, site, "clerk")
+            _bind_desk(page, site)
+            expect(page.locator("#live-status")).to_contain_text("Connected")
+            agent.start()
+            tag = place(Ntag21x(uid=bytes.fromhex("04C0FFEE000180")))
+            card = page.locator("#card")
+            expect(card.locator("h2")).to_contain_text("Unknown tag 04C0FFEE000180")
+            card.locator("#reg-label").fill("new0042")
+            card.locator("#reg-kind").select_option("BD")
+            card.locator("button", has_text="Register").click()
+            expect(card.locator(".label")).to_have_text("NEW0042")
+            expect(card.locator("#label-job .flash.ok")).to_have_text(
+                "Label written on the tag and read back.")
+            agent.wait_line("label NEW0042 written on 04C0FFEE000180")
+            reading = decode_label(_ndef_of(tag.tag.memory), uid="04C0FFEE000180",
+                                   keys={7: bytes(range(32))})
+            assert reading.check is LabelCheck.GENUINE
+            assert reading.carrier is not None and reading.carrier.kind == "BD"
+            assert reading.uri is not None and reading.uri.endswith("/c/NEW0042")
+        finally:
+            agent.stop()
+            site.stop()
+
     def test_a_wedge_scan_typed_into_the_field(self, site: Site, new_page: NewPage) -> None:
         page = new_page()
         log_in(page, site, "clerk")
@@ -179,6 +214,13 @@ class TestDesk:
         page.locator("#card button", has_text="Receive here").click()
         expect(page.locator("#card .flash.ok")).to_have_text("Received.")
         expect(page.locator("#card .where")).to_contain_text("Cabinet E1")
+
+
+def _ndef_of(memory: bytes | bytearray) -> bytes:
+    """The NDEF message on an NTAG's user memory: the NDEF Message TLV (type 0x03, one length
+    byte) from page 4 on (NFC Forum Type 2 Tag 1.0, 2.3)."""
+    assert memory[16] == 0x03, memory[16:20].hex()
+    return bytes(memory[18:18 + memory[17]])
 
 
 def _three_on_one_shelf(site: Site) -> list[str]:
