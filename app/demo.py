@@ -4,6 +4,7 @@ is in the custody log. Deterministic (fixed seed)."""
 from __future__ import annotations
 
 import random
+import secrets
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from app.borrowers.models import Borrower
 from app.borrowers.schemas import BorrowerCreate, BorrowerKind
 from app.carriers import service as carrier_service
 from app.carriers.schemas import CarrierCreate, CarrierKind
-from app.core.config import Settings
+from app.core.config import Settings, read_or_create
 from app.core.errors import ConflictError
 from app.core.ids import id_of
 from app.core.principal import SYSTEM, Role
@@ -81,6 +82,16 @@ def load(*, session: Session, settings: Settings, echo: Callable[[str], object])
     _add_custody_events(session, settings=settings, labels=labels, borrowers=borrowers, echo=echo)
     echo(f"Staff log-ins: admin, clerk, clinician, auditor; password {DEMO_PASSWORD!r}")
     echo(f"Station archive-desk-1 at DESK1; its API key is in {key_file}")
+    echo(f"Tag labels are signed with the site key in {_site_keys(settings)}")
+
+
+def _site_keys(settings: Settings) -> Path:
+    """The site key file (one random key, id 1), so the desk can have tags labelled and the
+    phone page checks what it reads; kept across ``--reset``, as labels written with it are."""
+    path = settings.SITE_KEYS_FILE or settings.DATA_DIR / "site.keys"
+    # readers.carrier_label.parse_keys: "<key id> <hex key>", at least 16 bytes; 32 here.
+    read_or_create(path, lambda: f"1 {secrets.token_hex(32)}\n".encode())
+    return path
 
 
 def _add_locations(session: Session) -> list[str]:

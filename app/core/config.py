@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     # Ed25519 key signing log checkpoints (PEM). Empty: DATA_DIR/checkpoint-signing.pem.
     SIGNING_KEY_FILE: Path | None = None
     # The site keys tag labels are signed with (lines of "<key id> <hex key>", as the station
-    # agent's --site-keys): the server checks a label a phone read. Empty: not checked.
+    # agent's --site-keys): the server checks a label a phone read and signs the labels its
+    # stations write. Empty: DATA_DIR/site.keys if it exists (the demo writes one), else none.
     SITE_KEYS_FILE: Path | None = None
     SITE_NAME: str = "MediaTrack"
     PUBLIC_URL: str = "http://127.0.0.1:8000"
@@ -103,6 +104,13 @@ class Settings(BaseSettings):
             self.DATA_DIR / "secret.key", lambda: f"{secrets.token_urlsafe(48)}\n".encode()
         )
         return made.decode().strip()
+
+    @property
+    def site_keys_file(self) -> Path | None:
+        if self.SITE_KEYS_FILE is not None:
+            return self.SITE_KEYS_FILE
+        kept = self.DATA_DIR / "site.keys"
+        return kept if kept.exists() else None
 
     @property
     def signing_key_file(self) -> Path:

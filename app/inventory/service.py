@@ -355,7 +355,7 @@ def _load(session: Session, campaign: Campaign, fresh: list[_Fresh], settings: S
         carriers_by_uid=by_uid,
         carriers_by_label=by_label,
         places_by_uid=places,
-        keys=keys_of(settings.SITE_KEYS_FILE),
+        keys=keys_of(settings.site_keys_file),
     )
     touched = sorted({i.session_id for i in fresh})
     shelf_reads = session.exec(

@@ -49,7 +49,7 @@ def read_label_jobs(
     """Labels the calling station is asked to write (after "register this carrier" at its
     desk): each on the tag with that UID, while it rests on the station's reader."""
     jobs = service.label_jobs(session=session, station_id=station.station_id or 0,
-                              keys_file=settings.SITE_KEYS_FILE, public_url=settings.PUBLIC_URL)
+                              keys_file=settings.site_keys_file, public_url=settings.PUBLIC_URL)
     return LabelJobList(data=jobs)
 
 

@@ -492,7 +492,7 @@ def _ask_to_label(
     session: Session, settings: Settings, station: Station, carrier: Carrier
 ) -> tuple[LabelJobState | None, str]:
     """Ask the desk's station to write the label; without a site key, say why it cannot."""
-    if not tag_service.may_write_labels(settings.SITE_KEYS_FILE):
+    if not tag_service.may_write_labels(settings.site_keys_file):
         return None, i18n.gettext(
             "Registered. The tag was not labelled: this service has no site key to sign "
             "labels with (MEDIATRACK_SITE_KEYS_FILE); label it with \"mediatrack label\"."

@@ -4,6 +4,7 @@ database URL."""
 
 from __future__ import annotations
 
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from readers.carrier_label import parse_keys
 from tests.support.cli import MEDIATRACK, cli_env
 from tests.support.ports import free_port
 from tests.support.wait import wait_for
@@ -113,7 +115,13 @@ def test_demo_twice_is_refused_and_reset_reloads(embedded_env: dict[str, str]) -
     again = run(["demo"], embedded_env)
     assert again.returncode == 1
     assert "already" in again.stderr
+    site_keys = Path(embedded_env["MEDIATRACK_DATA_DIR"]) / "site.keys"
+    key = parse_keys(site_keys.read_text())
+    assert list(key) == [1] and len(key[1]) == 32
+    assert stat.S_IMODE(site_keys.stat().st_mode) == 0o600
     assert run(["demo", "--reset"], embedded_env).returncode == 0
+    # Labels already written with the key stay valid: a reset keeps it.
+    assert parse_keys(site_keys.read_text()) == key
 
 
 def test_db_upgrade_on_configured_database(db_url: str, tmp_path: Path) -> None:

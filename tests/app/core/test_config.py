@@ -44,3 +44,15 @@ def test_the_settings_secret_is_created_once_then_read(tmp_path: Path) -> None:
     assert Settings(DATA_DIR=tmp_path / "data", SECRET_KEY="").secret_key == first
     kept = read_or_create(tmp_path / "data" / "secret.key", lambda: b"other")
     assert kept.decode().strip() == first
+
+
+def test_the_site_keys_are_the_configured_file_else_the_data_folders_when_there(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    assert Settings(DATA_DIR=data).site_keys_file is None
+    data.mkdir()
+    (data / "site.keys").write_text("1 " + "00" * 32 + "\n")
+    assert Settings(DATA_DIR=data).site_keys_file == data / "site.keys"
+    configured = tmp_path / "elsewhere.keys"
+    assert Settings(DATA_DIR=data, SITE_KEYS_FILE=configured).site_keys_file == configured
