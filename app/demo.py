@@ -150,7 +150,7 @@ def _add_staff(session: Session) -> None:
 def _add_borrowers(session: Session) -> list[Borrower]:
     return [
         borrower_service.create(
-            session=session, borrower_in=BorrowerCreate(name=n, department=d, kind=k)
+            session=session, borrower_in=BorrowerCreate(name=n, department=d, kind=k), by=SYSTEM
         )
         for n, d, k in BORROWERS
     ]

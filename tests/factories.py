@@ -96,6 +96,7 @@ def build_world(engine: Engine, settings: Settings, carriers: int = 3) -> World:
         borrower = borrower_service.create(
             session=session,
             borrower_in=BorrowerCreate(name="Dr Wang", department="Cardiology"),
+            by=SYSTEM,
         )
         _, key = station_service.create(
             session=session, station_in=StationCreate(name="desk-1", location="DESK"), by=SYSTEM

@@ -17,10 +17,10 @@ router = APIRouter(prefix="/borrowers", tags=["borrowers"])
 @router.post("", response_model=BorrowerPublic, status_code=201)
 def create_borrower(
     session: SessionDep,
-    _: Annotated[Principal, Depends(require("borrowers.write"))],
+    principal: Annotated[Principal, Depends(require("borrowers.write"))],
     borrower_in: BorrowerCreate,
 ) -> BorrowerPublic:
-    borrower = service.create(session=session, borrower_in=borrower_in)
+    borrower = service.create(session=session, borrower_in=borrower_in, by=principal)
     return BorrowerPublic.model_validate(borrower, from_attributes=True)
 
 

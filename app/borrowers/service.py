@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, func, select
 
+from app.audit import service as audit_service
 from app.borrowers.models import Borrower
 from app.borrowers.schemas import BorrowerCreate
 from app.core.errors import NotFoundError
+from app.core.principal import Principal
 
 
 def get(*, session: Session, borrower_id: int) -> Borrower:
@@ -14,12 +16,20 @@ def get(*, session: Session, borrower_id: int) -> Borrower:
     return borrower
 
 
-def create(*, session: Session, borrower_in: BorrowerCreate) -> Borrower:
+def create(*, session: Session, borrower_in: BorrowerCreate, by: Principal) -> Borrower:
+    """A new borrower, logged as an administrative change (by the API, a page, a request's
+    fulfilment or the demo alike)."""
     borrower = Borrower(
         name=borrower_in.name, department=borrower_in.department, kind=borrower_in.kind.value
     )
     session.add(borrower)
     session.flush()
+    audit_service.append(
+        session,
+        principal=by,
+        action="admin_borrower_created",
+        payload={"borrower_id": borrower.id, "name": borrower.name, "kind": borrower.kind},
+    )
     return borrower
 
 

@@ -181,7 +181,7 @@ def waiting_for(*, session: Session, carrier: Carrier) -> list[tuple[CarrierRequ
     return [(request, user) for request, user in session.exec(query)]
 
 
-def borrower_for(*, session: Session, user: User) -> Borrower:
+def borrower_for(*, session: Session, user: User, by: Principal) -> Borrower:
     """The requester as a borrower: the active staff borrower with their display name, made
     when there is none."""
     query = (
@@ -197,7 +197,7 @@ def borrower_for(*, session: Session, user: User) -> Borrower:
     if found is not None:
         return found
     return borrower_service.create(
-        session=session, borrower_in=BorrowerCreate(name=user.display_name)
+        session=session, borrower_in=BorrowerCreate(name=user.display_name), by=by
     )
 
 
@@ -215,7 +215,7 @@ def fulfil(
     requester = session.get(User, request.requester_id)
     carrier = session.get(Carrier, request.carrier_id)
     assert requester is not None and carrier is not None  # foreign keys
-    borrower = borrower_for(session=session, user=requester)
+    borrower = borrower_for(session=session, user=requester, by=principal)
     checkout_in = custody_schemas.CheckOut(
         borrower_id=id_of(borrower), purpose=request.purpose, due_on=fulfil_in.due_on,
         approver=fulfil_in.approver,

@@ -249,9 +249,7 @@ def create_borrower(
     department: Annotated[str, Form(max_length=120)] = "",
 ) -> RedirectResponse:
     borrower_in = valid(BorrowerCreate, name=name, department=department, kind=kind)
-    made = borrower_service.create(session=session, borrower_in=borrower_in)
-    _log(session, user, "admin_borrower_created",
-         {"borrower_id": made.id, "name": made.name, "kind": made.kind})
+    made = borrower_service.create(session=session, borrower_in=borrower_in, by=user.principal)
     return flash.redirect(request, "/admin/borrowers",
                  i18n.gettext("%(name)s can now borrow.", name=made.name))
 

@@ -61,6 +61,7 @@ def test_api_changes_are_logged_once_each_by_the_admin(
         ("/api/v1/stations", {"name": "desk-9", "location": "DESK"}),
         ("/api/v1/stations/desk-9/rotate-key", None),
         ("/api/v1/stations/desk-9/revoke", None),
+        ("/api/v1/borrowers", {"name": "Dr Zhao", "department": "Oncology", "kind": "staff"}),
     ]
     keys = []
     for path, body in calls:
@@ -75,6 +76,7 @@ def test_api_changes_are_logged_once_each_by_the_admin(
         "admin_station_created",
         "admin_station_key_rotated",
         "admin_station_revoked",
+        "admin_borrower_created",
     ]
     assert {(role, actor) for _, role, actor, _ in logged} == {
         ("admin", _user_id(engine, "admin"))
@@ -84,6 +86,8 @@ def test_api_changes_are_logged_once_each_by_the_admin(
         "user_id": None, "username": "nurse.li", "role": "clerk"}
     assert payloads[2]["code"] == "SHELF9" and payloads[2]["parent"] == "ARCH"
     assert payloads[3]["name"] == "desk-9" and payloads[3]["location"] == "DESK"
+    assert payloads[6] | {"borrower_id": None} == {
+        "borrower_id": None, "name": "Dr Zhao", "kind": "staff"}
     _no_secrets(engine, NEW_PASSWORD, PASSWORD, *keys)
 
 
