@@ -15,7 +15,7 @@ from app.audit.schemas import (
     VerifyPublic,
 )
 from app.auth.deps import require
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import Limit, SettingsDep
 from app.core.principal import Principal
 from app.core.validation import LABEL_PATTERN
@@ -24,16 +24,14 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 
 
 def _verify(
-    session: SessionDep, principal: Principal, checkpoint: CheckpointFile | None
+    read: ReadSessionDep,
+    session: SessionDep,
+    principal: Principal,
+    checkpoint: CheckpointFile | None,
 ) -> VerifyPublic:
     exported = service.ExportedCheckpoint(**checkpoint.model_dump()) if checkpoint else None
-    report = service.verify(session, checkpoint=exported)
-    service.append(
-        session,
-        principal=principal,
-        action="log_verified",
-        payload={"ok": report.ok, "size": report.size, "first_bad_seq": report.first_bad_seq},
-    )
+    report = service.verify(read, checkpoint=exported)
+    service.log_verification(session, principal=principal, report=report)
     return VerifyPublic(**dataclasses.asdict(report))
 
 
@@ -84,21 +82,24 @@ def read_query_digest(
 
 @router.get("/verify", response_model=VerifyPublic)
 def verify_log(
-    session: SessionDep, principal: Annotated[Principal, Depends(require("audit.verify"))]
+    read: ReadSessionDep,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require("audit.verify"))],
 ) -> VerifyPublic:
     """Recompute the whole chain: ok, or the first bad entry and why."""
-    return _verify(session, principal, None)
+    return _verify(read, session, principal, None)
 
 
 @router.post("/verify", response_model=VerifyPublic)
 def verify_log_against_checkpoint(
+    read: ReadSessionDep,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require("audit.verify"))],
     checkpoint: CheckpointFile,
 ) -> VerifyPublic:
     """Recompute the chain and check it against an exported checkpoint (catches truncation
     and full rewrites)."""
-    return _verify(session, principal, checkpoint)
+    return _verify(read, session, principal, checkpoint)
 
 
 @router.post("/checkpoints", response_model=CheckpointFile, status_code=201)

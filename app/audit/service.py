@@ -201,7 +201,10 @@ class ExportedCheckpoint:
 
 
 def verify(session: Session, *, checkpoint: ExportedCheckpoint | None = None) -> VerifyReport:
-    """Recompute the chain from the first entry; name the first entry that does not fit."""
+    """Recompute the chain from the first entry; name the first entry that does not fit.
+
+    Give it a read-only session (``app.core.db.read_only``): one snapshot for the walk and the
+    head, and on SQLite no write lock held for the walk's whole length."""
     chain = verifier.walk(session, checkpoint_size=checkpoint.size if checkpoint else None)
     if isinstance(chain, verifier.Break):
         return VerifyReport(False, chain.seq - 1, chain.head, chain.seq, chain.reason)
@@ -209,6 +212,17 @@ def verify(session: Session, *, checkpoint: ExportedCheckpoint | None = None) ->
         _head_mismatch(session, chain)
         or (_checkpoint_mismatch(chain, checkpoint) if checkpoint is not None else None)
         or VerifyReport(True, chain.size, chain.head)
+    )
+
+
+def log_verification(session: Session, *, principal: Principal, report: VerifyReport) -> None:
+    """Log a verification and its result. Call it with a write session other than the one
+    the walk read in (a read-only one): a long walk must not hold the write lock."""
+    append(
+        session,
+        principal=principal,
+        action="log_verified",
+        payload={"ok": report.ok, "size": report.size, "first_bad_seq": report.first_bad_seq},
     )
 
 

@@ -40,7 +40,7 @@ def check_log(exported: ExportedCheckpoint | None) -> None:
     """Verify the configured database's log (against a checkpoint): a line, or exit 1."""
     from app.audit import service
 
-    with transaction() as session:
+    with transaction(reading_only=True) as session:
         report = service.verify(session, checkpoint=exported)
     if not report.ok:
         first = f" (first bad entry: {report.first_bad_seq})" if report.first_bad_seq else ""

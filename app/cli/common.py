@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from app.core.config import Settings
-from app.core.db import make_engine, session_scope
+from app.core.db import make_engine, read_only, session_scope
 from app.core.errors import AppError
 
 # For commands that hand their arguments, --help included, to a program of readers/.
@@ -34,8 +34,11 @@ def problems(exc: ValidationError) -> str:
 
 
 @contextmanager
-def transaction(settings: Settings | None = None) -> Iterator[Session]:
-    """One committed transaction on the configured database; errors exit non-zero."""
+def transaction(
+    settings: Settings | None = None, *, reading_only: bool = False
+) -> Iterator[Session]:
+    """One committed transaction on the configured database (``reading_only``: a read-only
+    one, see ``app.core.db.read_only``); errors exit non-zero."""
     settings = settings or Settings()
     engine = make_engine(settings.database_url, busy_timeout_ms=settings.SQLITE_BUSY_TIMEOUT_MS)
     if settings.is_embedded_sqlite:
@@ -43,7 +46,7 @@ def transaction(settings: Settings | None = None) -> Iterator[Session]:
 
         upgrade(engine)
     try:
-        with session_scope(engine) as session:
+        with session_scope(read_only(engine) if reading_only else engine) as session:
             yield session
     except AppError as exc:
         raise fail(exc.message) from exc

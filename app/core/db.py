@@ -75,7 +75,10 @@ def _configure_postgresql(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         if conn.get_execution_options().get(READ_ONLY, False):
-            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            # One snapshot for the whole transaction, as SQLite's WAL reader has: a walk of
+            # the log and the head read after it must see the same entries (READ COMMITTED
+            # would let appends committed in between look like a cut-off log).
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
 
 READ_ONLY = "mediatrack_read_only"
@@ -84,7 +87,7 @@ READ_ONLY = "mediatrack_read_only"
 def read_only(engine: Engine) -> Engine:
     """The same engine for transactions that never write: on SQLite a deferred BEGIN, so they
     do not queue for the write lock (WAL readers never block the writer); on both databases a
-    write attempted in one is refused."""
+    write attempted in one is refused, and every statement sees the same snapshot."""
     return engine.execution_options(**{READ_ONLY: True})
 
 

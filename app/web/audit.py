@@ -26,7 +26,7 @@ from app.audit.models import CustodyEvent
 from app.audit.schemas import CheckpointFile
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import SettingsDep
 from app.core.errors import InvalidInputError, NotFoundError
 from app.core.validation import is_label
@@ -371,6 +371,7 @@ def _checkpoint_file(upload: UploadFile | None) -> audit_service.ExportedCheckpo
 @router.post("/verify", response_class=HTMLResponse)
 def verify(
     request: Request,
+    read: ReadSessionDep,
     session: SessionDep,
     user: Verifier,
     _: Csrf,
@@ -379,11 +380,8 @@ def verify(
     """Recompute the whole chain (and check it against a checkpoint file, if one is given);
     the verification is logged as the API logs it."""
     exported = _checkpoint_file(checkpoint)
-    report = audit_service.verify(session, checkpoint=exported)
-    audit_service.append(
-        session, principal=user.principal, action="log_verified",
-        payload={"ok": report.ok, "size": report.size, "first_bad_seq": report.first_bad_seq},
-    )
+    report = audit_service.verify(read, checkpoint=exported)
+    audit_service.log_verification(session, principal=user.principal, report=report)
     context = {"report": report, "against": exported}
     return render(request, "audit/verify.html", context, user=user)
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DatabaseError
 from app.audit import service as audit_service
 from app.audit import verifier
 from app.audit.chain import ENTRY_FIELDS, chain_hash, entry_document
-from app.core.db import session_scope
+from app.core.db import read_only, session_scope
 from app.core.principal import SYSTEM
 
 SIZE = 40
@@ -39,7 +39,7 @@ def log(engine: Engine) -> Engine:
 
 
 def verify(engine: Engine, checkpoint: audit_service.ExportedCheckpoint | None = None):  # type: ignore[no-untyped-def]
-    with session_scope(engine) as session:
+    with session_scope(read_only(engine)) as session:
         return audit_service.verify(session, checkpoint=checkpoint)
 
 
