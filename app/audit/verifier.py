@@ -267,6 +267,8 @@ def _raw_document(row: Row[Any] | tuple[Any, ...]) -> dict[str, Any]:
             fields["recorded_at"] = datetime.fromisoformat(recorded_at)
         except ValueError:
             raise ValueError("its time is not a time") from None
+    elif not isinstance(recorded_at, datetime):  # SQLite keeps a number or bytes written there
+        raise ValueError("its time is not a time")
     try:
         return entry_document(**fields)
     except json.JSONDecodeError:
