@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierStatus
-from app.core.errors import N_, ConflictError
+from app.core.errors import ConflictError
 from app.media.models import FixityCheck
 from app.pacs.check import PacsStatus
 from app.pacs.models import PacsCheck
@@ -56,16 +56,17 @@ def ensure_retirable(*, session: Session, carrier: Carrier) -> None:
     """Raise 409 unless every study is on a verified successor or complete in the PACS."""
     unsafe = [s.study_uid for s in study_safety(session=session, carrier=carrier) if not s.safe_on]
     if unsafe:
-        template = (
-            N_("{carrier} may hold the only copy of {count} study (first: {first}): each must "
-               "be on a verified successor or complete in the PACS first.")
-            if len(unsafe) == 1
-            else N_("{carrier} may hold the only copy of {count} studies (first: {first}): "
-                    "each must be on a verified successor or complete in the PACS first.")
-        )
+        who = carrier_service.name_phrase(carrier)
+        if len(unsafe) == 1:
+            raise ConflictError(
+                "{carrier} may hold the only copy of {count} study (first: {first}): each must "
+                "be on a verified successor or complete in the PACS first.",
+                carrier=who, count=1, first=unsafe[0],
+            )
         raise ConflictError(
-            template, carrier=carrier_service.name_phrase(carrier), count=len(unsafe),
-            first=unsafe[0],
+            "{carrier} may hold the only copy of {count} studies (first: {first}): each must "
+            "be on a verified successor or complete in the PACS first.",
+            carrier=who, count=len(unsafe), first=unsafe[0],
         )
 
 
