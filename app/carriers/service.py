@@ -133,8 +133,22 @@ STATUS_WORDS = {
 
 def say_date(day: date) -> str:
     """3 Dec, or 3 Dec 2027 when not this year."""
-    text = f"{day.day} {day.strftime('%b')}"
-    return text if day.year == utcnow().year else f"{text} {day.year}"
+    return str(date_phrase(day))
+
+
+# The months as a sentence says them (strftime's %b would follow the process's locale).
+MONTHS = (
+    N_("Jan"), N_("Feb"), N_("Mar"), N_("Apr"), N_("May"), N_("Jun"),
+    N_("Jul"), N_("Aug"), N_("Sep"), N_("Oct"), N_("Nov"), N_("Dec"),
+)
+
+
+def date_phrase(day: date) -> Phrase:
+    """:func:`say_date`, to be said in a page's language."""
+    month = Phrase(MONTHS[day.month - 1])
+    if day.year == utcnow().year:
+        return Phrase("{day} {month}", day=day.day, month=month)
+    return Phrase("{day} {month} {year}", day=day.day, month=month, year=day.year)
 
 
 @dataclass
@@ -233,7 +247,7 @@ def state_phrase(snap: Snapshot) -> Phrase:
     who = name_phrase(snap.carrier)
     status = CarrierStatus(snap.carrier.status)
     if status is CarrierStatus.CHECKED_OUT and snap.loan is not None:
-        due = say_date(snap.loan.due_on)
+        due = date_phrase(snap.loan.due_on)
         late = (utcnow().date() - snap.loan.due_on).days
         if snap.borrower is None:
             return Phrase("{who} is already lent to a borrower until {due}.", who=who, due=due)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from app.core.config import Settings
 from app.core.db import session_scope
 from app.core.principal import SYSTEM
+from app.core.time import utcnow
 from app.custody import schemas as custody_schemas
 from app.custody import service as custody_service
 from app.web import i18n
@@ -228,6 +231,33 @@ class TestServiceErrorsInThePagesLanguage:
             rf"DVD {label} is in storage at .*Shelf 1\. It cannot be recorded as found now\.",
             api.json()["detail"],
         )
+
+    def test_a_lent_carrier_with_its_borrower_and_due_date(
+        self, clerk: tuple[TestClient, str], world: World, engine: Engine, settings: Settings
+    ) -> None:
+        client, token = clerk
+        label = world.labels[1]
+        due = utcnow().date() + timedelta(days=20)
+        with session_scope(engine) as session:
+            custody_service.check_out(
+                session=session, principal=SYSTEM, label=label, settings=settings,
+                checkout_in=custody_schemas.CheckOut(
+                    borrower_id=world.borrower_id, purpose="TREAT", due_on=due
+                ),
+            )
+        this_year = due.year == utcnow().year
+        url, form = f"/desk/carriers/{label}/found", {"location": "SHELF1"}
+        chinese = client.post(url, data=form, headers={"X-CSRF-Token": token,
+                                                       "Accept-Language": "zh-CN"})
+        day = f"{due.month}月{due.day}日"
+        day = day if this_year else f"{due.year}年{day}"
+        assert chinese.status_code == 409
+        sentence = f"DVD {label} 已借给 Dr Wang，应还日期为 {day}。现在不能登记为已找回。"
+        assert sentence in chinese.text
+        english = client.post(url, data=form, headers={"X-CSRF-Token": token})
+        day = f"{due.day} {due:%b}" + ("" if this_year else f" {due.year}")
+        assert (f"DVD {label} is already lent to Dr Wang until {day}. "
+                "It cannot be recorded as found now.") in english.text
 
     def test_a_numbered_thing_that_is_not_there(self, clerk: tuple[TestClient, str]) -> None:
         client, _ = clerk
