@@ -293,7 +293,7 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
 
     loaded = serialization.load_pem_private_key(read_or_create(path, make), password=None)
     if not isinstance(loaded, Ed25519PrivateKey):
-        raise InvalidInputError(f"{path.name} is not an Ed25519 private key.")
+        raise InvalidInputError("{name} is not an Ed25519 private key.", name=path.name)
     return loaded
 
 

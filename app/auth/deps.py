@@ -64,8 +64,8 @@ def _station_with_key(session: Session, key: str) -> Station:
             expires = station.previous_key_expires_at
             if expires is None or expires <= utcnow():
                 raise UnauthorizedError(
-                    f"This key of station {station.name} was replaced by a new one and no "
-                    "longer works; give the station its new key."
+                    "This key of station {name} was replaced by a new one and no longer "
+                    "works; give the station its new key.", name=station.name
                 )
             return station
     raise UnauthorizedError("That station key is not known.")
@@ -74,7 +74,7 @@ def _station_with_key(session: Session, key: str) -> Station:
 def _station_principal(session: Session, key: str) -> Principal:
     station = _station_with_key(session, key)
     if station.revoked_at is not None:
-        raise UnauthorizedError(f"The key of station {station.name} was revoked.")
+        raise UnauthorizedError("The key of station {name} was revoked.", name=station.name)
     return Principal(
         kind="station",
         id=station.id,
@@ -179,7 +179,10 @@ def require(permission: str) -> Callable[..., Awaitable[Principal]]:
                 route=f"{request.method} {_route_path(request)}",
             )
         )
-        raise ForbiddenError(f"Your role ({principal.role.value}) may not do this ({permission}).")
+        raise ForbiddenError(
+            "Your role ({role}) may not do this ({permission}).",
+            role=principal.role.value, permission=permission,
+        )
 
     check.__name__ = f"require_{permission.replace('.', '_')}"
     return check

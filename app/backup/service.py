@@ -33,7 +33,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from app.audit.models import CustodyEvent
 from app.carriers.models import Carrier
 from app.core.db import make_engine, read_only
-from app.core.errors import AppError
+from app.core.errors import N_, AppError, Phrase
 
 Progress = Callable[[str], None]
 
@@ -46,9 +46,9 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _PG_DUMP_MAGIC = b"PGDMP"
 
 
-_NO_BACKUP = "no backup was written."
+_NO_BACKUP = N_("no backup was written.")
 # Both restores write in one transaction.
-_UNCHANGED = "the database was left as it was."
+_UNCHANGED = N_("the database was left as it was.")
 
 
 class BackupError(AppError):
@@ -71,9 +71,13 @@ def backup(*, url: str, out: Path, progress: Progress) -> Summary:
         else:
             counts = _backup_postgres(engine, out, progress)
     except DBAPIError as exc:
-        raise BackupError(f"The backup failed ({_reason(exc)}); {_NO_BACKUP}") from exc
+        raise BackupError(
+            "The backup failed ({reason}); no backup was written.", reason=_reason(exc)
+        ) from exc
     except (sqlite3.Error, OSError) as exc:
-        raise BackupError(f"The backup failed ({_os_reason(exc)}); {_NO_BACKUP}") from exc
+        raise BackupError(
+            "The backup failed ({reason}); no backup was written.", reason=_os_reason(exc)
+        ) from exc
     finally:
         engine.dispose()
     return Summary(*counts, size=out.stat().st_size)
@@ -87,16 +91,18 @@ def restore(*, url: str, source: Path, force: bool, progress: Progress) -> Summa
     try:
         if kind != engine.dialect.name:
             raise BackupError(
-                f"{source} is a {_KIND_NAMES[kind]} backup but the configured database is "
-                f"{_KIND_NAMES[engine.dialect.name]}: restore it into a database of its kind."
+                "{source} is a {kind} backup but the configured database is {configured}: "
+                "restore it into a database of its kind.",
+                source=source, kind=_KIND_NAMES[kind], configured=_KIND_NAMES[engine.dialect.name],
             )
         with engine.connect() as conn:
             events, carriers = _counts(conn)
         if (events or carriers) and not force:
             raise BackupError(
-                f"The configured database already holds {events} custody events and "
-                f"{carriers} carriers; nothing was restored. Restore into an empty or new "
-                "database, or add --force to replace its contents with the backup."
+                "The configured database already holds {events} custody events and "
+                "{carriers} carriers; nothing was restored. Restore into an empty or new "
+                "database, or add --force to replace its contents with the backup.",
+                events=events, carriers=carriers,
             )
         if kind == "sqlite":
             _restore_sqlite(engine, source, progress)
@@ -105,9 +111,15 @@ def restore(*, url: str, source: Path, force: bool, progress: Progress) -> Summa
         with engine.connect() as conn:
             counts = _counts(conn)
     except DBAPIError as exc:
-        raise BackupError(f"The restore failed ({_reason(exc)}); {_UNCHANGED}") from exc
+        raise BackupError(
+            "The restore failed ({reason}); the database was left as it was.",
+            reason=_reason(exc),
+        ) from exc
     except (sqlite3.Error, OSError) as exc:
-        raise BackupError(f"The restore failed ({_os_reason(exc)}); {_UNCHANGED}") from exc
+        raise BackupError(
+            "The restore failed ({reason}); the database was left as it was.",
+            reason=_os_reason(exc),
+        ) from exc
     finally:
         engine.dispose()
     return Summary(*counts, size=source.stat().st_size)
@@ -120,7 +132,7 @@ def _backup_sqlite(engine: Engine, out: Path, progress: Progress) -> tuple[int, 
     path = _sqlite_path(engine.url)
     if not path.is_file():
         # Connecting would create an empty database and back that up.
-        raise BackupError(f"There is no database at {path} to back up.")
+        raise BackupError("There is no database at {path} to back up.", path=path)
     with _written_aside(out) as aside, read_only(engine).connect() as conn, conn.begin():
         counts = _counts(conn)  # opens the read transaction the copy is taken in
         target = sqlite3.connect(aside, isolation_level=None)
@@ -207,8 +219,8 @@ def _tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
         raise BackupError(
-            f"{name} was not found on PATH; install the PostgreSQL client programs of the "
-            "server's version (Debian: postgresql-client) and try again."
+            "{name} was not found on PATH; install the PostgreSQL client programs of the "
+            "server's version (Debian: postgresql-client) and try again.", name=name
         )
     return found
 
@@ -241,7 +253,10 @@ def _run(
             except subprocess.TimeoutExpired:
                 progress()
     if proc.returncode != 0:
-        raise BackupError(f"{name} failed ({_tool_reason(name, errors)}); {failed}")
+        raise BackupError(
+            "{name} failed ({reason}); {then}",
+            name=name, reason=_tool_reason(name, errors), then=Phrase(failed),
+        )
 
 
 def _tool_reason(name: str, errors: bytes) -> str:
@@ -277,7 +292,8 @@ def _written_aside(out: Path) -> Iterator[Path]:
         fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
     except OSError as exc:
         raise BackupError(
-            f"Cannot write a backup in {out.parent} ({exc.strerror}); no backup was written."
+            "Cannot write a backup in {parent} ({strerror}); no backup was written.",
+            parent=out.parent, strerror=exc.strerror,
         ) from exc
     os.close(fd)
     aside = Path(name)
@@ -307,14 +323,17 @@ def _kind_of(source: Path) -> str:
         with source.open("rb") as file:
             start = file.read(len(_SQLITE_MAGIC))
     except OSError as exc:
-        raise BackupError(f"Cannot read {source} ({exc.strerror}); nothing was restored.") from exc
+        raise BackupError(
+            "Cannot read {source} ({strerror}); nothing was restored.",
+            source=source, strerror=exc.strerror,
+        ) from exc
     if start == _SQLITE_MAGIC:
         return "sqlite"
     if start.startswith(_PG_DUMP_MAGIC):
         return "postgresql"
     raise BackupError(
-        f"{source} is neither a SQLite backup nor a pg_dump custom-format file; "
-        "nothing was restored."
+        "{source} is neither a SQLite backup nor a pg_dump custom-format file; nothing "
+        "was restored.", source=source
     )
 
 

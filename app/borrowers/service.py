@@ -12,7 +12,9 @@ from app.core.principal import Principal
 def get(*, session: Session, borrower_id: int) -> Borrower:
     borrower = session.get(Borrower, borrower_id)
     if borrower is None or not borrower.active:
-        raise NotFoundError(f"There is no active borrower number {borrower_id}.")
+        raise NotFoundError(
+            "There is no active borrower number {borrower_id}.", borrower_id=borrower_id
+        )
     return borrower
 
 

@@ -24,7 +24,7 @@ from app.carriers.schemas import (
     TagPublic,
     TransitPublic,
 )
-from app.core.errors import ConflictError, NotFoundError
+from app.core.errors import N_, ConflictError, NotFoundError, Phrase
 from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.time import utcnow
@@ -56,7 +56,7 @@ def is_known_label(*, session: Session, label: str) -> bool:
 def register(*, session: Session, principal: Principal, carrier_in: CarrierCreate) -> Carrier:
     audit_service.lock_head(session)
     if session.exec(select(Carrier.id).where(Carrier.label == carrier_in.label)).first():
-        raise ConflictError(f"The label {carrier_in.label} is already registered.")
+        raise ConflictError("The label {label} is already registered.", label=carrier_in.label)
     home = location_service.get_by_code(session=session, code=carrier_in.home_location)
     carrier = Carrier(
         **carrier_in.model_dump(exclude={"home_location", "kind"}),
@@ -105,14 +105,50 @@ def note_seen(*, session: Session, seen: list[Seen]) -> None:
 
 def name(carrier: Carrier) -> str:
     """How a clerk says it: "DVD RAD0001234" (with "part 2 of 3" for a set)."""
-    part = f" (part {carrier.set_number} of {carrier.set_total})" if carrier.set_total else ""
-    return f"{carrier.kind} {carrier.label}{part}"
+    return str(name_phrase(carrier))
+
+
+def name_phrase(carrier: Carrier) -> Phrase:
+    """:func:`name`, to be said in a page's language (errors take it as a parameter)."""
+    if carrier.set_total:
+        return Phrase(
+            "{kind} {label} (part {number} of {total})", kind=carrier.kind,
+            label=carrier.label, number=carrier.set_number, total=carrier.set_total,
+        )
+    return Phrase("{kind} {label}", kind=carrier.kind, label=carrier.label)
+
+
+# How a sentence says a carrier's status ("DVD RAD0001234 is <checked out>; retire it first.").
+STATUS_WORDS = {
+    CarrierStatus.REGISTERED: N_("registered"),
+    CarrierStatus.IN_STORAGE: N_("in storage"),
+    CarrierStatus.CHECKED_OUT: N_("checked out"),
+    CarrierStatus.IN_TRANSIT: N_("in transit"),
+    CarrierStatus.MISSING: N_("missing"),
+    CarrierStatus.FOUND: N_("found"),
+    CarrierStatus.RETIRED: N_("retired"),
+    CarrierStatus.DESTROYED: N_("destroyed"),
+}
 
 
 def say_date(day: date) -> str:
     """3 Dec, or 3 Dec 2027 when not this year."""
-    text = f"{day.day} {day.strftime('%b')}"
-    return text if day.year == utcnow().year else f"{text} {day.year}"
+    return str(date_phrase(day))
+
+
+# The months as a sentence says them (strftime's %b would follow the process's locale).
+MONTHS = (
+    N_("Jan"), N_("Feb"), N_("Mar"), N_("Apr"), N_("May"), N_("Jun"),
+    N_("Jul"), N_("Aug"), N_("Sep"), N_("Oct"), N_("Nov"), N_("Dec"),
+)
+
+
+def date_phrase(day: date) -> Phrase:
+    """:func:`say_date`, to be said in a page's language."""
+    month = Phrase(MONTHS[day.month - 1])
+    if day.year == utcnow().year:
+        return Phrase("{day} {month}", day=day.day, month=month)
+    return Phrase("{day} {month} {year}", day=day.day, month=month, year=day.year)
 
 
 @dataclass
@@ -203,28 +239,47 @@ def snapshot(*, session: Session, carrier: Carrier) -> Snapshot:
 
 def state_sentence(snap: Snapshot) -> str:
     """Why a carrier is where it is, in one sentence a clerk can read out."""
-    who = name(snap.carrier)
+    return str(state_phrase(snap))
+
+
+def state_phrase(snap: Snapshot) -> Phrase:
+    """:func:`state_sentence`, to be said in a page's language."""
+    who = name_phrase(snap.carrier)
     status = CarrierStatus(snap.carrier.status)
     if status is CarrierStatus.CHECKED_OUT and snap.loan is not None:
-        holder = snap.borrower.name if snap.borrower else "a borrower"
-        sentence = f"{who} is already lent to {holder} until {say_date(snap.loan.due_on)}."
+        due = date_phrase(snap.loan.due_on)
         late = (utcnow().date() - snap.loan.due_on).days
-        if late > 0:
-            sentence += f" It is overdue by {late} day{'s' if late > 1 else ''}."
-        return sentence
+        if snap.borrower is None:
+            return Phrase("{who} is already lent to a borrower until {due}.", who=who, due=due)
+        lent = Phrase(
+            "{who} is already lent to {holder} until {due}.",
+            who=who, holder=snap.borrower.name, due=due,
+        )
+        if late <= 0:
+            return lent
+        overdue = (
+            Phrase("It is overdue by {late} day.", late=late)
+            if late == 1
+            else Phrase("It is overdue by {late} days.", late=late)
+        )
+        return Phrase("{lent} {overdue}", lent=lent, overdue=overdue)
     if status is CarrierStatus.IN_TRANSIT and snap.destination is not None:
-        return f"{who} is in transit to {snap.destination.path} and must be received there first."
+        return Phrase(
+            "{who} is in transit to {place} and must be received there first.",
+            who=who, place=snap.destination.path,
+        )
     where = snap.place.path
-    return {
-        CarrierStatus.REGISTERED: f"{who} is registered but not yet put in storage.",
-        CarrierStatus.IN_STORAGE: f"{who} is in storage at {where}.",
-        CarrierStatus.CHECKED_OUT: f"{who} is lent out.",
-        CarrierStatus.IN_TRANSIT: f"{who} is in transit.",
-        CarrierStatus.MISSING: f"{who} is reported missing.",
-        CarrierStatus.FOUND: f"{who} was found at {where} and is not yet back in storage.",
-        CarrierStatus.RETIRED: f"{who} is retired.",
-        CarrierStatus.DESTROYED: f"{who} was destroyed.",
+    template = {
+        CarrierStatus.REGISTERED: N_("{who} is registered but not yet put in storage."),
+        CarrierStatus.IN_STORAGE: N_("{who} is in storage at {where}."),
+        CarrierStatus.CHECKED_OUT: N_("{who} is lent out."),
+        CarrierStatus.IN_TRANSIT: N_("{who} is in transit."),
+        CarrierStatus.MISSING: N_("{who} is reported missing."),
+        CarrierStatus.FOUND: N_("{who} was found at {where} and is not yet back in storage."),
+        CarrierStatus.RETIRED: N_("{who} is retired."),
+        CarrierStatus.DESTROYED: N_("{who} was destroyed."),
     }[status]
+    return Phrase(template, who=who, where=where)
 
 
 def _place(location: Location) -> PlacePublic:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -39,15 +39,82 @@ class ErrorCode(StrEnum):
 INTERNAL_ERROR_DETAIL = "Something went wrong on the server; nothing was saved."
 
 
+class Translator(Protocol):
+    """What translates a message id: ``gettext.NullTranslations`` and its subclasses."""
+
+    def gettext(self, message: str, /) -> str: ...
+
+    def pgettext(self, context: str, message: str, /) -> str: ...
+
+
+def N_(message: str) -> str:  # noqa: N802 (the gettext convention)
+    """Mark a message for the catalog without translating it now (gettext_noop)."""
+    return message
+
+
+def NC_(context: str, message: str) -> str:  # noqa: N802
+    """:func:`N_` for a message that needs its context in the catalog (a word said one way in a
+    list and another way inside a sentence); the Phrase that says it names the same context."""
+    return message
+
+
+class Phrase:
+    """A sentence, or a part of one, kept as an English template with named parameters
+    (``str.format`` fields: ``"There is no station named {name}."``) so that a page can show
+    it in its own language: the template is translated, then filled in. A parameter that is
+    a Phrase itself is translated the same way; any other is written plainly (``str``).
+    ``context`` (second, positional) is the context of a template marked with :func:`NC_`."""
+
+    __slots__ = ("template", "params", "context")
+
+    def __init__(self, template: str, context: str | None = None, /, **params: object) -> None:
+        self.template = template
+        self.params = params
+        self.context = context
+
+    def render(self, translator: Translator | None = None) -> str:
+        """The sentence in the translator's language (English without one)."""
+        text = self.template
+        if translator is not None:
+            text = (
+                translator.pgettext(self.context, text) if self.context
+                else translator.gettext(text)
+            )
+        if not self.params:
+            return text
+        values = {
+            key: value.render(translator) if isinstance(value, Phrase) else value
+            for key, value in self.params.items()
+        }
+        return text.format(**values)
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __repr__(self) -> str:
+        return f"Phrase({self.template!r})"
+
+
 class AppError(Exception):
-    """Base for every error a clerk or admin should read. ``message`` is shown as is."""
+    """Base for every error a clerk or admin should read.
+
+    Raised with an English template and its parameters (see :class:`Phrase`); ``message`` is
+    the English sentence (the API's ``detail``), :meth:`translated` the one a page shows.
+    Babel extracts the templates: each subclass name is a keyword of the catalog update
+    (``app/web/translations/update.py``), so a new subclass is added there too.
+    """
 
     status_code = 400
     code = ErrorCode.BAD_REQUEST
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, template: str, /, **params: object) -> None:
+        self.phrase = Phrase(template, **params)
+        self.message = self.phrase.render()
+        super().__init__(self.message)
+
+    def translated(self, translator: Translator) -> str:
+        """The sentence in the translator's language."""
+        return self.phrase.render(translator)
 
 
 class UnauthorizedError(AppError):
@@ -79,8 +146,10 @@ class TooManyRequestsError(AppError):
     status_code = 429
     code = ErrorCode.TOO_MANY_REQUESTS
 
-    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, template: str, /, *, retry_after: int | None = None, **params: object
+    ) -> None:
+        super().__init__(template, **params)
         self.retry_after = retry_after  # whole seconds, sent as Retry-After (RFC 9110 10.2.3)
 
 

@@ -49,8 +49,9 @@ class ReadBudget:
                 self._buckets[principal.station_id] = (left, now)
                 wait = max(1, math.ceil((reads - left) / self.rate))
                 raise TooManyRequestsError(
-                    f"This station sent more reads than the server takes from one station "
-                    f"({self.rate:g} a second); send these again in {wait} seconds.",
+                    "This station sent more reads than the server takes from one station "
+                    "({rate:g} a second); send these again in {wait} seconds.",
+                    rate=self.rate, wait=wait,
                     retry_after=wait,
                 )
             self._buckets[principal.station_id] = (left - reads, now)

@@ -19,7 +19,7 @@ def _read(path: Path | None, mtime: float) -> dict[int, bytes]:
     try:
         return parse_keys(path.read_text())
     except (OSError, ValueError) as exc:
-        raise InvalidInputError(f"The site key file cannot be used: {exc}") from exc
+        raise InvalidInputError("The site key file cannot be used: {exc}", exc=exc) from exc
 
 
 def keys_of(path: Path | None) -> dict[int, bytes]:

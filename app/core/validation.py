@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator
 
-from app.core.errors import InvalidInputError
+from app.core.errors import InvalidInputError, Phrase
 
 
 class Technology(StrEnum):
@@ -55,9 +55,10 @@ def normalise_uid(raw: str, technology: Technology | None = None) -> str:
     allowed = UID_LENGTHS[technology] if technology else _ANY_UID_LENGTH
     if len(uid) // 2 not in allowed:
         sizes = ", ".join(str(n) for n in sorted(allowed))
-        kind = technology.value if technology else "a tag"
+        kind = technology.value if technology else Phrase("a tag")
         raise InvalidInputError(
-            f"A UID of {len(uid) // 2} bytes is not valid for {kind} (expected {sizes} bytes)."
+            "A UID of {size} bytes is not valid for {kind} (expected {sizes} bytes).",
+            size=len(uid) // 2, kind=kind, sizes=sizes,
         )
     return uid
 

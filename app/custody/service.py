@@ -15,7 +15,7 @@ from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierStatus, PlacePublic
 from app.core.config import Settings
-from app.core.errors import ConflictError, InvalidInputError, NotFoundError
+from app.core.errors import ConflictError, InvalidInputError, NotFoundError, Phrase
 from app.core.ids import id_of
 from app.core.principal import Principal, Role
 from app.core.time import utcnow
@@ -37,20 +37,24 @@ def _load(session: Session, label: str) -> Carrier:
 def _require(session: Session, carrier: Carrier, action: Action) -> None:
     """Refuse (409) a move the transition table does not allow from the carrier's state."""
     move = transitions.MOVES[action]
-    who = carrier_service.name(carrier)
+    who = carrier_service.name_phrase(carrier)
     if not transitions.hold_allows(action, carrier.legal_hold):
         if action is Action.HOLD:
-            raise ConflictError(f"{who} is already under legal hold.")
+            raise ConflictError("{who} is already under legal hold.", who=who)
         if action is Action.RELEASE:
-            raise ConflictError(f"{who} is not under legal hold.")
+            raise ConflictError("{who} is not under legal hold.", who=who)
         raise ConflictError(
-            f"{who} is under legal hold and cannot be {move.doing} until the hold is released."
+            "{who} is under legal hold and cannot be {doing} until the hold is released.",
+            who=who, doing=Phrase(move.doing, "move"),
         )
     if not transitions.state_allows(action, carrier.status):
-        sentence = carrier_service.state_sentence(
+        sentence = carrier_service.state_phrase(
             carrier_service.snapshot(session=session, carrier=carrier)
         )
-        raise ConflictError(f"{sentence} It cannot be {move.doing} now.")
+        raise ConflictError(
+            "{sentence} It cannot be {doing} now.",
+            sentence=sentence, doing=Phrase(move.doing, "move"),
+        )
 
 
 def _log(
@@ -113,7 +117,8 @@ def check_out(
         raise InvalidInputError("The due date is in the past.")
     if due_on > today + timedelta(days=settings.MAX_LOAN_DAYS):
         raise InvalidInputError(
-            f"A loan runs at most {settings.MAX_LOAN_DAYS} days; choose an earlier due date."
+            "A loan runs at most {days} days; choose an earlier due date.",
+            days=settings.MAX_LOAN_DAYS,
         )
     carrier = _load(session, label)
     _require(session, carrier, Action.CHECKOUT)
@@ -155,17 +160,20 @@ def _approver(
 ) -> User | None:
     if checkout_in.purpose not in approval_purposes:
         if checkout_in.approver:
-            raise InvalidInputError(f"Purpose {checkout_in.purpose} needs no approver.")
+            raise InvalidInputError(
+                "Purpose {purpose} needs no approver.", purpose=checkout_in.purpose
+            )
         return None
     if not checkout_in.approver:
         raise InvalidInputError(
-            f"Purpose {checkout_in.purpose} (research) needs an approver: name the "
-            "administrator who approved this use."
+            "Purpose {purpose} (research) needs an approver: name the administrator who "
+            "approved this use.", purpose=checkout_in.purpose
         )
     approver = session.exec(select(User).where(User.username == checkout_in.approver)).one_or_none()
     if approver is None or not approver.active or approver.role != Role.ADMIN:
         raise InvalidInputError(
-            f"{checkout_in.approver} is not an active administrator who can approve research use."
+            "{approver} is not an active administrator who can approve research use.",
+            approver=checkout_in.approver,
         )
     if approver.id == principal.user_id:
         raise InvalidInputError("Research use must be approved by someone else.")
@@ -219,7 +227,10 @@ def dispatch(*, session: Session, principal: Principal, dispatch_in: schemas.Dis
     for carrier in carriers:
         _require(session, carrier, Action.DISPATCH)
         if carrier.current_location_id == to.id:
-            raise ConflictError(f"{carrier_service.name(carrier)} is already at {to.path}.")
+            raise ConflictError(
+                "{carrier} is already at {path}.",
+                carrier=carrier_service.name_phrase(carrier), path=to.path,
+            )
     if len(sources) != 1:
         raise InvalidInputError(
             "One dispatch leaves from one place; these carriers are in several."
@@ -257,7 +268,7 @@ def dispatch(*, session: Session, principal: Principal, dispatch_in: schemas.Dis
 def get_transfer(*, session: Session, transfer_id: int) -> Transfer:
     transfer = session.get(Transfer, transfer_id)
     if transfer is None:
-        raise NotFoundError(f"There is no transfer number {transfer_id}.")
+        raise NotFoundError("There is no transfer number {transfer_id}.", transfer_id=transfer_id)
     return transfer
 
 
@@ -323,16 +334,22 @@ def receive(
     open_items = {c.label: (c, i) for c, i in items if i.closed_at is None}
     wanted = receive_in.labels or list(open_items)
     if not wanted:
-        raise ConflictError(f"Everything in transfer {transfer_id} was already received.")
+        raise ConflictError(
+            "Everything in transfer {transfer_id} was already received.", transfer_id=transfer_id
+        )
     to = location_service.get(session=session, location_id=transfer.to_location_id)
     now = utcnow()
     for label in wanted:
         if label not in open_items:
             listed = any(c.label == label for c, _ in items)
+            if listed:
+                raise ConflictError(
+                    "{label} was already received from transfer {transfer_id}.",
+                    label=label, transfer_id=transfer_id,
+                )
             raise ConflictError(
-                f"{label} was already received from transfer {transfer_id}."
-                if listed
-                else f"{label} is not part of transfer {transfer_id}."
+                "{label} is not part of transfer {transfer_id}.",
+                label=label, transfer_id=transfer_id,
             )
         carrier, item = open_items[label]
         _require(session, carrier, Action.RECEIVE)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from app.carriers.schemas import CarrierStatus
+from app.core.errors import NC_
 
 Status = CarrierStatus
 
@@ -37,7 +38,7 @@ class Action(StrEnum):
 @dataclass(frozen=True)
 class Move:
     allowed_from: frozenset[CarrierStatus]
-    doing: str  # "It cannot be <doing> now."
+    doing: str  # "It cannot be <doing> now." (marked with its context "move")
     # The legal hold the move needs: False (blocked by a hold), True (only under one), None.
     hold: bool | None = None
 
@@ -45,15 +46,16 @@ class Move:
 _PRESENT = frozenset(Status) - {Status.DESTROYED}
 
 MOVES: dict[Action, Move] = {
-    Action.CHECKOUT: Move(frozenset({Status.IN_STORAGE}), "lent out", hold=False),
-    Action.RETURN: Move(frozenset({Status.CHECKED_OUT}), "taken back"),
-    Action.RECEIVE: Move(frozenset({Status.IN_TRANSIT}), "received"),
-    Action.FOUND: Move(frozenset({Status.MISSING}), "recorded as found"),
+    Action.CHECKOUT: Move(frozenset({Status.IN_STORAGE}), NC_("move", "lent out"), hold=False),
+    Action.RETURN: Move(frozenset({Status.CHECKED_OUT}), NC_("move", "taken back")),
+    Action.RECEIVE: Move(frozenset({Status.IN_TRANSIT}), NC_("move", "received")),
+    Action.FOUND: Move(frozenset({Status.MISSING}), NC_("move", "recorded as found")),
     Action.STORE: Move(
-        frozenset({Status.REGISTERED, Status.FOUND, Status.IN_STORAGE}), "put in storage"
+        frozenset({Status.REGISTERED, Status.FOUND, Status.IN_STORAGE}),
+        NC_("move", "put in storage"),
     ),
-    Action.DISPATCH: Move(frozenset({Status.IN_STORAGE}), "dispatched", hold=False),
-    Action.TAG: Move(_PRESENT, "tagged"),
+    Action.DISPATCH: Move(frozenset({Status.IN_STORAGE}), NC_("move", "dispatched"), hold=False),
+    Action.TAG: Move(_PRESENT, NC_("move", "tagged")),
     Action.MISSING: Move(
         frozenset(
             {
@@ -64,11 +66,11 @@ MOVES: dict[Action, Move] = {
                 Status.FOUND,
             }
         ),
-        "reported missing",
+        NC_("move", "reported missing"),
     ),
-    Action.HOLD: Move(_PRESENT, "placed under legal hold", hold=False),
-    Action.RELEASE: Move(_PRESENT, "released from legal hold", hold=True),
-    Action.RETIRE: Move(frozenset({Status.IN_STORAGE}), "retired", hold=False),
+    Action.HOLD: Move(_PRESENT, NC_("move", "placed under legal hold"), hold=False),
+    Action.RELEASE: Move(_PRESENT, NC_("move", "released from legal hold"), hold=True),
+    Action.RETIRE: Move(frozenset({Status.IN_STORAGE}), NC_("move", "retired"), hold=False),
 }
 
 

@@ -119,7 +119,8 @@ def parse_bound(text: str, *, name: str, zone: ZoneInfo, end: bool) -> datetime:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise InvalidInputError(
-            f"{name}: write a day (2026-03-01) or a time with its zone (2026-03-01T08:00:00Z)."
+            "{name}: write a day (2026-03-01) or a time with its zone "
+            "(2026-03-01T08:00:00Z).", name=name
         )
     return as_utc(moment)
 

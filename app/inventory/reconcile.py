@@ -370,14 +370,14 @@ def resolve(
     )
     found = session.exec(query).first()
     if found is None:
-        raise NotFoundError(f"This campaign did not read {resolve_in.label}.")
+        raise NotFoundError("This campaign did not read {label}.", label=resolve_in.label)
     sighting, carrier = found
     offered = actions_for(ReadClass(sighting.read_class), carrier.status, sighting.resolution)
     if resolve_in.action not in offered:
         words = ", ".join(a.value for a in offered) or "nothing"
         raise ConflictError(
-            f"{carrier.label} cannot be settled with {resolve_in.action.value} now "
-            f"(what it allows: {words})."
+            "{label} cannot be settled with {action} now (what it allows: {words}).",
+            label=carrier.label, action=resolve_in.action.value, words=words,
         )
     tree = Tree.load(session)
     _correct(
@@ -445,7 +445,8 @@ def _correct(
             transit = custody_service.open_transfer(session=session, carrier_id=id_of(carrier))
             if transit is None:
                 raise ConflictError(
-                    f"{label} is in transit on no open transfer: record it found instead."
+                    "{label} is in transit on no open transfer: record it found instead.",
+                    label=label,
                 )
             custody_service.receive(
                 session=session,

@@ -113,7 +113,9 @@ def get_campaign(*, session: Session, campaign_id: int, for_update: bool = False
     query = select(Campaign).where(Campaign.id == campaign_id)
     campaign = session.exec(query.with_for_update() if for_update else query).first()
     if campaign is None:
-        raise NotFoundError(f"There is no inventory campaign number {campaign_id}.")
+        raise NotFoundError(
+            "There is no inventory campaign number {campaign_id}.", campaign_id=campaign_id
+        )
     return campaign
 
 
@@ -125,7 +127,7 @@ def list_campaigns(*, session: Session) -> list[Campaign]:
 def require_open(campaign: Campaign) -> None:
     if campaign.closed_at is not None:
         raise ConflictError(
-            f"The campaign {campaign.name!r} is closed: start a new one to sweep again."
+            "The campaign {name!r} is closed: start a new one to sweep again.", name=campaign.name
         )
 
 
@@ -301,7 +303,7 @@ def _sessions(
     for uuid, sweep in found.items():
         if sweep.campaign_id != campaign.id:
             raise ConflictError(
-                f"Sweep session {uuid} belongs to another campaign: start a new sweep."
+                "Sweep session {uuid} belongs to another campaign: start a new sweep.", uuid=uuid
             )
     for uuid, first in wanted.items():
         if uuid not in found:

@@ -29,7 +29,7 @@ def get_by_code(*, session: Session, code: str) -> Location:
 def get(*, session: Session, location_id: int) -> Location:
     location = session.get(Location, location_id)
     if location is None:
-        raise NotFoundError(f"There is no location number {location_id}.")
+        raise NotFoundError("There is no location number {location_id}.", location_id=location_id)
     return location
 
 
@@ -59,16 +59,18 @@ def get_by_tags(*, session: Session, uids: list[str]) -> dict[str, Location]:
 
 def create(*, session: Session, location_in: LocationCreate, by: Principal) -> Location:
     if session.exec(select(Location.id).where(Location.code == location_in.code)).first():
-        raise ConflictError(f"The location code {location_in.code} is already taken.")
+        raise ConflictError("The location code {code} is already taken.", code=location_in.code)
     parent = get_by_code(session=session, code=location_in.parent) if location_in.parent else None
     uid = normalise_uid(location_in.tag_uid) if location_in.tag_uid else None
     if uid and get_by_tag(session=session, uid=uid):
-        raise ConflictError(f"Tag {uid} already marks another location.")
+        raise ConflictError("Tag {uid} already marks another location.", uid=uid)
     if uid:
         on_carrier = select(Carrier.label).join(Tag, col(Carrier.tag_id) == col(Tag.id))
         label = session.exec(on_carrier.where(Tag.uid == uid)).first()
         if label is not None:
-            raise ConflictError(f"Tag {uid} labels the carrier {label}, not a location.")
+            raise ConflictError(
+                "Tag {uid} labels the carrier {label}, not a location.", uid=uid, label=label
+            )
     location = Location(
         code=location_in.code,
         name=location_in.name,

@@ -224,7 +224,8 @@ def read_medium(
     the content is a problem in the answer, never an exception.
     """
     if not root.is_dir():
-        raise InvalidInputError(f"Nothing to read at {root}: it is not a folder or mounted medium.")
+        raise InvalidInputError("Nothing to read at {root}: it is not a folder or mounted"
+                                " medium.", root=root)
     # pydicom warns and logs about invalid values, quoting them: patient data must not reach a
     # log. Value checks are for writers; a reader reports what it can use and ignores the rest.
     with config.disable_value_validation(), warnings.catch_warnings():

@@ -70,11 +70,13 @@ def _refuse_unusable(label: str, reading: MediumReading, *, accept_problems: boo
     if errors and not accept_problems:
         found = ", ".join(f"{n} {code.replace('_', ' ')}" for code, n in sorted(errors.items()))
         raise InvalidInputError(
-            f"The medium for {label} has problems ({found}); nothing was recorded. Check the "
-            "report; to record the medium as it is, import it again accepting the problems."
+            "The medium for {label} has problems ({found}); nothing was recorded. Check "
+            "the report; to record the medium as it is, import it again accepting the "
+            "problems.", label=label, found=found
         )
     if reading.instance_count == 0:
-        raise InvalidInputError(f"No DICOM instance was read for {label}; nothing was recorded.")
+        raise InvalidInputError("No DICOM instance was read for {label}; nothing was "
+                                "recorded.", label=label)
 
 
 def _replace_manifest(session: Session, carrier: Carrier, reading: MediumReading) -> None:
@@ -155,7 +157,8 @@ def verify_medium(
     manifest = manifest_of(session=session, carrier=carrier)
     if not manifest:
         raise ConflictError(
-            f"{carrier_service.name(carrier)} has no manifest yet: import it first."
+            "{carrier} has no manifest yet: import it first.",
+            carrier=carrier_service.name_phrase(carrier),
         )
     result = compare_manifest(manifest, reading)
     event = audit_service.append(
@@ -220,8 +223,8 @@ def _carrier_for_intake(
     if existing is None:
         if register is None:
             raise InvalidInputError(
-                f"No carrier is registered under the label {label}; give its media kind and "
-                "home location to register it at intake."
+                "No carrier is registered under the label {label}; give its media kind "
+                "and home location to register it at intake.", label=label
             )
         try:
             carrier_in = CarrierCreate(
@@ -229,13 +232,16 @@ def _carrier_for_intake(
             )
         except ValidationError as exc:
             raise InvalidInputError(
-                f"{label} cannot be registered: a label is 1 to 16 characters of A-Z, 0-9 and _, "
-                "and a location code 1 to 32 of A-Z, 0-9, _ and -."
+                "{label} cannot be registered: a label is 1 to 16 characters of A-Z, 0-9 "
+                "and _, and a location code 1 to 32 of A-Z, 0-9, _ and -.", label=label
             ) from exc
         return carrier_service.register(session=session, principal=principal, carrier_in=carrier_in)
     carrier = carrier_service.get_by_label(session=session, label=label, for_update=True)
     if CarrierStatus(carrier.status) is CarrierStatus.DESTROYED:
-        raise ConflictError(f"{carrier_service.name(carrier)} was destroyed; it has no content.")
+        raise ConflictError(
+            "{carrier} was destroyed; it has no content.",
+            carrier=carrier_service.name_phrase(carrier),
+        )
     return carrier
 
 
@@ -256,8 +262,9 @@ def _study_in(summary: StudySummary) -> StudyIn:
     except ValidationError as exc:
         fields = ", ".join(sorted({str(e["loc"][0]) for e in exc.errors()}))
         raise InvalidInputError(
-            f"Study {summary.study_instance_uid} on the medium has values the record cannot "
-            f"hold ({fields}); nothing was recorded."
+            "Study {study_instance_uid} on the medium has values the record cannot hold "
+            "({fields}); nothing was recorded.",
+            study_instance_uid=summary.study_instance_uid, fields=fields,
         ) from exc
 
 

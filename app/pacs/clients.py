@@ -116,25 +116,28 @@ class QidoClient:
             response = client.get("/studies", params=params)
         except httpx.HTTPError as exc:
             raise PacsUnavailableError(
-                f"The PACS at {self.name} did not answer ({type(exc).__name__})."
+                "The PACS at {name} did not answer ({problem}).",
+                name=self.name, problem=type(exc).__name__,
             ) from exc
         # PS3.18 8.3.4: 204 No Content is a search without matches.
         if response.status_code == 204:
             return []
         if response.status_code != 200:
             raise PacsUnavailableError(
-                f"The PACS at {self.name} answered the study search with HTTP "
-                f"{response.status_code}."
+                "The PACS at {name} answered the study search with HTTP {status_code}.",
+                name=self.name, status_code=response.status_code,
             )
         try:
             body = response.json()
         except ValueError as exc:
             raise PacsUnavailableError(
-                f"The PACS at {self.name} answered the study search with something not JSON."
+                "The PACS at {name} answered the study search with something not JSON.",
+                name=self.name,
             ) from exc
         if not isinstance(body, list):
             raise PacsUnavailableError(
-                f"The PACS at {self.name} answered the study search with an unexpected shape."
+                "The PACS at {name} answered the study search with an unexpected shape.",
+                name=self.name,
             )
         return [item for item in body if isinstance(item, dict)]
 
@@ -182,8 +185,9 @@ class CFindClient:
         assoc = ae.associate(self._host, self._port, ae_title=self._called)
         if not assoc.is_established:
             raise PacsUnavailableError(
-                f"The PACS {self.name} refused or did not answer the association "
-                f"(is MediaTrack's AE title {self._calling} allowed to query it?)."
+                "The PACS {name} refused or did not answer the association (is "
+                "MediaTrack's AE title {calling} allowed to query it?).",
+                name=self.name, calling=self._calling,
             )
         found: dict[str, PacsStudy] = {}
         try:
@@ -214,13 +218,15 @@ class CFindClient:
         for status, ident in assoc.send_c_find(query, STUDY_ROOT_FIND):
             if not status:
                 raise PacsUnavailableError(
-                    f"The PACS {self.name} stopped answering a study query (timeout or abort)."
+                    "The PACS {name} stopped answering a study query (timeout or abort).",
+                    name=self.name,
                 )
             if status.Status in _PENDING and ident is not None:
                 matches.append(ident)
             elif status.Status != _SUCCESS and status.Status not in _PENDING:
                 raise PacsUnavailableError(
-                    f"The PACS {self.name} failed a study query with status 0x{status.Status:04X}."
+                    "The PACS {name} failed a study query with status 0x{status:04X}.",
+                    name=self.name, status=status.Status,
                 )
         return matches
 

@@ -46,7 +46,10 @@ def check_carrier(
         .order_by(col(Study.study_uid))
     ).all()
     if not rows:
-        raise ConflictError(f"{carrier_service.name(carrier)} has no studies on file to check.")
+        raise ConflictError(
+            "{carrier} has no studies on file to check.",
+            carrier=carrier_service.name_phrase(carrier),
+        )
     copies = [
         _CarrierCopy(s.study_uid, s.patient_id, s.accession_number, link.instance_count)
         for s, link in rows

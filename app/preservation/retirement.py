@@ -56,10 +56,17 @@ def ensure_retirable(*, session: Session, carrier: Carrier) -> None:
     """Raise 409 unless every study is on a verified successor or complete in the PACS."""
     unsafe = [s.study_uid for s in study_safety(session=session, carrier=carrier) if not s.safe_on]
     if unsafe:
+        who = carrier_service.name_phrase(carrier)
+        if len(unsafe) == 1:
+            raise ConflictError(
+                "{carrier} may hold the only copy of {count} study (first: {first}): each must "
+                "be on a verified successor or complete in the PACS first.",
+                carrier=who, count=1, first=unsafe[0],
+            )
         raise ConflictError(
-            f"{carrier_service.name(carrier)} may hold the only copy of {len(unsafe)} "
-            f"{'study' if len(unsafe) == 1 else 'studies'} (first: {unsafe[0]}): each must be "
-            "on a verified successor or complete in the PACS first."
+            "{carrier} may hold the only copy of {count} studies (first: {first}): each must "
+            "be on a verified successor or complete in the PACS first.",
+            carrier=who, count=len(unsafe), first=unsafe[0],
         )
 
 

@@ -14,7 +14,7 @@ from app.audit.models import CustodyEvent
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierStatus
-from app.core.errors import ConflictError, InvalidInputError, NotFoundError
+from app.core.errors import ConflictError, InvalidInputError, NotFoundError, Phrase
 from app.core.ids import id_of
 from app.core.principal import Principal
 from app.media.models import FixityCheck, ManifestEntry, MediaIntake
@@ -127,11 +127,13 @@ def _studies_to_move(session: Session, source: Carrier, study_uids: list[str] | 
     held = _study_uids(session=session, carrier=source)
     moved = sorted(set(study_uids)) if study_uids else sorted(held)
     if not moved:
-        raise ConflictError(f"{carrier_service.name(source)} holds no studies to migrate.")
+        raise ConflictError(
+            "{source} holds no studies to migrate.", source=carrier_service.name_phrase(source)
+        )
     if unknown := [uid for uid in moved if uid not in held]:
         raise InvalidInputError(
-            f"{carrier_service.name(source)} does not hold {len(unknown)} of the studies named "
-            f"(first: {unknown[0]})."
+            "{source} does not hold {count} of the studies named (first: {first}).",
+            source=carrier_service.name_phrase(source), count=len(unknown), first=unknown[0],
         )
     return moved
 
@@ -142,7 +144,8 @@ def _require_manifests(session: Session, *carriers: Carrier) -> None:
             select(MediaIntake.id).where(MediaIntake.carrier_id == carrier.id)
         ).first():
             raise ConflictError(
-                f"{carrier_service.name(carrier)} has no manifest: import it before migrating."
+                "{carrier} has no manifest: import it before migrating.",
+                carrier=carrier_service.name_phrase(carrier),
             )
 
 
@@ -159,9 +162,10 @@ def _require_faithful_copy(
         missing = sum(len(d.missing) for d in diffs)
         changed = sum(len(d.changed) for d in diffs)
         raise ConflictError(
-            f"{carrier_service.name(target)} is not a faithful copy of "
-            f"{carrier_service.name(source)}: in {len(diffs)} of {len(moved)} studies, "
-            f"{missing} instances are missing and {changed} differ. Nothing was linked."
+            "{target} is not a faithful copy of {source}: in {differ} of {moved} studies, "
+            "{missing} instances are missing and {changed} differ. Nothing was linked.",
+            target=carrier_service.name_phrase(target), source=carrier_service.name_phrase(source),
+            differ=len(diffs), moved=len(moved), missing=missing, changed=changed,
         )
 
 
@@ -172,8 +176,8 @@ def _require_not_linked(session: Session, source: Carrier, target: Carrier) -> N
         )
     ).first():
         raise ConflictError(
-            f"{carrier_service.name(target)} is already the successor of "
-            f"{carrier_service.name(source)}."
+            "{target} is already the successor of {source}.",
+            target=carrier_service.name_phrase(target), source=carrier_service.name_phrase(source),
         )
 
 
@@ -217,19 +221,23 @@ def destroy(
     """Destroy a retired carrier: retention ended, no hold, every study safe, witnessed."""
     audit_service.lock_head(session)
     carrier = carrier_service.get_by_label(session=session, label=label, for_update=True)
-    who = carrier_service.name(carrier)
+    who = carrier_service.name_phrase(carrier)
     witness, method = witness.strip(), method.strip()
     if not witness:
         raise InvalidInputError("A destruction needs a named witness.")
     if CarrierStatus(carrier.status) is not CarrierStatus.RETIRED:
-        raise ConflictError(f"{who} is {carrier.status.replace('_', ' ')}; retire it first.")
+        raise ConflictError(
+            "{who} is {status}; retire it first.",
+            who=who, status=Phrase(carrier_service.STATUS_WORDS[CarrierStatus(carrier.status)]),
+        )
     if carrier.legal_hold:
-        raise ConflictError(f"{who} is under legal hold and cannot be destroyed.")
+        raise ConflictError("{who} is under legal hold and cannot be destroyed.", who=who)
     if carrier.retention_until is None:
-        raise ConflictError(f"{who} has no retention date (no dated study); it is kept.")
+        raise ConflictError("{who} has no retention date (no dated study); it is kept.", who=who)
     if carrier.retention_until >= today:
         raise ConflictError(
-            f"{who} must be kept until {carrier.retention_until.isoformat()} (retention)."
+            "{who} must be kept until {day} (retention).",
+            who=who, day=carrier.retention_until.isoformat(),
         )
     retirement.ensure_retirable(session=session, carrier=carrier)
     safety = retirement.study_safety(session=session, carrier=carrier)
@@ -269,7 +277,9 @@ def destruction_record(*, session: Session, carrier: Carrier) -> DestructionReco
         select(DestructionRecord).where(DestructionRecord.carrier_id == carrier.id)
     ).one_or_none()
     if record is None:
-        raise NotFoundError(f"{carrier_service.name(carrier)} has no destruction record.")
+        raise NotFoundError(
+            "{carrier} has no destruction record.", carrier=carrier_service.name_phrase(carrier)
+        )
     return record
 
 
@@ -279,7 +289,7 @@ def render_destruction_record(*, carrier: Carrier, record: DestructionRecord, si
     lines = [
         f"{site}: RECORD OF DESTRUCTION OF A RADIOLOGY ARCHIVE CARRIER",
         "",
-        f"Carrier          {carrier_service.name(carrier)}",
+        f"Carrier          {carrier_service.name_phrase(carrier)}",
         f"File-set ID/UID  {carrier.fileset_id or '-'} / {carrier.fileset_uid or '-'}",
         f"Destroyed at     {record.destroyed_at.strftime('%Y-%m-%d %H:%M UTC')}",
         f"Method           {record.method or '-'}",

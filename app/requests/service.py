@@ -74,7 +74,9 @@ def create(
         CarrierRequest.state == RequestState.OPEN.value,
     )
     if session.exec(twin).first() is not None:
-        raise ConflictError(f"You have already asked for {carrier_service.name(carrier)}.")
+        raise ConflictError(
+            "You have already asked for {carrier}.", carrier=carrier_service.name_phrase(carrier)
+        )
     request = CarrierRequest(
         carrier_id=id_of(carrier),
         requester_id=principal.user_id,
@@ -119,7 +121,7 @@ def _resolve(session: Session, text: str) -> Carrier:
 def get(*, session: Session, request_id: int) -> CarrierRequest:
     request = session.get(CarrierRequest, request_id)
     if request is None:
-        raise NotFoundError(f"There is no request number {request_id}.")
+        raise NotFoundError("There is no request number {request_id}.", request_id=request_id)
     return request
 
 
@@ -261,7 +263,9 @@ def cancel(*, session: Session, principal: Principal, request_id: int) -> Carrie
 def _open(session: Session, request_id: int) -> CarrierRequest:
     request = get(session=session, request_id=request_id)
     if request.state != RequestState.OPEN.value:
-        raise ConflictError(f"Request {request_id} is already {request.state}.")
+        raise ConflictError(
+            "Request {request_id} is already {state}.", request_id=request_id, state=request.state
+        )
     return request
 
 

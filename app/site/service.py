@@ -42,7 +42,8 @@ def require_purpose(site: Site, purpose: str) -> None:
     """Refuse (422) a purpose of use the site does not list."""
     if purpose not in site.purposes:
         raise InvalidInputError(
-            f"{purpose} is not a purpose of use here; choose one of {', '.join(site.purposes)}."
+            "{purpose} is not a purpose of use here; choose one of {purposes}.",
+            purpose=purpose, purposes=", ".join(site.purposes),
         )
 
 

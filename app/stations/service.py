@@ -18,7 +18,7 @@ from app.stations.schemas import StationCreate, StationPublic
 def create(*, session: Session, station_in: StationCreate, by: Principal) -> tuple[Station, str]:
     """The new station and its API key, which is not kept and cannot be shown again."""
     if session.exec(select(Station.id).where(Station.name == station_in.name)).first():
-        raise ConflictError(f"A station named {station_in.name} exists already.")
+        raise ConflictError("A station named {name} exists already.", name=station_in.name)
     place = location_service.get_by_code(session=session, code=station_in.location)
     key, prefix, key_hash = new_api_key()
     station = Station(
@@ -47,21 +47,21 @@ def create(*, session: Session, station_in: StationCreate, by: Principal) -> tup
 def get(*, session: Session, station_id: int) -> Station:
     station = session.get(Station, station_id)
     if station is None:
-        raise NotFoundError(f"There is no station number {station_id}.")
+        raise NotFoundError("There is no station number {station_id}.", station_id=station_id)
     return station
 
 
 def get_by_name(*, session: Session, name: str) -> Station:
     station = session.exec(select(Station).where(Station.name == name)).one_or_none()
     if station is None:
-        raise NotFoundError(f"There is no station named {name}.")
+        raise NotFoundError("There is no station named {name}.", name=name)
     return station
 
 
 def revoke(*, session: Session, name: str, by: Principal) -> Station:
     station = get_by_name(session=session, name=name)
     if station.revoked_at is not None:
-        raise ConflictError(f"The key of station {name} is already revoked.")
+        raise ConflictError("The key of station {name} is already revoked.", name=name)
     station.revoked_at = utcnow()
     session.add(station)
     session.flush()
@@ -83,7 +83,7 @@ def rotate_key(
     station = get_by_name(session=session, name=name)
     if station.revoked_at is not None:
         raise ConflictError(
-            f"The key of station {name} is revoked; register the station again instead."
+            "The key of station {name} is revoked; register the station again instead.", name=name
         )
     key, prefix, key_hash = new_api_key()
     expires = utcnow() + grace

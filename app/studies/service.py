@@ -17,7 +17,7 @@ _MODALITY = r"^[A-Z0-9]{1,16}$"
 def get_by_uid(*, session: Session, study_uid: str) -> Study:
     study = session.exec(select(Study).where(Study.study_uid == study_uid)).one_or_none()
     if study is None:
-        raise NotFoundError(f"No study with the UID {study_uid} is on file.")
+        raise NotFoundError("No study with the UID {study_uid} is on file.", study_uid=study_uid)
     return study
 
 

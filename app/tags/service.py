@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from app.audit import service as audit_service
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
-from app.core.errors import ConflictError, NotFoundError
+from app.core.errors import N_, ConflictError, NotFoundError, Phrase
 from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.site_keys import keys_of
@@ -48,9 +48,12 @@ def bind(*, session: Session, principal: Principal, label: str, bind_in: TagBind
     uid = normalise_uid(bind_in.tag_uid, bind_in.technology)
     carrier = carrier_service.get_by_label(session=session, label=label)
     if not transitions.state_allows(Action.TAG, carrier.status):
-        raise ConflictError(f"{carrier_service.name(carrier)} was destroyed; it takes no tag.")
+        raise ConflictError(
+            "{carrier} was destroyed; it takes no tag.",
+            carrier=carrier_service.name_phrase(carrier),
+        )
     if location_service.get_by_tag(session=session, uid=uid):
-        raise ConflictError(f"Tag {uid} marks a location, not a carrier.")
+        raise ConflictError("Tag {uid} marks a location, not a carrier.", uid=uid)
     tag = get_by_uid(session=session, uid=uid)
     if tag is None:
         tag = Tag(uid=uid, technology=bind_in.technology.value, tag_type=bind_in.tag_type)
@@ -60,12 +63,15 @@ def bind(*, session: Session, principal: Principal, label: str, bind_in: TagBind
         holder = carrier_of(session=session, uid=uid)
         if holder is not None and holder.id != carrier.id:
             raise ConflictError(
-                f"Tag {uid} already labels {carrier_service.name(holder)}; take it off that "
-                f"carrier first (DELETE /api/v1/carriers/{holder.label}/tag, or Remove the tag "
-                "on its page)."
+                "Tag {uid} already labels {holder}; take it off that carrier first "
+                "(DELETE /api/v1/carriers/{label}/tag, or Remove the tag on its page).",
+                uid=uid, holder=carrier_service.name_phrase(holder), label=holder.label,
             )
         if holder is not None:
-            raise ConflictError(f"Tag {uid} already labels {carrier_service.name(carrier)}.")
+            raise ConflictError(
+                "Tag {uid} already labels {carrier}.",
+                uid=uid, carrier=carrier_service.name_phrase(carrier),
+            )
         if bind_in.tag_type:
             tag.tag_type = bind_in.tag_type
     now = utcnow()
@@ -98,7 +104,9 @@ def unbind(*, session: Session, principal: Principal, label: str) -> Carrier:
     audit_service.lock_head(session)
     carrier = carrier_service.get_by_label(session=session, label=label)
     if carrier.tag_id is None:
-        raise ConflictError(f"{carrier_service.name(carrier)} has no tag to take off.")
+        raise ConflictError(
+            "{carrier} has no tag to take off.", carrier=carrier_service.name_phrase(carrier)
+        )
     tag = session.get(Tag, carrier.tag_id)
     _take_off(session, carrier, utcnow())
     audit_service.append(
@@ -136,17 +144,38 @@ def ask_to_label(*, session: Session, station_id: int, carrier: Carrier) -> Labe
     """Ask the station to write the carrier's label on the carrier's tag. An earlier job for
     the same tag that is still waiting is ended: only the newest label is written."""
     if carrier.tag_id is None:
-        raise ConflictError(f"{carrier_service.name(carrier)} has no tag to write a label on.")
+        raise ConflictError(
+            "{carrier} has no tag to write a label on.",
+            carrier=carrier_service.name_phrase(carrier),
+        )
     now = utcnow()
     waiting = select(LabelJob).where(
         LabelJob.tag_id == carrier.tag_id, col(LabelJob.done_at).is_(None)
     )
     for earlier in session.exec(waiting):
-        _settle(session, earlier, now, written=False, reason="A newer label was asked for.")
+        _settle(session, earlier, now, written=False, reason=NEWER_LABEL)
     job = LabelJob(station_id=station_id, tag_id=carrier.tag_id, created_at=now)
     session.add(job)
     session.flush()
     return job
+
+
+# Why a label job failed, stored in English (the API's reason) and said on the desk in the
+# page's language (reason_phrase). A station's own reason is stored and shown as it sent it.
+NEWER_LABEL = N_("A newer label was asked for.")
+TAG_TAKEN_OFF = N_("The tag was taken off its carrier before the label was written.")
+NO_SITE_KEY = N_("The service has no site key (MEDIATRACK_SITE_KEYS_FILE).")
+UNWRITABLE = N_("The label cannot be written on a tag: {problem}")
+NO_REASON = N_("The station gave no reason.")
+
+
+def reason_phrase(reason: str | None) -> Phrase:
+    """A stored reason, to be said in a page's language (the station's own ones as sent)."""
+    text = reason or NO_REASON
+    prefix = UNWRITABLE.split("{")[0]
+    if text.startswith(prefix):
+        return Phrase(UNWRITABLE, problem=text.removeprefix(prefix))
+    return Phrase(text)  # one of ours is in the catalog; any other text is said as it is
 
 
 def label_jobs(
@@ -167,11 +196,11 @@ def label_jobs(
     for job, tag, carrier in session.exec(query).all():
         if carrier is None:
             _settle(session, job, utcnow(), written=False,
-                    reason="The tag was taken off its carrier before the label was written.")
+                    reason=TAG_TAKEN_OFF)
             continue
         if not keys:
             _settle(session, job, utcnow(), written=False,
-                    reason="The service has no site key (MEDIATRACK_SITE_KEYS_FILE).")
+                    reason=NO_SITE_KEY)
             continue
         key_id = max(keys)
         try:
@@ -181,7 +210,7 @@ def label_jobs(
                                    key=keys[key_id], key_id=key_id)
         except ValueError as exc:
             _settle(session, job, utcnow(), written=False,
-                    reason=f"The label cannot be written on a tag: {exc}")
+                    reason=str(Phrase(UNWRITABLE, problem=exc)))
             continue
         jobs.append(LabelJobPublic(id=id_of(job), tag_uid=tag.uid, label=carrier.label,
                                    ndef=message.hex()))
@@ -197,7 +226,7 @@ def settle_label_job(
         raise NotFoundError("This station has no such label job.")
     if job.done_at is None:
         _settle(session, job, utcnow(), written=done.written,
-                reason=None if done.written else done.reason or "The station gave no reason.")
+                reason=None if done.written else done.reason or NO_REASON)
     return label_job(session=session, job_id=job_id)
 
 

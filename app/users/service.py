@@ -28,9 +28,11 @@ LOCK_MINUTES = 15
 
 def create(*, session: Session, user_in: UserCreate, by: Principal) -> User:
     if user_in.role not in STAFF_ROLES:
-        raise InvalidInputError(f"Staff roles are {', '.join(r.value for r in STAFF_ROLES)}.")
+        raise InvalidInputError(
+            "Staff roles are {roles}.", roles=", ".join(r.value for r in STAFF_ROLES)
+        )
     if session.exec(select(User.id).where(User.username == user_in.username)).first():
-        raise ConflictError(f"The user name {user_in.username} is taken.")
+        raise ConflictError("The user name {username} is taken.", username=user_in.username)
     user = User(
         username=user_in.username,
         display_name=user_in.display_name,
@@ -51,7 +53,7 @@ def create(*, session: Session, user_in: UserCreate, by: Principal) -> User:
 def get_by_username(*, session: Session, username: str) -> User:
     user = session.exec(select(User).where(User.username == username)).one_or_none()
     if user is None:
-        raise NotFoundError(f"There is no user {username}.")
+        raise NotFoundError("There is no user {username}.", username=username)
     return user
 
 
@@ -113,7 +115,9 @@ def change_role(*, session: Session, username: str, role: Role, by: Principal) -
     """Give an account another staff role. Refused for one's own account and for the last
     active administrator."""
     if role not in STAFF_ROLES:
-        raise InvalidInputError(f"Staff roles are {', '.join(r.value for r in STAFF_ROLES)}.")
+        raise InvalidInputError(
+            "Staff roles are {roles}.", roles=", ".join(r.value for r in STAFF_ROLES)
+        )
     user = get_by_username(session=session, username=username)
     if role != Role.ADMIN:
         _keep_an_admin(session, user)
@@ -134,7 +138,8 @@ def change_role(*, session: Session, username: str, role: Role, by: Principal) -
 def _keep_an_admin(session: Session, user: User) -> None:
     if user.role == Role.ADMIN and user.active and count_admins(session=session) <= 1:
         raise ConflictError(
-            f"{user.username} is the last active administrator; make another one first."
+            "{username} is the last active administrator; make another one first.",
+            username=user.username,
         )
 
 

@@ -25,6 +25,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
+from app.core.errors import AppError, Phrase
+
 TRANSLATIONS = Path(__file__).parent / "translations"
 DEFAULT_LOCALE = "en"
 # Locale code -> the name a person picks it by (in its own language).
@@ -77,6 +79,16 @@ def current() -> str:
 def html_lang() -> str:
     """The ``lang`` attribute of a page (BCP 47: zh-CN, en)."""
     return current().replace("_", "-")
+
+
+def say(phrase: Phrase) -> str:
+    """A sentence the services wrote (see app.core.errors.Phrase) in the page's language."""
+    return phrase.render(catalog(current()))
+
+
+def error_message(exc: AppError) -> str:
+    """The sentence of an error a page shows, in its language: the one way a page says one."""
+    return exc.translated(catalog(current()))
 
 
 def N_(message: str) -> str:  # noqa: N802 (the gettext convention)

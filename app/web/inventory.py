@@ -194,7 +194,7 @@ def start_campaign(
     except AppError as exc:
         # The form again, as filled in, with the service's sentence; nothing is kept.
         session.rollback()
-        return _list_page(request, session, user, form=form, error=exc.message,
+        return _list_page(request, session, user, form=form, error=i18n.error_message(exc),
                           status_code=exc.status_code)
     return flash.redirect(request, f"/inventory/{campaign.id}", i18n.gettext(
         "The campaign %(name)s is started.", name=campaign.name))
@@ -276,7 +276,7 @@ def resolve(
             raise
         # The row as it stands, with the reason it was not settled.
         session.rollback()
-        error = exc.message
+        error = i18n.error_message(exc)
         item = _item(session, campaign_id, label.upper())
     if not request.headers.get("HX-Request"):
         return flash.redirect(request, f"/inventory/{campaign_id}", i18n.gettext(

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.core.db import get_engine, read_only, session_scope
 from app.core.errors import AppError
 from app.site import service as site_service
+from app.tags import service as tag_service
 from app.web import i18n, views
 from app.web.i18n import N_
 from app.web.security import CSRF_FIELD, LoginRequired, WebUser, csrf_token
@@ -52,6 +53,7 @@ def make_environment() -> Environment:
         newstyle=True,
     )
     env.filters["date"] = i18n.format_date
+    env.filters["label_job_reason"] = lambda reason: i18n.say(tag_service.reason_phrase(reason))
     env.globals["term"] = views.term
     env.globals["names"] = {
         "role": views.ROLE_NAMES,
@@ -138,7 +140,7 @@ def install_error_pages(app: FastAPI) -> None:
             return await _answer(api_error, request, exc)
         if isinstance(exc, LoginRequired):
             return _to_login(request)
-        return _error_page(request, exc.status_code, exc.message)
+        return _error_page(request, exc.status_code, i18n.error_message(exc))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

@@ -99,6 +99,9 @@ class TestLabelJobs:
         assert r.json()["state"] == "failed"
         status = desk.get(f"/desk/label-jobs/{job_id}").text
         assert "The label was not written: The tag was lifted." in status
+        # A station's own reason is shown as it sent it, in a Chinese page too.
+        chinese = desk.get(f"/desk/label-jobs/{job_id}", headers={"Accept-Language": "zh-CN"})
+        assert "：The tag was lifted." in chinese.text
         assert 'action="/desk/carriers/NEW0001/label"' in status
         assert "hx-trigger" not in status  # no more asking
 
@@ -112,6 +115,9 @@ class TestLabelJobs:
         second = _job_id(desk.post("/desk/carriers/NEW0001/label").text)
         assert [j["id"] for j in _jobs(desk, world.station_key)] == [second]
         assert "A newer label was asked for." in desk.get(f"/desk/label-jobs/{first}").text
+        # The stored reason is English; the desk says it in its language.
+        chinese = desk.get(f"/desk/label-jobs/{first}", headers={"Accept-Language": "zh-CN"})
+        assert "标签信息未写入：已要求写入更新的标签信息。" in chinese.text
 
     def test_a_tag_taken_off_before_the_station_asks_is_not_written(
         self, desk: TestClient, world: World

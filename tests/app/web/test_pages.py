@@ -5,14 +5,17 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from app.core.config import Settings
 from app.core.db import session_scope
 from app.core.principal import SYSTEM
+from app.core.time import utcnow
 from app.custody import schemas as custody_schemas
 from app.custody import service as custody_service
 from app.web import i18n
@@ -40,6 +43,11 @@ def _log_in(client: TestClient, username: str) -> str:
     return meta.group(1)
 
 
+def _fields(text: str) -> set[str]:
+    """The %(name)s placeholders and the names of the {name} fields of an error template."""
+    return set(re.findall(r"%\(\w+\)[sd]", text)) | set(re.findall(r"(?<!\{)\{(\w+)", text))
+
+
 def test_every_message_is_translated_to_chinese() -> None:
     catalog = i18n.catalog("zh_CN")
     with i18n.using("zh_CN"):
@@ -47,11 +55,15 @@ def test_every_message_is_translated_to_chinese() -> None:
             if not message.id:
                 continue
             ids = message.id if isinstance(message.id, tuple) else (message.id,)
-            text = catalog.ngettext(ids[0], ids[1], 2) if len(ids) == 2 else catalog.gettext(ids[0])
-            assert text != ids[-1] or not re.search("[A-Za-z]{3}", ids[-1]), ids[0]
-            assert set(re.findall(r"%\(\w+\)[sd]", text)) == set(
-                re.findall(r"%\(\w+\)[sd]", ids[-1])
-            ), ids[0]
+            if len(ids) == 2:
+                text = catalog.ngettext(ids[0], ids[1], 2)
+            elif message.context:
+                text = catalog.pgettext(message.context, ids[0])
+            else:
+                text = catalog.gettext(ids[0])
+            words = re.sub(r"\{\w+[^}]*\}", "", ids[-1])  # a template's fields are no words
+            assert text != ids[-1] or not re.search("[A-Za-z]{3}", words), ids[0]
+            assert _fields(text) == _fields(ids[-1]), ids[0]
 
 
 @pytest.fixture
@@ -190,6 +202,72 @@ def test_a_bad_form_answers_a_page_not_json(clerk: tuple[TestClient, str]) -> No
     r = client.post("/desk/scan", data={}, headers={"X-CSRF-Token": token, "HX-Request": "1"})
     assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
     assert "code" in r.text and "flash error" in r.text
+
+
+class TestServiceErrorsInThePagesLanguage:
+    """A service's error sentence, with its parameters, shown in the page's language; the API
+    says the same error in English."""
+
+    def test_a_refused_move_on_the_desk(self, clerk: tuple[TestClient, str], world: World) -> None:
+        client, token = clerk
+        label = world.labels[0]  # in storage: "found" needs a missing carrier
+        url = f"/desk/carriers/{label}/found"
+        form = {"location": "SHELF1"}
+        chinese = client.post(url, data=form, headers={"X-CSRF-Token": token,
+                                                       "Accept-Language": "zh-CN"})
+        assert chinese.status_code == 409
+        assert re.search(rf"DVD {label} 存放在 [^<]*Shelf 1。现在不能登记为已找回。", chinese.text)
+        english = client.post(url, data=form, headers={"X-CSRF-Token": token,
+                                                       "Accept-Language": "en"})
+        assert english.status_code == 409
+        assert re.search(
+            rf"DVD {label} is in storage at [^<]*Shelf 1\. It cannot be recorded as found now\.",
+            english.text,
+        )
+        api = client.post(f"/api/v1/carriers/{label}/found", json=form,
+                          headers={**world.auth("clerk"), "Accept-Language": "zh-CN"})
+        assert api.status_code == 409 and api.json()["error"] == "conflict"
+        assert re.fullmatch(
+            rf"DVD {label} is in storage at .*Shelf 1\. It cannot be recorded as found now\.",
+            api.json()["detail"],
+        )
+
+    def test_a_lent_carrier_with_its_borrower_and_due_date(
+        self, clerk: tuple[TestClient, str], world: World, engine: Engine, settings: Settings
+    ) -> None:
+        client, token = clerk
+        label = world.labels[1]
+        due = utcnow().date() + timedelta(days=20)
+        with session_scope(engine) as session:
+            custody_service.check_out(
+                session=session, principal=SYSTEM, label=label, settings=settings,
+                checkout_in=custody_schemas.CheckOut(
+                    borrower_id=world.borrower_id, purpose="TREAT", due_on=due
+                ),
+            )
+        this_year = due.year == utcnow().year
+        url, form = f"/desk/carriers/{label}/found", {"location": "SHELF1"}
+        chinese = client.post(url, data=form, headers={"X-CSRF-Token": token,
+                                                       "Accept-Language": "zh-CN"})
+        day = f"{due.month}月{due.day}日"
+        day = day if this_year else f"{due.year}年{day}"
+        assert chinese.status_code == 409
+        sentence = f"DVD {label} 已借给 Dr Wang，应还日期为 {day}。现在不能登记为已找回。"
+        assert sentence in chinese.text
+        english = client.post(url, data=form, headers={"X-CSRF-Token": token})
+        day = f"{due.day} {due:%b}" + ("" if this_year else f" {due.year}")
+        assert (f"DVD {label} is already lent to Dr Wang until {day}. "
+                "It cannot be recorded as found now.") in english.text
+
+    def test_a_numbered_thing_that_is_not_there(self, clerk: tuple[TestClient, str]) -> None:
+        client, _ = clerk
+        client.cookies.set("mediatrack_lang", "zh_CN")  # the language switch's cookie
+        r = client.get("/inventory/987654")
+        assert r.status_code == 404 and "没有编号为 987654 的盘点任务。" in r.text
+        client.cookies.set("mediatrack_lang", "en")
+        r = client.get("/inventory/987654")
+        assert r.status_code == 404
+        assert "There is no inventory campaign number 987654." in r.text
 
 
 def test_a_card_shown_by_label_is_logged_as_a_lookup(
