@@ -22,7 +22,7 @@ from app.borrowers import service as borrower_service
 from app.borrowers.schemas import BorrowerCreate, BorrowerKind
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
-from app.core.errors import InvalidInputError
+from app.core.errors import N_, InvalidInputError
 from app.core.principal import STAFF_ROLES, Role
 from app.locations import service as location_service
 from app.locations.models import Location
@@ -35,7 +35,6 @@ from app.users import service as user_service
 from app.users.schemas import UserCreate
 from app.web import flash, i18n
 from app.web.forms import valid
-from app.web.i18n import N_
 from app.web.render import render
 from app.web.security import Csrf, WebUser, page
 from app.web.views import ROLE_NAMES, term

@@ -28,14 +28,14 @@ from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import SettingsDep
-from app.core.errors import InvalidInputError, NotFoundError
+from app.core.errors import N_, InvalidInputError, NotFoundError
 from app.core.validation import is_label
 from app.locations.models import Location
 from app.preservation import export
 from app.stations.models import Station
 from app.users.models import User
 from app.web.forms import valid
-from app.web.i18n import N_, gettext
+from app.web.i18n import gettext
 from app.web.render import render
 from app.web.security import Csrf, WebUser, page
 from app.web.views import ACTION_NAMES, term

@@ -91,11 +91,6 @@ def error_message(exc: AppError) -> str:
     return exc.translated(catalog(current()))
 
 
-def N_(message: str) -> str:  # noqa: N802 (the gettext convention)
-    """Mark a message for the catalog without translating it now (gettext_noop)."""
-    return message
-
-
 def gettext(message: str, **variables: object) -> str:
     text = catalog(current()).gettext(message)
     return text % variables if variables else text

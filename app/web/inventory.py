@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from app.core.db import SessionDep
-from app.core.errors import AppError, NotFoundError
+from app.core.errors import N_, AppError, NotFoundError
 from app.core.ids import id_of
 from app.core.time import utcnow
 from app.core.validation import MAX_INT
@@ -41,7 +41,6 @@ from app.locations.schemas import LocationKind
 from app.locations.service import PATH_SEPARATOR
 from app.web import flash, i18n
 from app.web.forms import valid
-from app.web.i18n import N_
 from app.web.render import render
 from app.web.security import Csrf, WebUser, page
 from app.web.views import status_name

@@ -24,11 +24,11 @@ from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierKind, CarrierStatus
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
+from app.core.errors import N_
 from app.core.validation import is_label
 from app.locations import service as location_service
 from app.locations.models import Location
 from app.web import i18n
-from app.web.i18n import N_
 from app.web.render import render
 from app.web.security import WebUser, page
 

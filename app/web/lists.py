@@ -29,7 +29,7 @@ from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierStatus
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
-from app.core.errors import NotFoundError
+from app.core.errors import N_, NotFoundError
 from app.core.ids import id_of
 from app.core.time import utcnow
 from app.custody import service as custody_service
@@ -42,7 +42,7 @@ from app.pacs import service as pacs_service
 from app.pacs.models import PacsCheck
 from app.preservation import service as preservation_service
 from app.web import charts, i18n
-from app.web.i18n import N_, format_date, gettext, ngettext
+from app.web.i18n import format_date, gettext, ngettext
 from app.web.render import render
 from app.web.security import WebUser, page
 from app.web.views import ACTION_NAMES, PURPOSE_NAMES, STATUS_NAMES, status_name, term, where_words

@@ -15,11 +15,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.db import get_engine, read_only, session_scope
-from app.core.errors import AppError
+from app.core.errors import N_, AppError
 from app.site import service as site_service
 from app.tags import service as tag_service
 from app.web import i18n, views
-from app.web.i18n import N_
 from app.web.security import CSRF_FIELD, LoginRequired, WebUser, csrf_token
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -14,13 +14,13 @@ from sqlmodel import Session
 from app.carriers.models import Carrier
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
+from app.core.errors import N_
 from app.core.time import utcnow
 from app.requests import service as request_service
 from app.requests.schemas import Fulfil, RequestCreate
 from app.site import service as site_service
 from app.web import flash, i18n
 from app.web.forms import valid
-from app.web.i18n import N_
 from app.web.render import render
 from app.web.security import Csrf, WebUser, page
 

@@ -17,9 +17,10 @@ from app.audit.models import CustodyEvent
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierStatus
+from app.core.errors import N_
 from app.core.time import utcnow
 from app.studies.models import CarrierStudy, Study
-from app.web.i18n import N_, format_date, gettext, ngettext
+from app.web.i18n import format_date, gettext, ngettext
 
 STATUS_NAMES: dict[str, str] = {
     CarrierStatus.REGISTERED: N_("registered"),
