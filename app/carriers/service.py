@@ -24,6 +24,7 @@ from app.carriers.schemas import (
     TagPublic,
     TransitPublic,
 )
+from app.core.bulk import Bulk
 from app.core.errors import ConflictError, NotFoundError
 from app.core.ids import id_of
 from app.core.principal import Principal
@@ -81,12 +82,13 @@ def register(*, session: Session, principal: Principal, carrier_in: CarrierCreat
 # (carrier id, when, where): one sighting of a carrier by a scan or an inventory sweep.
 Seen = tuple[int, datetime, int | None]
 _CARRIERS = Carrier.__table__.c  # type: ignore[attr-defined]
-_NOTE_SEEN = (
+_NOTE_SEEN = Bulk(
     update(Carrier.__table__)  # type: ignore[attr-defined]
     .where(_CARRIERS.id == bindparam("b_id"))
     # A read delivered late (an outbox that was offline) must not move "last seen" back.
     .where(_CARRIERS.last_seen_at.is_(None) | (_CARRIERS.last_seen_at <= bindparam("b_at")))
-    .values(last_seen_at=bindparam("b_at"), last_seen_location_id=bindparam("b_where"))
+    .values(last_seen_at=bindparam("b_at"), last_seen_location_id=bindparam("b_where")),
+    ("b_id", "b_at", "b_where"),
 )
 
 
@@ -95,7 +97,7 @@ def note_seen(*, session: Session, seen: list[Seen]) -> None:
     not one ORM flush per carrier). Carriers the session holds are kept in step."""
     if not seen:
         return
-    session.execute(_NOTE_SEEN, [{"b_id": i, "b_at": at, "b_where": w} for i, at, w in seen])
+    _NOTE_SEEN.run(session, seen)
     for carrier_id, at, where in seen:
         held = session.identity_map.get(identity_key(Carrier, carrier_id))
         if isinstance(held, Carrier) and (held.last_seen_at is None or at >= held.last_seen_at):
