@@ -29,7 +29,7 @@ class _Plan:
     """A statement compiled for one dialect, and how a row of ``names`` becomes its
     parameters."""
 
-    def __init__(self, statement: Any, names: Sequence[str], dialect: Dialect) -> None:
+    def __init__(self, statement: Any, names: tuple[str, ...], dialect: Dialect) -> None:
         # An INSERT names its columns; an UPDATE's bind parameters are in its text already.
         keys = list(names) if isinstance(statement, Insert) else None
         compiled = statement.compile(dialect=dialect, column_keys=keys)
@@ -41,8 +41,14 @@ class _Plan:
             order = list(names)
         self.positional = bool(compiled.positional)
         self.keys = order
+        missing = [name for name in order if name not in names]
+        if missing:
+            raise ValueError(f"the statement binds {missing}, which the rows do not name")
+        # The dialect's own type (SQLite's DATETIME text format under a TypeDecorator), as
+        # SQLAlchemy would apply it.
         self.plan: list[tuple[int, Processor]] = [
-            (list(names).index(name), binds[name].type.bind_processor(dialect)) for name in order
+            (names.index(name), binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in order
         ]
         self.plain = all(p is None for _, p in self.plan)
 
