@@ -41,14 +41,14 @@ class _Plan:
             order = list(names)
         self.positional = bool(compiled.positional)
         self.keys = order
-        missing = [name for name in order if name not in names]
+        bound = order if compiled.positional else list(binds)
+        missing = [name for name in bound if name not in names]
         if missing:
             raise ValueError(f"the statement binds {missing}, which the rows do not name")
         # The dialect's own type (SQLite's DATETIME text format under a TypeDecorator), as
         # SQLAlchemy would apply it.
         self.plan: list[tuple[int, Processor]] = [
-            (names.index(name), binds[name].type.dialect_impl(dialect).bind_processor(dialect))
-            for name in order
+            (names.index(name), _processor(binds[name].type, dialect)) for name in order
         ]
         self.plain = all(p is None for _, p in self.plan)
 
@@ -63,6 +63,15 @@ class _Plan:
             dict(zip(keys, [p(row[i]) if p else row[i] for i, p in plan], strict=True))
             for row in rows
         ]
+
+
+def _processor(type_: Any, dialect: Dialect) -> Processor:
+    """A type's own one-step conversion if it has one (``bulk_processor``), else the one
+    SQLAlchemy would apply: the dialect's type under a TypeDecorator."""
+    fast = getattr(type_, "bulk_processor", None)
+    if fast is not None and (made := fast(dialect)) is not None:
+        return made  # type: ignore[no-any-return]
+    return type_.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
 
 
 class Bulk:

@@ -696,6 +696,7 @@ def _answer(item: _Fresh, tree: Tree) -> ReadResult:
     return ReadResult.model_construct(
         event_id=item.event_id,
         read_class=item.read_class,
+        replayed=False,
         duplicate=item.duplicate,
         label=item.label,
         shelf=tree.code(item.shelf_id),
