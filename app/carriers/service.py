@@ -8,7 +8,6 @@ from datetime import date, datetime
 from sqlalchemy import bindparam, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, func, select
 
 from app.audit import service as audit_service
@@ -98,11 +97,15 @@ def note_seen(*, session: Session, seen: list[Seen]) -> None:
     if not seen:
         return
     _NOTE_SEEN.run(session, seen)
+    # The session holds a few objects, a batch hundreds of carriers: walk the smaller side.
+    held = {c.id: c for c in session.identity_map.values() if isinstance(c, Carrier)}
+    if not held:
+        return
     for carrier_id, at, where in seen:
-        held = session.identity_map.get(identity_key(Carrier, carrier_id))
-        if isinstance(held, Carrier) and (held.last_seen_at is None or at >= held.last_seen_at):
-            set_committed_value(held, "last_seen_at", at)
-            set_committed_value(held, "last_seen_location_id", where)
+        carrier = held.get(carrier_id)
+        if carrier is not None and (carrier.last_seen_at is None or at >= carrier.last_seen_at):
+            set_committed_value(carrier, "last_seen_at", at)
+            set_committed_value(carrier, "last_seen_location_id", where)
 
 
 def name(carrier: Carrier) -> str:
