@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, update
 from sqlalchemy import select as sa_select
+from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, func, select
 
@@ -82,12 +82,14 @@ def register(*, session: Session, principal: Principal, carrier_in: CarrierCreat
 Seen = tuple[int, datetime, int | None]
 _CARRIERS = Carrier.__table__.c  # type: ignore[attr-defined]
 _NOTE_SEEN = Bulk(
-    update(Carrier.__table__)  # type: ignore[attr-defined]
-    .where(_CARRIERS.id == bindparam("b_id"))
+    Carrier.__table__,  # type: ignore[attr-defined]
+    ("id", "at", "where"),
+    lambda v: update(Carrier.__table__)  # type: ignore[attr-defined]
+    .where(_CARRIERS.id == v.c.id)
     # A read delivered late (an outbox that was offline) must not move "last seen" back.
-    .where(_CARRIERS.last_seen_at.is_(None) | (_CARRIERS.last_seen_at <= bindparam("b_at")))
-    .values(last_seen_at=bindparam("b_at"), last_seen_location_id=bindparam("b_where")),
-    ("b_id", "b_at", "b_where"),
+    .where(_CARRIERS.last_seen_at.is_(None) | (_CARRIERS.last_seen_at <= v.c.at))
+    .values(last_seen_at=v.c.at, last_seen_location_id=v.c.where),
+    types={"at": "last_seen_at", "where": "last_seen_location_id"},
 )
 
 

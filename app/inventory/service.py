@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, null, update
+from sqlalchemy import Table, null, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -78,22 +78,23 @@ READ_COLUMNS = (
     "duplicate",
     "message",
 )
-_INSERT_READS = Bulk(insert(READS), READ_COLUMNS)
+_INSERT_READS = Bulk(READS, READ_COLUMNS)
 SIGHTING_COLUMNS = ("campaign_id", "carrier_id", "shelf_id", "read_at", "session_id", "read_class")
-_INSERT_SIGHTINGS = Bulk(insert(SIGHTINGS), SIGHTING_COLUMNS)
+_INSERT_SIGHTINGS = Bulk(SIGHTINGS, SIGHTING_COLUMNS)
 _MOVE_SIGHTINGS = Bulk(
-    update(SIGHTINGS)
-    .where(SIGHTINGS.c.campaign_id == bindparam("b_campaign_id"))
-    .where(SIGHTINGS.c.carrier_id == bindparam("b_carrier_id"))
+    SIGHTINGS,
+    SIGHTING_COLUMNS,
+    lambda v: update(SIGHTINGS)
+    .where(SIGHTINGS.c.campaign_id == v.c.campaign_id)
+    .where(SIGHTINGS.c.carrier_id == v.c.carrier_id)
     .values(
-        shelf_id=bindparam("b_shelf_id"),
-        read_at=bindparam("b_read_at"),
-        session_id=bindparam("b_session_id"),
-        read_class=bindparam("b_read_class"),
+        shelf_id=v.c.shelf_id,
+        read_at=v.c.read_at,
+        session_id=v.c.session_id,
+        read_class=v.c.read_class,
         resolution=null(),
         resolved_at=null(),
     ),
-    ["b_" + name for name in SIGHTING_COLUMNS],
 )
 
 # Answers, one sentence each; never a patient's data (a typed patient ID is not echoed).
