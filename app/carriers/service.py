@@ -94,10 +94,18 @@ _NOTE_SEEN = Bulk(
 
 
 def note_seen(*, session: Session, seen: list[Seen]) -> None:
-    """Move carriers' "last seen" time and place forward, in one statement (an executemany,
-    not one ORM flush per carrier). Carriers the session holds are kept in step."""
+    """Move carriers' "last seen" time and place forward, in one statement (core.bulk, not
+    one ORM flush per carrier). Carriers the session holds are kept in step."""
     if not seen:
         return
+    # One row per carrier, its latest sighting (a later one of equal time wins, as it would
+    # applied in order): one UPDATE over all rows changes each carrier once.
+    latest: dict[int, Seen] = {}
+    for item in seen:
+        kept = latest.get(item[0])
+        if kept is None or item[1] >= kept[1]:
+            latest[item[0]] = item
+    seen = list(latest.values())
     _NOTE_SEEN.run(session, seen)
     # The session holds a few objects, a batch hundreds of carriers: walk the smaller side.
     held = {c.id: c for c in session.identity_map.values() if isinstance(c, Carrier)}

@@ -95,6 +95,8 @@ class Bulk:
     On SQLite the statement runs as one driver executemany (an in-process library: a row
     costs no round trip). On PostgreSQL, where each row of an executemany is a statement the
     server runs, the source is ``unnest`` of one array per name: one statement for the batch.
+    An UPDATE's rows must then name each target row once (``UPDATE ... FROM`` changes a row
+    once, with any one of the rows that match it): callers keep one row per key.
     """
 
     def __init__(
