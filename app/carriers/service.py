@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, update
 from sqlalchemy import select as sa_select
+from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, func, select
 
 from app.audit import service as audit_service
@@ -24,6 +23,7 @@ from app.carriers.schemas import (
     TagPublic,
     TransitPublic,
 )
+from app.core.bulk import Bulk
 from app.core.errors import N_, ConflictError, NotFoundError, Phrase
 from app.core.ids import id_of
 from app.core.principal import Principal
@@ -81,26 +81,41 @@ def register(*, session: Session, principal: Principal, carrier_in: CarrierCreat
 # (carrier id, when, where): one sighting of a carrier by a scan or an inventory sweep.
 Seen = tuple[int, datetime, int | None]
 _CARRIERS = Carrier.__table__.c  # type: ignore[attr-defined]
-_NOTE_SEEN = (
-    update(Carrier.__table__)  # type: ignore[attr-defined]
-    .where(_CARRIERS.id == bindparam("b_id"))
+_NOTE_SEEN = Bulk(
+    Carrier.__table__,  # type: ignore[attr-defined]
+    ("id", "at", "where"),
+    lambda v: update(Carrier.__table__)  # type: ignore[attr-defined]
+    .where(_CARRIERS.id == v.c.id)
     # A read delivered late (an outbox that was offline) must not move "last seen" back.
-    .where(_CARRIERS.last_seen_at.is_(None) | (_CARRIERS.last_seen_at <= bindparam("b_at")))
-    .values(last_seen_at=bindparam("b_at"), last_seen_location_id=bindparam("b_where"))
+    .where(_CARRIERS.last_seen_at.is_(None) | (_CARRIERS.last_seen_at <= v.c.at))
+    .values(last_seen_at=v.c.at, last_seen_location_id=v.c.where),
+    types={"at": "last_seen_at", "where": "last_seen_location_id"},
 )
 
 
 def note_seen(*, session: Session, seen: list[Seen]) -> None:
-    """Move carriers' "last seen" time and place forward, in one statement (an executemany,
-    not one ORM flush per carrier). Carriers the session holds are kept in step."""
+    """Move carriers' "last seen" time and place forward, in one statement (core.bulk, not
+    one ORM flush per carrier). Carriers the session holds are kept in step."""
     if not seen:
         return
-    session.execute(_NOTE_SEEN, [{"b_id": i, "b_at": at, "b_where": w} for i, at, w in seen])
+    # One row per carrier, its latest sighting (a later one of equal time wins, as it would
+    # applied in order): one UPDATE over all rows changes each carrier once.
+    latest: dict[int, Seen] = {}
+    for item in seen:
+        kept = latest.get(item[0])
+        if kept is None or item[1] >= kept[1]:
+            latest[item[0]] = item
+    seen = list(latest.values())
+    _NOTE_SEEN.run(session, seen)
+    # The session holds a few objects, a batch hundreds of carriers: walk the smaller side.
+    held = {c.id: c for c in session.identity_map.values() if isinstance(c, Carrier)}
+    if not held:
+        return
     for carrier_id, at, where in seen:
-        held = session.identity_map.get(identity_key(Carrier, carrier_id))
-        if isinstance(held, Carrier) and (held.last_seen_at is None or at >= held.last_seen_at):
-            set_committed_value(held, "last_seen_at", at)
-            set_committed_value(held, "last_seen_location_id", where)
+        carrier = held.get(carrier_id)
+        if carrier is not None and (carrier.last_seen_at is None or at >= carrier.last_seen_at):
+            set_committed_value(carrier, "last_seen_at", at)
+            set_committed_value(carrier, "last_seen_location_id", where)
 
 
 def name(carrier: Carrier) -> str:

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, null, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierStatus
+from app.core.bulk import Bulk, among
 from app.core.config import Settings
 from app.core.errors import AppError, ConflictError, InvalidInputError, NotFoundError
 from app.core.ids import id_of
@@ -47,7 +48,6 @@ from app.inventory.schemas import (
     CloseSummary,
     InventoryRead,
     ReadClass,
-    ReadResult,
     ReadResults,
     Report,
     ReportItem,
@@ -60,10 +60,42 @@ from app.tags.models import Tag
 from app.users.models import User
 from readers.carrier_label import LabelCheck
 
-# The tables under the models: batches are written with Core executemany statements, not
-# the ORM's bulk operations (several times slower per row).
+# The tables under the models: batches are written with Core statements compiled once and run
+# as one driver executemany each (app.core.bulk), not the ORM's bulk operations.
 SIGHTINGS: Table = Sighting.__table__  # type: ignore[attr-defined]
 READS: Table = SweepRead.__table__  # type: ignore[attr-defined]
+READ_COLUMNS = (
+    "event_id",
+    "campaign_id",
+    "session_id",
+    "read_at",
+    "received_at",
+    "tag_uid",
+    "label",
+    "shelf_id",
+    "carrier_id",
+    "read_class",
+    "duplicate",
+    "message",
+)
+_INSERT_READS = Bulk(READS, READ_COLUMNS)
+SIGHTING_COLUMNS = ("campaign_id", "carrier_id", "shelf_id", "read_at", "session_id", "read_class")
+_INSERT_SIGHTINGS = Bulk(SIGHTINGS, SIGHTING_COLUMNS)
+_MOVE_SIGHTINGS = Bulk(
+    SIGHTINGS,
+    SIGHTING_COLUMNS,
+    lambda v: update(SIGHTINGS)
+    .where(SIGHTINGS.c.campaign_id == v.c.campaign_id)
+    .where(SIGHTINGS.c.carrier_id == v.c.carrier_id)
+    .values(
+        shelf_id=v.c.shelf_id,
+        read_at=v.c.read_at,
+        session_id=v.c.session_id,
+        read_class=v.c.read_class,
+        resolution=null(),
+        resolved_at=null(),
+    ),
+)
 
 # Answers, one sentence each; never a patient's data (a typed patient ID is not echoed).
 SAY = {
@@ -184,6 +216,11 @@ def close(
 
 
 # -- ingest ---------------------------------------------------------------------------------
+#
+# A batch is set-based: one query per kind of thing its reads name (stored event ids, sweep
+# sessions, tags, labels, location tags, the location tree, the sessions' shelf reads, the
+# carriers' sightings), the classes worked out in Python, then one executemany per table
+# written. The answer is built only after all of it; the request's commit makes it durable.
 
 
 @dataclass
@@ -191,6 +228,7 @@ class _Fresh:
     """A read not stored before, on its way to a row."""
 
     read: InventoryRead
+    event_id: str
     session_id: int
     read_class: ReadClass = ReadClass.REJECTED
     message: str = ""
@@ -206,6 +244,7 @@ class _Batch:
     """What a batch's reads name, loaded with a fixed number of queries."""
 
     tree: Tree
+    campaign_id: int
     scope_id: int
     carriers_by_uid: dict[str, Held]
     carriers_by_label: dict[str, Held]
@@ -213,6 +252,10 @@ class _Batch:
     keys: dict[int, bytes]
     # Per session: the shelf reads' (time, shelf id), in time order.
     timelines: dict[int, list[tuple[datetime, int]]] = field(default_factory=dict)
+    # The campaign's sightings of the batch's carriers: carrier id -> (read time, session id).
+    sightings: dict[int, tuple[datetime, int | None]] = field(default_factory=dict)
+    # The carriers whose sightings were looked up (with one or not).
+    looked_up: set[int] = field(default_factory=set)
 
 
 def ingest(
@@ -230,15 +273,18 @@ def ingest(
     campaign = get_campaign(session=session, campaign_id=campaign_id, for_update=True)
     require_open(campaign)
     now = utcnow()
-    stored = _stored(session, [str(r.event_id) for r in reads])
+    event_ids = [str(r.event_id) for r in reads]
+    stored = _stored(session, event_ids)
+    session_keys = [str(r.session) for r in reads]
     sessions = _sessions(session, principal, campaign, reads, now)
-    results: dict[str, ReadResult] = dict(stored)
+    # Answers as plain dicts, validated into ReadResults in one pydantic-core call at the end
+    # (building 500 models one by one in Python costs more than the whole check).
+    results: dict[str, dict[str, Any]] = dict(stored)
     fresh: list[_Fresh] = []
-    for read in reads:
-        event_id = str(read.event_id)
+    for read, event_id, key in zip(reads, event_ids, session_keys, strict=True):
         if event_id in results:
             continue  # stored before, or repeated in this batch
-        fresh.append(_Fresh(read, id_of(sessions[str(read.session)])))
+        fresh.append(_Fresh(read, event_id, id_of(sessions[key])))
         results[event_id] = _PENDING
     tree: Tree | None = None
     if fresh:
@@ -247,43 +293,53 @@ def ingest(
         _place(session, batch, fresh)
         _store(session, campaign, batch, fresh, now)
         for item in fresh:
-            results[str(item.read.event_id)] = _answer(item, tree)
+            results[item.event_id] = _answer(item, tree)
         _note_sessions(session, sessions.values(), fresh, batch)
-    answers = [results[str(r.event_id)] for r in reads]
+    answers = [results[event_id] for event_id in event_ids]
     counts: dict[str, int] = {}
     for answer in answers:
-        counts[answer.read_class.value] = counts.get(answer.read_class.value, 0) + 1
-    last = sessions[str(reads[-1].session)]
-    return ReadResults(
-        counts=counts,
-        results=answers,
-        shelf=shelf_progress(session, campaign, last.shelf_id, tree),
-        received_at=now,
+        counts[answer["read_class"]] = counts.get(answer["read_class"], 0) + 1
+    last = sessions[session_keys[-1]]
+    return ReadResults.model_validate(
+        {
+            "counts": counts,
+            "results": answers,
+            "shelf": shelf_progress(session, campaign, last.shelf_id, tree),
+            "received_at": now,
+        }
     )
 
 
 # Taken by a fresh read's event id until its answer is known.
-_PENDING = ReadResult(event_id="", read_class=ReadClass.REJECTED, message="")
+_PENDING: dict[str, Any] = {}
 
 
-def _stored(session: Session, event_ids: list[str]) -> dict[str, ReadResult]:
+def _stored(session: Session, event_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The answers reads already stored got, by event id."""
+    reads = READS.c
     query = (
-        select(SweepRead, Location.code)
-        .join(Location, col(Location.id) == col(SweepRead.shelf_id), isouter=True)
-        .where(col(SweepRead.event_id).in_(event_ids))
+        sa_select(
+            reads.event_id,
+            reads.read_class,
+            reads.duplicate,
+            reads.label,
+            reads.message,
+            col(Location.code),
+        )
+        .join(Location.__table__, col(Location.id) == reads.shelf_id, isouter=True)  # type: ignore[attr-defined]
+        .where(among(session, reads.event_id, event_ids))
     )
     return {
-        row.event_id: ReadResult(
-            event_id=row.event_id,
-            read_class=ReadClass(row.read_class),
-            duplicate=row.duplicate,
-            label=row.label,
-            shelf=code,
-            message=row.message,
-            replayed=True,
-        )
-        for row, code in session.exec(query)
+        event_id: {
+            "event_id": event_id,
+            "read_class": read_class,
+            "duplicate": bool(duplicate),
+            "label": label,
+            "shelf": code,
+            "message": message,
+            "replayed": True,
+        }
+        for event_id, read_class, duplicate, label, message, code in session.execute(query)
     }
 
 
@@ -330,29 +386,37 @@ def _load(session: Session, campaign: Campaign, fresh: list[_Fresh], settings: S
                 item.message = f"Unreadable tag: {exc.message}"
     uids = sorted({i.tag_uid for i in fresh if i.tag_uid})
     wanted_labels = sorted({i.read.label for i in fresh if i.read.label})
-    by_uid = {
-        row[-1]: Held(*row[:-1])
-        for row in session.execute(
-            sa_select(*HELD_COLUMNS, col(Tag.uid))
-            .join(Carrier, col(Carrier.tag_id) == col(Tag.id))
-            .where(col(Tag.uid).in_(uids))
-        )
-    }
-    by_label = {
-        row[1]: Held(*row)
-        for row in session.execute(
-            sa_select(*HELD_COLUMNS).where(col(Carrier.label).in_(wanted_labels))
-        )
-    }
-    places = {
-        uid: place_id
-        for uid, place_id in session.exec(
-            select(Location.tag_uid, Location.id).where(col(Location.tag_uid).in_(uids))
-        )
-        if uid is not None and place_id is not None
-    }
+    by_uid: dict[str, Held] = {}
+    places: dict[str, int] = {}
+    if uids:
+        by_uid = {
+            row[-1]: Held(*row[:-1])
+            for row in session.execute(
+                sa_select(*HELD_COLUMNS, col(Tag.uid))
+                .join(Carrier, col(Carrier.tag_id) == col(Tag.id))
+                .where(among(session, col(Tag.uid), uids))
+            )
+        }
+        places = {
+            uid: place_id
+            for uid, place_id in session.execute(
+                sa_select(col(Location.tag_uid), col(Location.id)).where(
+                    among(session, col(Location.tag_uid), uids)
+                )
+            )
+            if uid is not None and place_id is not None
+        }
+    by_label: dict[str, Held] = {}
+    if wanted_labels:
+        by_label = {
+            row[1]: Held(*row)
+            for row in session.execute(
+                sa_select(*HELD_COLUMNS).where(among(session, col(Carrier.label), wanted_labels))
+            )
+        }
     batch = _Batch(
         tree=Tree.load(session),
+        campaign_id=id_of(campaign),
         scope_id=campaign.scope_location_id,
         carriers_by_uid=by_uid,
         carriers_by_label=by_label,
@@ -384,7 +448,7 @@ def _place(session: Session, batch: _Batch, fresh: list[_Fresh]) -> None:
     carriers = [i for i in fresh if i.carrier is not None and i.read_class is not ReadClass.ALTERED]
     for item in carriers:
         item.shelf_id = _shelf_at(batch.timelines.get(item.session_id, []), item.read.read_at)
-    _mark_duplicates(session, fresh)
+    _mark_duplicates(session, batch, fresh)
     for item in carriers:
         assert item.carrier is not None
         if item.shelf_id is None:
@@ -449,28 +513,52 @@ def _shelf_at(timeline: list[tuple[datetime, int]], read_at: datetime) -> int | 
     return timeline[at - 1][1] if at else None
 
 
-def _mark_duplicates(session: Session, fresh: list[_Fresh]) -> None:
-    """A tag read again in the same session counts once: later copies are duplicates."""
+def _mark_duplicates(session: Session, batch: _Batch, fresh: list[_Fresh]) -> None:
+    """A tag read again in the same session counts once: later copies are duplicates.
+
+    A carrier placed before in the campaign has a sighting, which names the session of its
+    latest read; the stored reads are searched only for carriers some other session of the
+    batch may have read too (never for the carriers the campaign had not seen yet)."""
     sessions = sorted({i.session_id for i in fresh})
     # Only a read placed on a shelf counts; one before any shelf was not counted at all.
     placed = [i for i in fresh if i.carrier is not None and i.shelf_id is not None]
-    carrier_ids = sorted({i.carrier.id for i in placed if i.carrier is not None})
+    readers: dict[int, set[int]] = {}
+    for item in placed:
+        assert item.carrier is not None
+        readers.setdefault(item.carrier.id, set()).add(item.session_id)
     unknown = sorted({i.tag_uid for i in fresh if i.read_class is ReadClass.UNKNOWN and i.tag_uid})
     before: set[tuple[int, str]] = set()
-    if carrier_ids:
-        query = select(SweepRead.session_id, SweepRead.carrier_id).where(
-            col(SweepRead.session_id).in_(sessions),
-            col(SweepRead.carrier_id).in_(carrier_ids),
-            col(SweepRead.read_class).in_(PLACED),
-        )
-        before |= {(s, f"c{c}") for s, c in session.exec(query)}
+    if readers:
+        batch.looked_up = set(readers)
+        seen = sa_select(SIGHTINGS.c.carrier_id, SIGHTINGS.c.read_at, SIGHTINGS.c.session_id)
+        batch.sightings = {
+            carrier_id: (read_at, session_id)
+            for carrier_id, read_at, session_id in session.execute(
+                seen.where(SIGHTINGS.c.campaign_id == batch.campaign_id).where(
+                    among(session, SIGHTINGS.c.carrier_id, sorted(readers))
+                )
+            )
+        }
+        search: list[int] = []
+        for carrier_id, (_, session_id) in batch.sightings.items():
+            if session_id is not None:
+                before.add((session_id, f"c{carrier_id}"))
+            if readers[carrier_id] - {session_id}:
+                search.append(carrier_id)
+        if search:
+            query = sa_select(READS.c.session_id, READS.c.carrier_id).where(
+                among(session, READS.c.session_id, sessions),
+                among(session, READS.c.carrier_id, search),
+                READS.c.read_class.in_([c.value for c in PLACED]),
+            )
+            before |= {(s, f"c{c}") for s, c in session.execute(query)}
     if unknown:
-        by_tag = select(SweepRead.session_id, SweepRead.tag_uid).where(
-            col(SweepRead.session_id).in_(sessions),
-            col(SweepRead.tag_uid).in_(unknown),
-            SweepRead.read_class == ReadClass.UNKNOWN.value,
+        by_tag = sa_select(READS.c.session_id, READS.c.tag_uid).where(
+            among(session, READS.c.session_id, sessions),
+            among(session, READS.c.tag_uid, unknown),
+            READS.c.read_class == ReadClass.UNKNOWN.value,
         )
-        before |= {(s, f"u{u}") for s, u in session.exec(by_tag)}
+        before |= {(s, f"u{u}") for s, u in session.execute(by_tag)}
     for item in sorted(fresh, key=lambda i: i.read.read_at):
         if item.carrier is not None and item.shelf_id is not None:
             key = (item.session_id, f"c{item.carrier.id}")
@@ -497,23 +585,23 @@ def _store(
     # Reads stored before that a shelf read of this batch places anew (before the batch's own
     # rows are in the table: the query then reads only what was stored before).
     late = _replace_late(session, batch, fresh)
-    session.execute(
-        insert(READS),
+    _INSERT_READS.run(
+        session,
         [
-            {
-                "event_id": str(i.read.event_id),
-                "campaign_id": campaign.id,
-                "session_id": i.session_id,
-                "read_at": i.read.read_at,
-                "received_at": now,
-                "tag_uid": i.tag_uid,
-                "label": i.label,
-                "shelf_id": i.shelf_id,
-                "carrier_id": i.carrier.id if i.carrier else None,
-                "read_class": i.read_class.value,
-                "duplicate": i.duplicate,
-                "message": i.message[:300],
-            }
+            (
+                i.event_id,
+                campaign.id,
+                i.session_id,
+                i.read.read_at,
+                now,
+                i.tag_uid,
+                i.label,
+                i.shelf_id,
+                i.carrier.id if i.carrier else None,
+                i.read_class.value,
+                i.duplicate,
+                i.message[:300],
+            )
             for i in fresh
         ],
     )
@@ -522,7 +610,7 @@ def _store(
         for i in fresh
         if i.carrier is not None and i.shelf_id is not None and i.read_class in PLACED
     ]
-    _move_sightings(session, id_of(campaign), placed)
+    _move_sightings(session, batch, placed)
 
 
 PLACED = (ReadClass.FOUND, ReadClass.MISPLACED, ReadClass.UNEXPECTED)
@@ -568,7 +656,7 @@ def _replace_late(session: Session, batch: _Batch, fresh: list[_Fresh]) -> list[
     return placed
 
 
-def _move_sightings(session: Session, campaign_id: int, placed: list[_Placed]) -> None:
+def _move_sightings(session: Session, batch: _Batch, placed: list[_Placed]) -> None:
     """Each carrier's sighting follows its latest read in read time; so does its last-seen
     place, which never moves back (a late backlog must not undo a newer read)."""
     latest: dict[int, _Placed] = {}
@@ -578,61 +666,48 @@ def _move_sightings(session: Session, campaign_id: int, placed: list[_Placed]) -
             latest[item.carrier_id] = item
     if not latest:
         return
-    held_at = dict(
-        session.exec(
-            select(Sighting.carrier_id, Sighting.read_at)
-            .where(Sighting.campaign_id == campaign_id)
-            .where(col(Sighting.carrier_id).in_(list(latest)))
-        ).all()
-    )
-    new_rows: list[dict[str, Any]] = []
-    changed: list[dict[str, Any]] = []
+    held_at = {carrier_id: at for carrier_id, (at, _) in batch.sightings.items()}
+    # Reads stored before that a late shelf read placed anew may be of other carriers.
+    others = sorted(set(latest) - batch.looked_up)
+    if others:
+        query = sa_select(SIGHTINGS.c.carrier_id, SIGHTINGS.c.read_at).where(
+            SIGHTINGS.c.campaign_id == batch.campaign_id,
+            among(session, SIGHTINGS.c.carrier_id, others),
+        )
+        for carrier_id, at in session.execute(query):
+            held_at[carrier_id] = at
+    new_rows: list[tuple[Any, ...]] = []
+    changed: list[tuple[Any, ...]] = []
     for item in latest.values():
-        row = {
-            "b_campaign_id": campaign_id,
-            "b_carrier_id": item.carrier_id,
-            "b_shelf_id": item.shelf_id,
-            "b_read_at": item.read_at,
-            "b_session_id": item.session_id,
-            "b_read_class": item.read_class.value,
-        }
+        row = (
+            batch.campaign_id,
+            item.carrier_id,
+            item.shelf_id,
+            item.read_at,
+            item.session_id,
+            item.read_class.value,
+        )
         if item.carrier_id not in held_at:
-            new_rows.append({k[2:]: v for k, v in row.items()})
+            new_rows.append(row)
         elif item.read_at >= held_at[item.carrier_id]:
             changed.append(row)
-    if new_rows:
-        session.execute(insert(SIGHTINGS), new_rows)
-    if changed:
-        # Core statements on the tables: an executemany UPDATE, not the ORM's bulk by key.
-        sightings = SIGHTINGS.c
-        session.execute(
-            update(SIGHTINGS)
-            .where(sightings.campaign_id == bindparam("b_campaign_id"))
-            .where(sightings.carrier_id == bindparam("b_carrier_id"))
-            .values(
-                shelf_id=bindparam("b_shelf_id"),
-                read_at=bindparam("b_read_at"),
-                session_id=bindparam("b_session_id"),
-                read_class=bindparam("b_read_class"),
-                resolution=None,
-                resolved_at=None,
-            ),
-            changed,
-        )
+    _INSERT_SIGHTINGS.run(session, new_rows)
+    _MOVE_SIGHTINGS.run(session, changed)
     carrier_service.note_seen(
         session=session, seen=[(i.carrier_id, i.read_at, i.shelf_id) for i in latest.values()]
     )
 
 
-def _answer(item: _Fresh, tree: Tree) -> ReadResult:
-    return ReadResult(
-        event_id=str(item.read.event_id),
-        read_class=item.read_class,
-        duplicate=item.duplicate,
-        label=item.label,
-        shelf=tree.code(item.shelf_id),
-        message=item.message,
-    )
+def _answer(item: _Fresh, tree: Tree) -> dict[str, Any]:
+    """A ReadResult's fields."""
+    return {
+        "event_id": item.event_id,
+        "read_class": item.read_class.value,
+        "duplicate": item.duplicate,
+        "label": item.label,
+        "shelf": tree.code(item.shelf_id),
+        "message": item.message,
+    }
 
 
 def _note_sessions(

@@ -44,10 +44,6 @@ import httpx
 from sqlalchemy import Engine, func, select
 
 from app.audit.models import CustodyEvent
-from app.core.db import session_scope
-from app.core.principal import Role
-from app.core.security import issue_token
-from app.users.models import User
 from tests.bench import bench_http, bench_inventory, bench_media, bench_service
 from tests.bench.bench_service import pct, uid
 
@@ -62,17 +58,6 @@ STATIONS = (1, 2, 4, 8, 16)
 EVENTS_PER_CARRIER = 10
 SECRET = "bench-secret-" + "b" * 32
 MB = 1e6
-
-
-def _clerk_token(engine: Engine, carriers: int) -> str:
-    """A new clerk (the custody and inventory requests' user) and a token that outlives the
-    size's measurements."""
-    with session_scope(engine) as session:
-        clerk = User(username=f"clerk{carriers}", display_name="Clerk", role=Role.CLERK.value,
-                     password_hash="-")
-        session.add(clerk)
-        session.flush()
-        return issue_token(user_id=clerk.id or 0, role=clerk.role, secret=SECRET, minutes=600)
 
 
 def _summary(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
@@ -107,7 +92,7 @@ def measure_size(
     figures["service"] = _summary(
         bench_service.measure(engine, carriers=carriers, runs=opts.runs, secret=SECRET)
     )
-    token = _clerk_token(engine, carriers)
+    token = bench_inventory.clerk_token(engine, carriers, SECRET)
     workers = opts.workers if engine.dialect.name == "postgresql" else 1
     with (
         bench_http.service(workdir, url, SECRET, workers) as (base, pid),

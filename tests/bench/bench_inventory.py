@@ -1,5 +1,10 @@
 """Batch ingest of inventory sweep reads, durable, through HTTP (part of ``python -m tests.bench``).
 
+Alone, on a fresh archive of each database (seeded like the full benchmark's, no log events):
+
+    .venv/bin/python -m tests.bench.bench_inventory [--carriers 100000] [--db sqlite,postgres]
+                                                    [--seconds 10]
+
 A campaign over the archive room is swept shelf by shelf: batches of 500 reads (each shelf's
 tag read first, then its carriers') posted to ``POST /api/v1/inventory/campaigns/{id}/reads``
 with a clerk's token, one client after the other. Each read is a different carrier's tag (so
@@ -9,7 +14,9 @@ in one committed transaction (SQLite synchronous=FULL).
 
 from __future__ import annotations
 
+import argparse
 import itertools
+import os
 import statistics
 import time
 import uuid
@@ -20,9 +27,12 @@ import httpx
 from sqlalchemy import Engine
 
 from app.core.db import session_scope
-from app.core.principal import SYSTEM
+from app.core.principal import SYSTEM, Role
+from app.core.security import issue_token
 from app.inventory import service as inventory_service
 from app.inventory.schemas import CampaignCreate
+from app.users.models import User
+from tests.bench import bench_http, bench_service
 from tests.bench.bench_service import PER_SHELF, pct, shelf_code, uid
 
 BATCH = 500
@@ -89,3 +99,41 @@ def measure(
         "median_ms": statistics.median(latencies),
         "p99_ms": pct(latencies, 0.99),
     }
+
+
+def clerk_token(engine: Engine, carriers: int, secret: str) -> str:
+    """A new clerk (the custody and inventory requests' user) and a token that outlives the
+    size's measurements."""
+    with session_scope(engine) as session:
+        clerk = User(username=f"clerk{carriers}", display_name="Clerk", role=Role.CLERK.value,
+                     password_hash="-")
+        session.add(clerk)
+        session.flush()
+        return issue_token(user_id=clerk.id or 0, role=clerk.role, secret=secret, minutes=600)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.bench_inventory")
+    parser.add_argument("--carriers", type=int, default=100_000)
+    parser.add_argument("--db", default="sqlite,postgres", help="sqlite, postgres or both")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--postgres-url", default=os.environ.get(
+        "MEDIATRACK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    opts = parser.parse_args()
+    secret = "bench-secret-" + "b" * 32
+    for db in (d.strip() for d in opts.db.split(",") if d.strip()):
+        with bench_service.scratch_database(db, opts.postgres_url) as (workdir, url, engine):
+            bench_service.seed_base(engine)
+            bench_service.grow(engine, 0, opts.carriers)
+            token = clerk_token(engine, opts.carriers, secret)
+            with bench_http.service(workdir, url, secret, 1) as (base, _):
+                figures = measure(engine, base, token, carriers=opts.carriers,
+                                  seconds=opts.seconds)
+        print(f"{db}, {opts.carriers:,} carriers: {figures['reads_per_s']:,.0f} reads/s, "
+              f"{figures['requests']:.0f} requests of {BATCH}, median "
+              f"{figures['median_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms; load average "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
