@@ -12,9 +12,12 @@ instances they take turns) and started again on a new port behind the same proxy
 killed ``agent_kills`` times and started again on the same outbox (the pcsc and udp agents
 between two taps, the sim agent wherever it stands). Then the harness waits (deadline) for every
 outbox to be empty, races check-outs of one carrier through every instance, and reads the
-database: each outbox's counter is how many taps it queued, and the station's scans must be
-exactly its numbers 1..counter, each with exactly one "seen" entry in the log; the log verifies
-and is one chain; each race had exactly one winner. Used by tests/app/test_chaos.py (small) and
+database. The taps are known by their event ids: a trigger the harness adds to each outbox file
+copies every queued scan's event id, in the agent's own transaction, to a table the agent does
+not know (sequence numbers will not do: an agent renumbers its unsent scans after the service
+took one whose answer was lost, leaving gaps). The station's stored scans must be exactly those
+event ids, each with exactly one "seen" entry in the log; the log verifies and is one chain;
+each race had exactly one winner. Used by tests/app/test_chaos.py (small) and
 tests/bench/bench_chaos.py (full size).
 """
 
@@ -48,6 +51,7 @@ from readers.base import TagType
 from readers.emulators.tags import Ntag21x
 from readers.emulators.udp import UdpTag
 from readers.emulators.vpcd import VirtualTag
+from readers.outbox import Outbox
 from tests.factories import World, build_world, tag_uid
 from tests.readers.agent_process import AgentProcess
 from tests.readers.stacks import PcscStack, wait_sensing
@@ -78,7 +82,8 @@ class Size:
 class Report:
     """What a run did and what it left; :meth:`problems` empty is a clean run."""
 
-    queued: dict[str, int] = field(default_factory=dict)  # station -> taps its outbox numbered
+    queued: dict[str, int] = field(default_factory=dict)  # station -> taps its outbox queued
+    tapped: dict[str, int] = field(default_factory=dict)  # station -> taps the harness made
     stored: dict[str, int] = field(default_factory=dict)  # station -> scans stored
     lost: int = 0  # queued taps with no stored scan
     duplicated: int = 0  # scans stored twice, or with more than one "seen" entry
@@ -100,6 +105,9 @@ class Report:
             found.append(f"{self.lost} taps lost, {self.duplicated} duplicated, "
                          f"{self.unlogged} stored without their \"seen\" entry "
                          f"(queued {self.queued}, stored {self.stored}).")
+        made = {k: n for k, n in self.tapped.items() if n != self.queued[k]}
+        if made:
+            found.append(f"The harness made {made} taps, the agents queued {self.queued}.")
         if self.waiting or self.dead:
             found.append(f"The outboxes hold {self.waiting} waiting and {self.dead} dead "
                          "letters.")
@@ -121,15 +129,39 @@ class Report:
                 f"verify {self.verify}, chain {self.chain}; {self.seconds:.0f} s")
 
 
+TAPPED = """
+CREATE TABLE tapped (event_id TEXT PRIMARY KEY);
+CREATE TRIGGER tap AFTER INSERT ON scan BEGIN INSERT INTO tapped VALUES (new.event_id); END;
+"""
+
+
+def new_outbox(path: Path) -> None:
+    """An agent's outbox file, made as the agent makes it, with the harness's tap trigger."""
+    Outbox(path).close()
+    db = sqlite3.connect(path)
+    db.executescript(TAPPED)
+    db.close()
+
+
 def outbox_numbers(path: Path) -> tuple[int, int, int]:
-    """(waiting, dead letters, last sequence number given) of an agent's outbox file."""
-    with sqlite3.connect(path, timeout=30) as db:
+    """(waiting, dead letters, taps queued) of an agent's outbox file."""
+    db = sqlite3.connect(path, timeout=30)
+    try:
         (waiting,) = db.execute("SELECT count(*) FROM scan").fetchone()
         (dead,) = db.execute("SELECT count(*) FROM dead_letter").fetchone()
-        (counter,) = db.execute(
-            "SELECT value FROM counter WHERE name = 'last_station_seq'").fetchone()
-    db.close()
-    return int(waiting), int(dead), int(counter)
+        (taps,) = db.execute("SELECT count(*) FROM tapped").fetchone()
+    finally:
+        db.close()
+    return int(waiting), int(dead), int(taps)
+
+
+def tapped(path: Path) -> set[str]:
+    """The event ids of every scan the agent queued in the outbox file."""
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        return {row[0] for row in db.execute("SELECT event_id FROM tapped")}
+    finally:
+        db.close()
 
 
 @dataclass
@@ -177,8 +209,9 @@ class Chaos:
                     by=SYSTEM)[1]
                 uids = [tag_uid(n * TAGS_PER_STATION + i + 1) for i in range(TAGS_PER_STATION)]
                 proxy = FaultProxy(WEIGHTS, seed + n)
-                self.stations.append(_Station(kind, name, key, folder / f"{name}.outbox", proxy,
-                                              uids))
+                outbox = folder / f"{name}.outbox"
+                new_outbox(outbox)
+                self.stations.append(_Station(kind, name, key, outbox, proxy, uids))
             self.clerk_id = session.exec(select(User).where(User.username == "clerk")).one().id
         self.udp_port = free_port(socket.SOCK_DGRAM)
         pcsc_station, udp_station, sim_station = self.stations
@@ -361,26 +394,27 @@ class Chaos:
     def _read(self) -> None:
         report = self.report
         for station in self.stations:
-            waiting, dead, counter = outbox_numbers(station.outbox)
+            waiting, dead, taps = outbox_numbers(station.outbox)
             report.waiting += waiting
             report.dead += dead
-            report.queued[station.kind] = counter
+            report.queued[station.kind] = taps
+            if station.kind != "sim":  # the sim agent taps by itself
+                report.tapped[station.kind] = station.taps
         with session_scope(self.engine) as session:
             db = session.connection()
             seen = Counter(json.loads(p)["event_id"] for p in db.execute(
                 text("SELECT payload FROM custody_event WHERE action = 'seen'")).scalars())
             for station in self.stations:
-                rows = db.execute(text(
-                    "SELECT scan.station_seq, scan.event_id FROM scan JOIN station "
-                    "ON station.id = scan.station_id WHERE station.name = :name"),
-                    {"name": station.name}).all()
-                seqs = Counter(seq for seq, _ in rows)
-                report.stored[station.kind] = len(rows)
-                expected = set(range(1, report.queued[station.kind] + 1))
-                report.lost += len(expected - set(seqs))
-                report.duplicated += sum(n - 1 for n in seqs.values()) + len(set(seqs) - expected)
-                report.duplicated += sum(seen[e] - 1 for _, e in rows if seen[e] > 1)
-                report.unlogged += sum(1 for _, e in rows if seen[e] == 0)
+                ids = tapped(station.outbox)
+                stored = Counter(db.execute(text(
+                    "SELECT scan.event_id FROM scan JOIN station ON station.id = scan.station_id "
+                    "WHERE station.name = :name"), {"name": station.name}).scalars())
+                report.stored[station.kind] = sum(stored.values())
+                report.lost += len(ids - set(stored))
+                # Stored twice, stored without being tapped, or logged "seen" more than once.
+                report.duplicated += sum(n - 1 for n in stored.values()) + len(set(stored) - ids)
+                report.duplicated += sum(seen[e] - 1 for e in stored if seen[e] > 1)
+                report.unlogged += sum(1 for e in stored if seen[e] == 0)
             size, top, heads = db.execute(text(
                 "SELECT count(*), max(seq), count(DISTINCT prev_hash) FROM custody_event")).one()
             report.chain = ("ok" if size == top == heads
