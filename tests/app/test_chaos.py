@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from app.core.config import Settings
 from tests.readers.stacks import PcscStack
-from tests.support.chaos import Chaos, Size
+from tests.support.chaos import Chaos, Report, Size
 from tests.support.ports import free_port
 from tests.support.proxy import FaultProxy
 from tests.support.wait import wait_for
@@ -138,3 +138,21 @@ def test_a_service_that_is_down_closes_the_connection() -> None:
             assert sock.recv(10) == b""  # closed at once: the client retries elsewhere or later
     finally:
         proxy.stop()
+
+
+def test_the_report_names_what_went_wrong() -> None:
+    """The checks could fail: a lost tap, a duplicate, a full outbox, two winners, a broken
+    chain are each named."""
+    clean = Report(queued={"pcsc": 3, "udp": 3, "sim": 4}, tapped={"pcsc": 3, "udp": 3},
+                   races=[[409, 200, 409]], verify="ok", chain="ok")
+    assert clean.problems() == []
+    broken = Report(queued={"pcsc": 3, "udp": 3, "sim": 4}, tapped={"pcsc": 3, "udp": 2},
+                    lost=1, duplicated=2, waiting=1, races=[[200, 200, 409]], open_loans=2,
+                    verify="entry 7 does not link", chain="9 entries, last seq 10")
+    problems = " ".join(broken.problems())
+    assert "1 taps lost, 2 duplicated" in problems
+    assert "made {'udp': 2} taps" in problems
+    assert "1 waiting" in problems
+    assert "[[200, 200, 409]]" in problems and "2 open loans" in problems
+    assert "audit verify: entry 7 does not link" in problems
+    assert "chain: 9 entries" in problems
