@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import threading
 import time
@@ -55,7 +54,7 @@ from readers.outbox import Outbox
 from tests.factories import World, build_world, tag_uid
 from tests.readers.agent_process import AgentProcess
 from tests.readers.stacks import PcscStack, wait_sensing
-from tests.support.ports import free_port
+from tests.support.ports import free_fixed_udp_port
 from tests.support.proxy import FaultProxy
 from tests.support.service import ServiceProcess
 from tests.support.wait import wait_for
@@ -213,7 +212,7 @@ class Chaos:
                 new_outbox(outbox)
                 self.stations.append(_Station(kind, name, key, outbox, proxy, uids))
             self.clerk_id = session.exec(select(User).where(User.username == "clerk")).one().id
-        self.udp_port = free_port(socket.SOCK_DGRAM)
+        self.udp_port = free_fixed_udp_port()
         pcsc_station, udp_station, sim_station = self.stations
         pcsc_station.reader, pcsc_station.env = "pcsc://", pcsc.env
         udp_station.reader = f"nfc://udp:127.0.0.1:{self.udp_port}"
