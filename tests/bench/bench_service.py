@@ -208,17 +208,19 @@ def new_station(engine: Engine, name: str) -> tuple[Principal, str]:
 
 
 @contextmanager
-def scratch_database(db: str, postgres_url: str) -> Iterator[tuple[Path, str, Engine]]:
+def scratch_database(
+    db: str, postgres_url: str, name: str = POSTGRES_SCRATCH
+) -> Iterator[tuple[Path, str, Engine]]:
     """A fresh, migrated database (a file in a temporary folder, or the PostgreSQL database
-    POSTGRES_SCRATCH, dropped first if a killed run left it) and its folder, removed
-    afterwards: a seeded database is large."""
+    ``name``, dropped first if a killed run left it) and its folder, removed afterwards: a
+    seeded database is large. A benchmark that may run beside another names its own."""
     workdir = Path(tempfile.mkdtemp(prefix="mt-bench-"))
     admin = make_engine(postgres_url)
 
     def drop() -> None:
         with admin.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-                text(f'DROP DATABASE IF EXISTS "{POSTGRES_SCRATCH}" WITH (FORCE)')
+                text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             )
 
     if db == "sqlite":
@@ -227,9 +229,9 @@ def scratch_database(db: str, postgres_url: str) -> Iterator[tuple[Path, str, En
         drop()
         with admin.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-                text(f'CREATE DATABASE "{POSTGRES_SCRATCH}"')
+                text(f'CREATE DATABASE "{name}"')
             )
-        url = postgres_url.rsplit("/", 1)[0] + f"/{POSTGRES_SCRATCH}"
+        url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
     engine = make_engine(url)
     try:
         upgrade(engine)

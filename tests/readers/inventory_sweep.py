@@ -21,16 +21,14 @@ from readers.carrier_label import CarrierLabel, encode_label
 from readers.emulators.tags import Ntag21x
 from readers.emulators.udp import UdpTag
 from tests.readers.agent_process import AgentProcess
+from tests.readers.stacks import wait_sensing
 from tests.support.browser import PASSWORD, Site, start_site
 from tests.support.ports import free_port
-from tests.support.wait import wait_for
 
 SITE_KEY = bytes(range(100, 132))
 SHELF = "CAB01_S2"
 SHELF_UID = "04AA0102000001"  # app/demo.py: 04AA{cab}{shelf}0000{cab}
 UNKNOWN_UID = "04FEED00000001"  # registered to nothing
-# nfcpy's udp driver senses Type A with SENS_REQ (ISO/IEC 14443-3 §6.3: REQA 26, WUPA 52).
-SENSE_FRAMES = (b"106A 26", b"106A 52")
 
 
 @pytest.fixture
@@ -145,23 +143,6 @@ def ntag(uid: str, label: str | None = None, *, signed_for: str = "") -> Ntag21x
 def udp_tag(uid: str, port: int, label: str | None = None, *, signed_for: str = "") -> UdpTag:
     """:func:`ntag` on the udp reader's port."""
     return UdpTag(ntag(uid, label, signed_for=signed_for), port)
-
-
-def wait_sensing(port: int) -> None:
-    """Wait until nfcpy senses for a new tag: it has seen the last one go (and the agent got
-    its removal before any next arrival), so the next tag is a new placement, not the old
-    one still present."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", port))
-        probe.settimeout(0.1)
-
-        def sensing() -> bool:
-            try:
-                return probe.recv(64) in SENSE_FRAMES
-            except TimeoutError:
-                return False
-
-        wait_for(sensing, 10, "nfcpy to sense for the next tag")
 
 
 def tap(agent: AgentProcess, tag: UdpTag, port: int) -> str:

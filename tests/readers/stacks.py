@@ -1,4 +1,5 @@
-"""Real stacks the reader tests drive: an isolated pcscd with Debian's vpcd driver.
+"""Real stacks the reader tests drive: an isolated pcscd with Debian's vpcd driver, and
+nfcpy's udp driver (:func:`wait_sensing`).
 
 pcscd's socket path is compiled in (``/run/pcscd/pcscd.comm``), but clients honour
 ``PCSCLITE_CSOCK_NAME``. So pcscd runs in a private mount namespace where a temp directory is
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -21,6 +23,8 @@ from tests.support.ports import free_port_pair
 from tests.support.real import need_executable, unavailable
 from tests.support.wait import wait_for
 
+# nfcpy's udp driver senses Type A with SENS_REQ (ISO/IEC 14443-3 §6.3: REQA 26, WUPA 52).
+SENSE_FRAMES = (b"106A 26", b"106A 52")
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 
 
@@ -145,3 +149,20 @@ def expect_event(reader: Reader, kind: EventKind, timeout: float = 10.0) -> TagE
     assert event is not None, f"no {kind} event within {timeout} s"
     assert event.kind is kind, f"expected {kind}, got {event}"
     return event
+
+
+def wait_sensing(port: int) -> None:
+    """Wait until nfcpy senses for a new tag: it has seen the last one go (and the agent got
+    its removal before any next arrival), so the next tag is a new placement, not the old
+    one still present."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", port))
+        probe.settimeout(0.1)
+
+        def sensing() -> bool:
+            try:
+                return probe.recv(64) in SENSE_FRAMES
+            except TimeoutError:
+                return False
+
+        wait_for(sensing, 10, "nfcpy to sense for the next tag")
