@@ -10,6 +10,7 @@ touched. vpcd's TCP ports are picked free per run.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -156,7 +157,19 @@ def wait_sensing(port: int) -> None:
     its removal before any next arrival), so the next tag is a new placement, not the old
     one still present."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", port))
+
+        def bound() -> bool:
+            # Seen once on a loaded machine: EADDRINUSE just after the tag's socket closed.
+            # Whoever held the port let it go again; wait for it rather than fail the run.
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                return False
+            return True
+
+        wait_for(bound, 10, f"UDP port {port} to be free for the sensing probe")
         probe.settimeout(0.1)
 
         def sensing() -> bool:
