@@ -26,6 +26,7 @@ from app.core.errors import (
     register_handlers,
 )
 from app.core.logs import install_filters
+from app.core.openapi import install as install_openapi
 from app.core.ratelimit import ReadBudget
 from app.core.writer import GroupWriter
 from app.scans.service import SCAN_CHANNEL
@@ -221,6 +222,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.record_denied = audit_service.record_denied  # see app.auth.deps
     register_handlers(app)
     app.include_router(api_router)
+    install_openapi(app)
     web.install(app, settings)
     # A station's reading of a whole disc (every file's UID, size and hash) is large.
     readings = {r"/api/v1/carriers/[A-Z0-9_]{1,16}/(intake|verify)": settings.MAX_READING_BYTES}

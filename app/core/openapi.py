@@ -1,0 +1,92 @@
+"""The OpenAPI document, made true to what the service answers.
+
+FastAPI documents a 422 as its own ``HTTPValidationError`` (a list) and no other error; every
+error of this service is one body, ``ErrorPublic`` (app.core.errors). The statuses every route of
+a kind can answer are added here from facts of the operation, so no route can forget them:
+
+- 422 on every route (a query, path or body refused; a NUL in the address);
+- 401 on every route that takes a token or a station key (and on the log-in form), 403 on every
+  route that takes one (the permission table);
+- 404 on every route with a path parameter (the thing named is not there);
+- 413 on every route with a request body (``app.main.BodyLimit``).
+
+Other statuses (404 for a thing named in a body or a query, 409, 429, 502) are declared by the
+routes that answer them, with :func:`errors`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app.core.errors import ErrorPublic
+
+REF = "#/components/schemas/ErrorPublic"
+
+DESCRIPTIONS = {
+    401: "Not logged in, or the token or station key is not valid (or both were sent)",
+    403: "The caller's role may not do this",
+    404: "The thing named is not on file",
+    409: "The request conflicts with the current state",
+    413: "The request body is too large",
+    422: "The request is not valid",
+    429: "Too many reads from this station; try again after Retry-After seconds",
+    502: "The PACS did not answer",
+}
+
+
+def _response(status: int) -> dict[str, Any]:
+    return {
+        "description": DESCRIPTIONS[status],
+        "content": {"application/json": {"schema": {"$ref": REF}}},
+    }
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route or router: the error statuses it answers besides the usual."""
+    return {s: {"model": ErrorPublic, "description": DESCRIPTIONS[s]} for s in statuses}
+
+
+def _statuses(path: str, operation: dict[str, Any]) -> list[int]:
+    statuses = [422]
+    if operation.get("security") or path.endswith("/auth/token"):
+        statuses.append(401)
+    if operation.get("security"):
+        statuses.append(403)
+    if "{" in path:
+        statuses.append(404)
+    if "requestBody" in operation:
+        statuses.append(413)
+    return statuses
+
+
+def document(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI document (built once), with the error answers described above."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        routes=app.routes,
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    error_schema = ErrorPublic.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(error_schema.pop("$defs", {}))
+    components["ErrorPublic"] = error_schema
+    for path, item in schema.get("paths", {}).items():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            for status in _statuses(path, operation):
+                responses[str(status)] = _response(status)
+            operation["responses"] = dict(sorted(responses.items()))
+    app.openapi_schema = schema
+    return schema
+
+
+def install(app: FastAPI) -> None:
+    app.openapi = lambda: document(app)  # type: ignore[method-assign]
