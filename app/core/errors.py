@@ -136,6 +136,13 @@ def register_handlers(app: FastAPI) -> None:
             404: ErrorCode.NOT_FOUND,
             405: ErrorCode.METHOD_NOT_ALLOWED,
         }
+        if exc.status_code == 400:
+            # FastAPI's only 400: a body that is not text in the declared type (bad UTF-8, a
+            # broken form). Bad input, answered as all bad input is.
+            return JSONResponse(
+                error_body(ErrorCode.INVALID_INPUT, "The request body could not be read."),
+                status_code=422,
+            )
         code = codes.get(exc.status_code, ErrorCode.HTTP_ERROR)
         detail = "No such page or API route." if exc.status_code == 404 else str(exc.detail)
         headers = exc.headers

@@ -16,6 +16,7 @@ routes that answer them, with :func:`errors`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -62,6 +63,24 @@ def _statuses(path: str, operation: dict[str, Any]) -> list[int]:
     return statuses
 
 
+def _refer(node: Any, components: dict[str, Any]) -> None:
+    """A schema marked ``x-component`` (a type whose values are stored, like the purposes of
+    use) becomes a reference to a component of that name, filled in when served."""
+    if isinstance(node, dict):
+        items: list[tuple[Any, Any]] = list(node.items())
+    elif isinstance(node, list):
+        items = list(enumerate(node))
+    else:
+        return
+    for key, value in items:
+        if isinstance(value, dict) and "x-component" in value:
+            name = value.pop("x-component")
+            components.setdefault(name, value)
+            node[key] = {"$ref": f"#/components/schemas/{name}"}
+        else:
+            _refer(value, components)
+
+
 def document(app: FastAPI) -> dict[str, Any]:
     """The app's OpenAPI document (built once), with the error answers described above."""
     if app.openapi_schema:
@@ -78,15 +97,29 @@ def document(app: FastAPI) -> dict[str, Any]:
     error_schema = ErrorPublic.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(error_schema.pop("$defs", {}))
     components["ErrorPublic"] = error_schema
+    _refer(schema, components)
     for path, item in schema.get("paths", {}).items():
-        for operation in item.values():
+        for method, operation in item.items():
             responses = operation.setdefault("responses", {})
             for status in _statuses(path, operation):
                 responses[str(status)] = _response(status)
+            if method == "get":
+                responses.pop("409", None)  # a read changes nothing, so conflicts with nothing
             operation["responses"] = dict(sorted(responses.items()))
     app.openapi_schema = schema
     return schema
 
 
-def install(app: FastAPI) -> None:
-    app.openapi = lambda: document(app)  # type: ignore[method-assign]
+def install(app: FastAPI, current: Callable[[], dict[str, Any]] | None = None) -> None:
+    """Serve :func:`document`; ``current`` gives component schemas that follow what is stored
+    (the site's purposes of use), filled in each time the document is fetched."""
+
+    def openapi() -> dict[str, Any]:
+        schema = document(app)
+        if current is None:
+            return schema
+        fresh = {**schema, "components": {**schema["components"]}}
+        fresh["components"]["schemas"] = {**schema["components"]["schemas"], **current()}
+        return fresh
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -15,12 +15,19 @@ def _no_nul(value: object) -> object:
 
 
 class Strict(BaseModel):
-    """Request bodies: unknown fields are an error (422), never silently dropped."""
+    """Request bodies: unknown fields are an error (422), never silently dropped. Text is
+    stripped of surrounding blanks after it passed its checks, so the checks the OpenAPI
+    document states are the ones applied (app.core.validation)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="before")
     @classmethod
     def _no_nul_in_text(cls, value: object) -> object:
         """PostgreSQL text cannot hold NUL: bad input here, not a failed insert (a 500)."""
         return _no_nul(value)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _strip_text(cls, value: object) -> object:
+        return value.strip() if type(value) is str else value  # an enum member stays one

@@ -153,22 +153,24 @@ def _approver(
     checkout_in: schemas.CheckOut,
     approval_purposes: tuple[str, ...],
 ) -> User | None:
+    """The approver a purpose needs. Which purposes need one is the site's setting and who may
+    approve is on file, so a refusal here is a conflict with what is stored (409)."""
     if checkout_in.purpose not in approval_purposes:
         if checkout_in.approver:
-            raise InvalidInputError(f"Purpose {checkout_in.purpose} needs no approver.")
+            raise ConflictError(f"Purpose {checkout_in.purpose} needs no approver.")
         return None
     if not checkout_in.approver:
-        raise InvalidInputError(
+        raise ConflictError(
             f"Purpose {checkout_in.purpose} (research) needs an approver: name the "
             "administrator who approved this use."
         )
     approver = session.exec(select(User).where(User.username == checkout_in.approver)).one_or_none()
     if approver is None or not approver.active or approver.role != Role.ADMIN:
-        raise InvalidInputError(
-            f"{checkout_in.approver} is not an active administrator who can approve research use."
+        raise ConflictError(
+            "The approver named is not an active administrator who can approve research use."
         )
     if approver.id == principal.user_id:
-        raise InvalidInputError("Research use must be approved by someone else.")
+        raise ConflictError("Research use must be approved by someone else.")
     return approver
 
 
