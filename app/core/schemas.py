@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, field_validator
 
 
@@ -14,12 +16,37 @@ def _no_nul(value: object) -> object:
     return value
 
 
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _no_nul_schema(schema: dict[str, Any]) -> None:
+    """The NUL rule in the document: text with no other pattern gets this one; text whose
+    pattern is not anchored to a set of characters is told not to hold NUL."""
+
+    def mark(node: Any) -> None:
+        if not isinstance(node, dict):
+            return
+        if node.get("type") == "string" and "enum" not in node and "format" not in node:
+            pattern = node.get("pattern")
+            if pattern is None:
+                node["pattern"] = NO_NUL
+            elif not pattern.startswith("^["):
+                node["not"] = {"pattern": "\\u0000"}
+        for key in ("anyOf", "oneOf", "allOf"):
+            for branch in node.get(key, []):
+                mark(branch)
+        mark(node.get("items"))
+
+    for field in schema.get("properties", {}).values():
+        mark(field)
+
+
 class Strict(BaseModel):
     """Request bodies: unknown fields are an error (422), never silently dropped. Text is
     stripped of surrounding blanks after it passed its checks, so the checks the OpenAPI
     document states are the ones applied (app.core.validation)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda s: _no_nul_schema(s))
 
     @field_validator("*", mode="before")
     @classmethod

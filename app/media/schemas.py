@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from app.carriers.schemas import CarrierKind
 from app.core.schemas import Strict
-from app.core.validation import LOCATION_CODE_PATTERN
+from app.core.validation import LOCATION_CODE_PATTERN, Modality
 from app.media.reading import (
     FileEntry,
     MediumReading,
@@ -40,7 +40,7 @@ class StudyReadIn(Strict):
     issuer_of_patient_id: str | None = Field(default=None, max_length=64)
     study_date: date | None = None
     study_id: str | None = Field(default=None, max_length=16)
-    modalities: list[str] = Field(default=[], max_length=16)
+    modalities: list[Modality] = Field(default=[], max_length=16)
     series_count: int = Field(default=0, ge=0)
     instance_count: int = Field(default=0, ge=0)
     missing_instance_count: int = Field(default=0, ge=0)

@@ -54,7 +54,7 @@ def get(*, session: Session, station_id: int) -> Station:
 def get_by_name(*, session: Session, name: str) -> Station:
     station = session.exec(select(Station).where(Station.name == name)).one_or_none()
     if station is None:
-        raise NotFoundError(f"There is no station named {name}.")
+        raise NotFoundError("There is no station with that name.")
     return station
 
 

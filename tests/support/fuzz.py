@@ -20,6 +20,8 @@ from fastapi import FastAPI
 from tests.factories import World
 from tests.support.server import serve
 
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 CALLERS = ("admin", "clerk", "clinician", "auditor", "station")
 PHASES = "examples,coverage,fuzzing,stateful"
 
@@ -50,6 +52,7 @@ def run_schemathesis(
         done = subprocess.run(
             [
                 sys.executable, "-c", "from schemathesis.cli import schemathesis; schemathesis()",
+                "--config-file", str(CONFIG),
                 "run", f"{base}/openapi.json",
                 "--header", caller_header(world, caller),
                 "--checks", "all",
@@ -64,8 +67,8 @@ def run_schemathesis(
             capture_output=True,
             text=True,
             timeout=1800,
-            env={**os.environ, "NO_COLOR": "1"},
-            cwd=workdir,
+            env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": "tests.support.fuzz_hooks"},
+            cwd=ROOT,
         )
     data = json.loads(report.read_text())
     failures = [
