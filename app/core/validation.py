@@ -73,6 +73,7 @@ Purpose = Annotated[
     Field(pattern=PURPOSE_PATTERN),
     WithJsonSchema({"type": "string", "pattern": PURPOSE_PATTERN, "x-component": "Purpose"}),
 ]
+IdPath = Annotated[int, Path(ge=1, le=MAX_INT)]
 LabelPath = Annotated[str, Path(pattern=LABEL_PATTERN)]
 LocationCodePath = Annotated[str, Path(pattern=LOCATION_CODE_PATTERN)]
 DicomUidPath = Annotated[str, Path(max_length=64, pattern=DICOM_UID_PATTERN)]

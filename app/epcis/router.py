@@ -19,7 +19,9 @@ router = APIRouter(prefix="/epcis", tags=["epcis"])
 
 Bound = Annotated[
     str | None,
-    Query(max_length=40, description="a day (YYYY-MM-DD) or an ISO 8601 time with its zone"),
+    Query(
+        min_length=1, max_length=40, description="a day (YYYY-MM-DD) or an ISO 8601 time with its zone"
+    ),
     WithJsonSchema(
         {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
     ),

@@ -10,7 +10,7 @@ from app.carriers.schemas import CarrierPublic
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.principal import Principal
-from app.core.validation import LabelPath
+from app.core.validation import IdPath, LabelPath
 from app.custody.transitions import Action
 from app.tags import service
 from app.tags.schemas import LabelJobDone, LabelJobList, LabelJobState, TagBind
@@ -56,7 +56,7 @@ def read_label_jobs(
 
 @router.post("/tags/label-jobs/{job_id}", response_model=LabelJobState)
 def settle_label_job(
-    session: SessionDep, station: StationSelf, job_id: int, done: LabelJobDone
+    session: SessionDep, station: StationSelf, job_id: IdPath, done: LabelJobDone
 ) -> LabelJobState:
     """The station wrote the label and read it back the same (``written``), or says why not."""
     return service.settle_label_job(session=session, station_id=station.station_id or 0,

@@ -8,7 +8,7 @@ as generated.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import schemathesis
@@ -34,6 +34,14 @@ def _not_in_the_past(body: dict[str, Any], field: str) -> None:
     today = datetime.now(UTC).date().isoformat()
     if _is_date(body.get(field)) and body[field] < today:
         body[field] = today
+
+
+def _loan_due(body: dict[str, Any]) -> None:
+    """A loan is due from today up to 365 days on."""
+    _not_in_the_past(body, "due_on")
+    last = (datetime.now(UTC).date() + timedelta(days=365)).isoformat()
+    if _is_date(body.get("due_on")) and body["due_on"] > last:
+        body["due_on"] = last
 
 
 def _carrier(body: dict[str, Any]) -> None:
@@ -73,8 +81,11 @@ def _reading(body: dict[str, Any]) -> None:
     ):
         files.append({"path": "DICOM/I1", "size": 1, "sha256": "0" * 64,
                       "sop_instance_uid": "1.2.3.4", "study_instance_uid": "1.2.3"})
-    if "accept_problems" in body or body.get("problems"):
-        body["accept_problems"] = True
+
+def _intake(body: dict[str, Any]) -> None:
+    """As :func:`_reading`; an intake of a medium with problems accepts them."""
+    _reading(body)
+    body["accept_problems"] = True
 
 
 def _inventory_reads(body: dict[str, Any]) -> None:
@@ -102,10 +113,10 @@ RULES = {
     ("POST", "/api/v1/inventory/campaigns"): lambda b: _dates_in_order(b, "starts_on", "ends_on"),
     ("POST", "/api/v1/requests"): lambda b: _not_in_the_past(b, "needed_on"),
     ("POST", "/api/v1/carriers"): _carrier,
-    ("POST", "/api/v1/carriers/{label}/checkout"): lambda b: _not_in_the_past(b, "due_on"),
-    ("POST", "/api/v1/requests/{request_id}/fulfil"): lambda b: _not_in_the_past(b, "due_on"),
+    ("POST", "/api/v1/carriers/{label}/checkout"): _loan_due,
+    ("POST", "/api/v1/requests/{request_id}/fulfil"): _loan_due,
     ("POST", "/api/v1/carriers/{label}/tag"): _tag,
-    ("POST", "/api/v1/carriers/{label}/intake"): _reading,
+    ("POST", "/api/v1/carriers/{label}/intake"): _intake,
     ("POST", "/api/v1/carriers/{label}/verify"): _reading,
     ("POST", "/api/v1/inventory/campaigns/{campaign_id}/reads"): _inventory_reads,
 }
