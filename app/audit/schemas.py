@@ -26,6 +26,9 @@ class EventPublic(BaseModel):
 
 class EventListPublic(BaseModel):
     data: list[EventPublic]
+    next: str | None = Field(
+        default=None, description="The cursor of the next page; none after the last page."
+    )
 
 
 class VerifyPublic(BaseModel):

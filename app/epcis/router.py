@@ -20,7 +20,9 @@ router = APIRouter(prefix="/epcis", tags=["epcis"])
 Bound = Annotated[
     str | None,
     Query(
-        min_length=1, max_length=40, description="a day (YYYY-MM-DD) or an ISO 8601 time with its zone"
+        min_length=1,
+        max_length=40,
+        description="a day (YYYY-MM-DD) or an ISO 8601 time with its zone",
     ),
     WithJsonSchema(
         {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
