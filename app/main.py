@@ -225,7 +225,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served by app.web.docs with local assets
         redoc_url=None,
-        openapi_url="/openapi.json" if settings.DOCS_ENABLED else None,
+        openapi_url=None,  # served by app.core.openapi, with the site's purposes of use
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -238,7 +238,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.record_denied = audit_service.record_denied  # see app.auth.deps
     register_handlers(app)
     app.include_router(api_router)
-    install_openapi(app, lambda: _purpose_schema(engine, settings))
+    install_openapi(
+        app,
+        url="/openapi.json" if settings.DOCS_ENABLED else None,
+        current=lambda: _purpose_schema(engine, settings),
+    )
     web.install(app, settings)
     # A station's reading of a whole disc (every file's UID, size and hash) is large.
     readings = {r"/api/v1/carriers/[A-Z0-9_]{1,16}/(intake|verify)": settings.MAX_READING_BYTES}

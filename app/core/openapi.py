@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
 
 from app.core.errors import ErrorPublic
 
@@ -110,16 +111,18 @@ def document(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def install(app: FastAPI, current: Callable[[], dict[str, Any]] | None = None) -> None:
-    """Serve :func:`document`; ``current`` gives component schemas that follow what is stored
-    (the site's purposes of use), filled in each time the document is fetched."""
+def install(app: FastAPI, *, url: str | None, current: Callable[[], dict[str, Any]]) -> None:
+    """``app.openapi()`` gives :func:`document`; ``url`` serves it with the component schemas
+    ``current`` gives, which follow what is stored (the site's purposes of use) and are filled
+    in each time the document is fetched."""
+    app.openapi = lambda: document(app)  # type: ignore[method-assign]
+    if url is None:
+        return
 
-    def openapi() -> dict[str, Any]:
+    def openapi() -> JSONResponse:
         schema = document(app)
-        if current is None:
-            return schema
         fresh = {**schema, "components": {**schema["components"]}}
         fresh["components"]["schemas"] = {**schema["components"]["schemas"], **current()}
-        return fresh
+        return JSONResponse(fresh)
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_api_route(url, openapi, include_in_schema=False)

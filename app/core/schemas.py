@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 
 def _no_nul(value: object) -> object:
@@ -41,6 +42,17 @@ def _no_nul_schema(schema: dict[str, Any]) -> None:
         mark(field)
 
 
+_KIND_NAMES = {int: "a whole number", float: "a number", bool: "true or false"}
+
+
+def _scalar_kinds(annotation: Any) -> tuple[type, ...]:
+    """int, float, bool of a field typed as one (or as one or None)."""
+    members = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else ()
+    kinds = tuple(k for k in (members or (annotation,)) if k in (int, float, bool))
+    others = [m for m in members if m not in (int, float, bool, type(None))]
+    return () if others else kinds
+
+
 class Strict(BaseModel):
     """Request bodies: unknown fields are an error (422), never silently dropped. Text is
     stripped of surrounding blanks after it passed its checks, so the checks the OpenAPI
@@ -50,8 +62,15 @@ class Strict(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_nul_in_text(cls, value: object) -> object:
-        """PostgreSQL text cannot hold NUL: bad input here, not a failed insert (a 500)."""
+    def _no_nul_in_text(cls, value: object, info: ValidationInfo) -> object:
+        """PostgreSQL text cannot hold NUL: bad input here, not a failed insert (a 500). A
+        number or a yes/no is sent as one, never as text ("5", "true") or the other's kind,
+        as the document says (pydantic alone would convert)."""
+        kinds = _scalar_kinds(cls.model_fields[info.field_name or ""].annotation)
+        if kinds and (isinstance(value, str) or (isinstance(value, bool) and bool not in kinds)):
+            sent = "text" if isinstance(value, str) else "true or false"
+            wanted = " or ".join(_KIND_NAMES[k] for k in kinds)
+            raise ValueError(f"give {wanted} as such, not {sent}")
         return _no_nul(value)
 
     @field_validator("*", mode="after")

@@ -678,15 +678,15 @@ def test_malformed_json_is_4xx_never_500(
         assert_error(r, 422)
 
 
-def test_json_nested_too_deep_is_400(client: TestClient, world: World, engine: Engine) -> None:
-    """Well-formed but 50 000 levels deep: the parser gives up; a 400, not a 500."""
+def test_json_nested_too_deep_is_422(client: TestClient, world: World, engine: Engine) -> None:
+    """Well-formed but 50 000 levels deep: the parser gives up; bad input (422), not a 500."""
     with unchanged(engine):
         r = client.post(
             "/api/v1/carriers",
             content=b"[" * 50_000 + b"]" * 50_000,
             headers={**world.auth("clerk"), "Content-Type": "application/json"},
         )
-        assert_error(r, 400, "bad_request")
+        assert_error(r, 422, "invalid_input")
 
 
 def test_wrong_content_type_is_422(client: TestClient, world: World, engine: Engine) -> None:
