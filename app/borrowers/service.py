@@ -10,7 +10,7 @@ from app.core.errors import NotFoundError
 def get(*, session: Session, borrower_id: int) -> Borrower:
     borrower = session.get(Borrower, borrower_id)
     if borrower is None or not borrower.active:
-        raise NotFoundError(f"There is no active borrower number {borrower_id}.")
+        raise NotFoundError("There is no active borrower with that number.")
     return borrower
 
 

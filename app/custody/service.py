@@ -259,7 +259,7 @@ def dispatch(*, session: Session, principal: Principal, dispatch_in: schemas.Dis
 def get_transfer(*, session: Session, transfer_id: int) -> Transfer:
     transfer = session.get(Transfer, transfer_id)
     if transfer is None:
-        raise NotFoundError(f"There is no transfer number {transfer_id}.")
+        raise NotFoundError("There is no transfer with that number.")
     return transfer
 
 

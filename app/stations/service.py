@@ -47,7 +47,7 @@ def create(*, session: Session, station_in: StationCreate, by: Principal) -> tup
 def get(*, session: Session, station_id: int) -> Station:
     station = session.get(Station, station_id)
     if station is None:
-        raise NotFoundError(f"There is no station number {station_id}.")
+        raise NotFoundError("There is no station with that number.")
     return station
 
 
