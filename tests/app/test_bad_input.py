@@ -1086,3 +1086,20 @@ def test_a_body_that_is_not_json_gets_a_sentence(client: TestClient, world: Worl
     )
     assert r.status_code == 422
     assert r.json()["detail"].startswith("the request body is not valid JSON (near character")
+
+
+def test_a_bad_role_names_only_the_staff_roles(client: TestClient, world: World) -> None:
+    body = {"username": "newbie", "display_name": "N", "role": "system", "password": "x" * 12}
+    r = client.post("/api/v1/users", json=body, headers=world.auth("admin"))
+    detail = assert_error(r, 422, "invalid_input")
+    assert "clerk" in detail and "station" not in detail and "system" not in detail.split(":")[1]
+
+
+@pytest.mark.parametrize("value", ["1", True])
+def test_a_number_is_sent_as_a_number(client: TestClient, world: World, value: object) -> None:
+    """Pydantic alone takes "1" (and true) for 1; the document says integer, so it is refused."""
+    body = {"borrower_id": value, "purpose": "TREAT"}
+    r = client.post(
+        f"/api/v1/carriers/{world.labels[0]}/checkout", json=body, headers=world.auth("clerk")
+    )
+    assert "borrower_id" in assert_error(r, 422, "invalid_input")
