@@ -17,6 +17,8 @@ def _no_nul(value: object) -> object:
     return value
 
 
+# Validation context of a web form (app.web.forms.valid): every field arrives as text there.
+FORM_TEXT = "form_text"
 NO_NUL = "^[^\\u0000]*$"
 
 
@@ -67,7 +69,9 @@ class Strict(BaseModel):
         number or a yes/no is sent as one, never as text ("5", "true") or the other's kind,
         as the document says (pydantic alone would convert)."""
         kinds = _scalar_kinds(cls.model_fields[info.field_name or ""].annotation)
-        if kinds and (isinstance(value, str) or (isinstance(value, bool) and bool not in kinds)):
+        form = bool(info.context and info.context.get(FORM_TEXT))  # a web form's text fields
+        mistyped = isinstance(value, str) or (isinstance(value, bool) and bool not in kinds)
+        if kinds and not form and mistyped:
             sent = "text" if isinstance(value, str) else "true or false"
             wanted = " or ".join(_KIND_NAMES[k] for k in kinds)
             raise ValueError(f"give {wanted} as such, not {sent}")

@@ -53,7 +53,7 @@ def _carrier(body: dict[str, Any]) -> None:
         body["set_number"], body["set_total"] = total, number
     if body.get("set_key") is not None and body.get("set_total") is None:
         body["set_key"] = None
-    if str(body.get("kind", "")).startswith("lto") is False:
+    if not str(body.get("kind", "")).upper().startswith("LTO"):
         body.pop("lto_barcode", None)
         body.pop("cm_serial", None)
 
