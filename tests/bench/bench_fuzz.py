@@ -12,10 +12,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
+from app.core.db import make_engine
+from app.core.migrations import upgrade
 from app.main import create_app
-from tests.bench.bench_service import scratch_database
 from tests.factories import build_world
 from tests.support.fuzz import CALLERS, FuzzRun, run_schemathesis
 
@@ -24,9 +34,33 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+@contextmanager
+def fresh_database(db: str) -> Iterator[tuple[Path, str]]:
+    """A migrated database of its own (its own PostgreSQL name: runs may go side by side)."""
+    workdir = Path(tempfile.mkdtemp(prefix="mt-fuzz-"))
+    name = f"mt_fuzz_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    if db == "sqlite":
+        url = f"sqlite:///{workdir / 'fuzz.db'}"
+    else:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield workdir, url
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if db == "postgres":
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def one(db: str, caller: str, examples: int, seed: int) -> FuzzRun:
-    with scratch_database(db, POSTGRES_URL) as (workdir, url, engine):
-        engine.dispose()
+    with fresh_database(db) as (workdir, url):
         settings = Settings(DATA_DIR=workdir / "data", DATABASE_URL=url)
         app = create_app(settings)
         try:
@@ -43,11 +77,12 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=50)
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--callers", default=",".join(CALLERS))
     args = parser.parse_args()
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     rows = []
     for db in dbs:
-        for caller in CALLERS:
+        for caller in args.callers.split(","):
             run = one(db, caller, args.examples, args.seed)
             rows.append((db, run))
             print(f"{db:8} {caller:9} operations {run.operations} cases {run.cases} "
