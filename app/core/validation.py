@@ -59,8 +59,11 @@ DicomUid = Annotated[str, Field(max_length=64, pattern=DICOM_UID_PATTERN)]
 _BYTE, _NEXT = "[0-9A-Fa-f]{2}", "[ :.\\-]?[0-9A-Fa-f]{2}"
 TAG_UID_PATTERN = f"^{_BYTE}(?:{_NEXT}){{3}}(?:(?:{_NEXT}){{3}}(?:{_NEXT}(?:(?:{_NEXT}){{2}})?)?)?$"
 TagUid = Annotated[str, Field(max_length=64, pattern=TAG_UID_PATTERN)]
-# DICOM PS3.3 C.7.3.1.1.1 Modality, a CS value: upper-case letters, digits and "_", <= 16.
-MODALITY_PATTERN = r"^[A-Z0-9_]{1,16}$"
+# DICOM PS3.3 C.7.3.1.1.1 Modality, a CS value: upper-case letters, digits and "_". The
+# defined terms are at most 8 long (DOCUMENT); a study's modalities are kept joined by "\" in
+# 64 characters (ModalitiesInStudy), so a study lists at most MAX_MODALITIES of them.
+MODALITY_PATTERN = r"^[A-Z0-9_]{1,8}$"
+MAX_MODALITIES = 7
 Modality = Annotated[str, Field(pattern=MODALITY_PATTERN)]
 Name = Annotated[str, Field(min_length=1, max_length=120, pattern=r"\S")]
 Reason = Annotated[str, Field(min_length=3, max_length=500, pattern=r"\S[\s\S]+\S")]

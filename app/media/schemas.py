@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from app.carriers.schemas import CarrierKind
 from app.core.schemas import Strict
-from app.core.validation import LOCATION_CODE_PATTERN, MAX_INT, Modality
+from app.core.validation import LOCATION_CODE_PATTERN, MAX_INT, MAX_MODALITIES, Modality
 from app.media.reading import (
     FileEntry,
     MediumReading,
@@ -43,7 +43,7 @@ class StudyReadIn(Strict):
     issuer_of_patient_id: str | None = Field(default=None, max_length=64)
     study_date: date | None = None
     study_id: str | None = Field(default=None, max_length=16)
-    modalities: list[Modality] = Field(default=[], max_length=16)
+    modalities: list[Modality] = Field(default=[], max_length=MAX_MODALITIES)
     series_count: int = Field(default=0, ge=0, le=MAX_INT)
     instance_count: int = Field(default=0, ge=0, le=MAX_INT)
     missing_instance_count: int = Field(default=0, ge=0, le=MAX_INT)

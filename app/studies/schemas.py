@@ -6,7 +6,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from app.core.schemas import Strict
-from app.core.validation import MAX_INT, DicomUid, IsoDate, Modality
+from app.core.validation import MAX_INT, MAX_MODALITIES, DicomUid, IsoDate, Modality
 
 
 class EncounterClass(StrEnum):
@@ -22,7 +22,7 @@ class StudyIn(Strict):
     patient_id: str | None = Field(default=None, max_length=64)
     issuer_of_patient_id: str | None = Field(default=None, max_length=64)
     study_date: IsoDate | None = None
-    modalities: list[Modality] = Field(default=[], max_length=16)
+    modalities: list[Modality] = Field(default=[], max_length=MAX_MODALITIES)
     series_count: int = Field(default=0, ge=0, le=MAX_INT)
     instance_count: int = Field(default=0, ge=0, le=MAX_INT)
     encounter_class: EncounterClass | None = None
