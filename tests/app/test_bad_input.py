@@ -1103,3 +1103,18 @@ def test_a_number_is_sent_as_a_number(client: TestClient, world: World, value: o
         f"/api/v1/carriers/{world.labels[0]}/checkout", json=body, headers=world.auth("clerk")
     )
     assert "borrower_id" in assert_error(r, 422, "invalid_input")
+
+
+@pytest.mark.parametrize(
+    "modalities", [["CT", "MR", "US", "CR", "DX", "MG", "PT", "NM"], ["ABCDEFGHI"]]
+)
+def test_a_studys_modalities_fit_their_column(
+    client: TestClient, world: World, engine: Engine, modalities: list[str]
+) -> None:
+    """Joined by "\\" they are kept in 64 characters: more was a 500 on PostgreSQL."""
+    body = {"studies": [{"study_uid": "1.2.3.4", "modalities": modalities}]}
+    with unchanged(engine):
+        r = client.post(
+            f"/api/v1/carriers/{world.labels[0]}/studies", json=body, headers=world.auth("clerk")
+        )
+        assert "modalities" in assert_error(r, 422, "invalid_input")
