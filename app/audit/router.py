@@ -18,7 +18,7 @@ from app.auth.deps import require
 from app.core.db import SessionDep
 from app.core.deps import Limit, SettingsDep
 from app.core.principal import Principal
-from app.core.validation import LABEL_PATTERN, MAX_INT
+from app.core.validation import LABEL_PATTERN, MAX_INT, QueryText
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -87,7 +87,7 @@ def read_query_digest(
     session: SessionDep,
     settings: SettingsDep,
     principal: Annotated[Principal, Depends(require("audit.read"))],
-    q: Annotated[str, Query(min_length=1, max_length=64)],
+    q: QueryText,
 ) -> QueryDigestPublic:
     """The digest under which lookups of this text are logged, so an auditor can find who
     looked up, say, a patient ID. Asking is itself logged (by digest only)."""

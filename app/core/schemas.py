@@ -7,6 +7,8 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
+from app.core.validation import BLANKS
+
 
 def _no_nul(value: object) -> object:
     if isinstance(value, str) and "\x00" in value:
@@ -80,4 +82,4 @@ class Strict(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _strip_text(cls, value: object) -> object:
-        return value.strip() if type(value) is str else value  # an enum member stays one
+        return value.strip(BLANKS) if type(value) is str else value  # an enum member stays one

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import Path
+from fastapi import Path, Query
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from app.core.errors import InvalidInputError
@@ -65,8 +65,14 @@ TagUid = Annotated[str, Field(max_length=64, pattern=TAG_UID_PATTERN)]
 MODALITY_PATTERN = r"^[A-Z0-9_]{1,8}$"
 MAX_MODALITIES = 7
 Modality = Annotated[str, Field(pattern=MODALITY_PATTERN)]
-Name = Annotated[str, Field(min_length=1, max_length=120, pattern=r"\S")]
-Reason = Annotated[str, Field(min_length=3, max_length=500, pattern=r"\S[\s\S]+\S")]
+# Blanks are the ASCII ones (space, tab, line ends): "\s" differs between the regex engines
+# of the document's readers (a NEL is blank to Python and Rust, not to JavaScript).
+BLANKS = " \t\n\x0b\f\r"
+_SET = r"[^ \t\n\x0B\f\r]"
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+Name = Annotated[str, Field(min_length=1, max_length=120, pattern=_SET)]
+Reason = Annotated[str, Field(min_length=3, max_length=500, pattern=f"{_SET}[\\s\\S]+{_SET}")]
+QueryText = Annotated[str, Query(min_length=1, max_length=64, pattern=NO_NUL_PATTERN)]
 Note = Annotated[str, Field(max_length=500)]
 # A purpose of use (HL7 v3 PurposeOfUse): which codes a site allows is stored in its settings,
 # so the document's Purpose schema lists them as they are when it is fetched (app.main).
