@@ -67,8 +67,13 @@ def run_schemathesis(
             capture_output=True,
             text=True,
             timeout=1800,
-            env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": "tests.support.fuzz_hooks"},
-            cwd=ROOT,
+            env={
+                **os.environ,
+                "NO_COLOR": "1",
+                "SCHEMATHESIS_HOOKS": "tests.support.fuzz_hooks",
+                "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            },
+            cwd=workdir,  # schemathesis keeps a cache in its working folder
         )
     data = json.loads(report.read_text())
     failures = [
