@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from app.audit.router import router as audit_router
 from app.borrowers.router import router as borrowers_router
 from app.carriers.router import router as carriers_router
+from app.core.openapi import errors
 from app.custody.router import router as custody_router
 from app.epcis.router import router as epcis_router
 from app.inventory.router import router as inventory_router
@@ -20,7 +21,9 @@ from app.studies.router import router as studies_router
 from app.tags.router import router as tags_router
 from app.users.router import router as users_router
 
-api_router = APIRouter(prefix="/api/v1")
+# A thing named in a query or a body may not be on file; a change may conflict with the state
+# (app.core.openapi drops 409 from reads, adds the statuses every route of a kind answers).
+api_router = APIRouter(prefix="/api/v1", responses=errors(404, 409))
 for router in (
     users_router,
     carriers_router,

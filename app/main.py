@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 from fastapi import FastAPI
+from sqlalchemy import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,7 +19,7 @@ from app.audit import service as audit_service
 from app.auth.deps import StationKeys
 from app.core.announce import Listener
 from app.core.config import Settings
-from app.core.db import make_engine
+from app.core.db import make_engine, read_only, session_scope
 from app.core.errors import (
     INTERNAL_ERROR_DETAIL,
     ErrorCode,
@@ -26,9 +28,11 @@ from app.core.errors import (
     register_handlers,
 )
 from app.core.logs import install_filters
+from app.core.openapi import install as install_openapi
 from app.core.ratelimit import ReadBudget
 from app.core.writer import GroupWriter
 from app.scans.service import SCAN_CHANNEL
+from app.site import service as site_service
 
 
 class BodyLimit:
@@ -180,6 +184,19 @@ async def _answer(send: Send, status: int, code: ErrorCode, detail: str) -> None
     await send({"type": "http.response.body", "body": body})
 
 
+def _purpose_schema(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """The Purpose schema of the OpenAPI document: the site's purposes of use, as stored now."""
+    with session_scope(read_only(engine)) as session:
+        site = site_service.current(session=session, settings=settings)
+    return {
+        "Purpose": {
+            "type": "string",
+            "enum": list(site.purposes),
+            "description": "A purpose of use this site allows (HL7 v3 PurposeOfUse).",
+        }
+    }
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     install_filters()
@@ -208,7 +225,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served by app.web.docs with local assets
         redoc_url=None,
-        openapi_url="/openapi.json" if settings.DOCS_ENABLED else None,
+        openapi_url=None,  # served by app.core.openapi, with the site's purposes of use
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -221,6 +238,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.record_denied = audit_service.record_denied  # see app.auth.deps
     register_handlers(app)
     app.include_router(api_router)
+    install_openapi(
+        app,
+        url="/openapi.json" if settings.DOCS_ENABLED else None,
+        current=lambda: _purpose_schema(engine, settings),
+    )
     web.install(app, settings)
     # A station's reading of a whole disc (every file's UID, size and hash) is large.
     readings = {r"/api/v1/carriers/[A-Z0-9_]{1,16}/(intake|verify)": settings.MAX_READING_BYTES}

@@ -18,7 +18,7 @@ from app.auth.deps import require
 from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import Limit, SettingsDep
 from app.core.principal import Principal
-from app.core.validation import LABEL_PATTERN
+from app.core.validation import LABEL_PATTERN, MAX_INT, QueryText
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -38,30 +38,46 @@ def _verify(
 @router.get("/events", response_model=EventListPublic)
 def read_events(
     session: SessionDep,
+    settings: SettingsDep,
     principal: Annotated[Principal, Depends(require("audit.read"))],
     carrier: Annotated[str | None, Query(pattern=LABEL_PATTERN)] = None,
-    after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     limit: Limit = 100,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=service.CURSOR_PATTERN,
+            description="The next page of a reading (``next`` of its last page); "
+            "``carrier`` and ``after`` are the cursor's then.",
+        ),
+    ] = None,
 ) -> EventListPublic:
-    """Entries of the custody log after the entry ``after``; reading them is itself logged
-    (DICOM "Audit Log Used"), except a page holding only such reads, so paging ends."""
-    carrier_id = service.carrier_id(session, label=carrier) if carrier else None
-    events = service.list_events(session, carrier_id=carrier_id, after_seq=after, limit=limit)
-    data = [
-        EventPublic(**e.model_dump(exclude={"payload"}), payload=json.loads(e.payload))
-        for e in events
-    ]
-    # A page of nothing but earlier reads of the log is not logged again: otherwise each page
-    # read would add the entry the next page returns, and paging to the end would never end.
-    if any(e.action != "log_read" for e in data):
+    """Entries of the custody log after the entry ``after``, up to the log's head when the
+    reading began. Reading the log is itself logged (DICOM "Audit Log Used"), once per
+    reading: its first page; the pages after it are read with the cursor ``next``."""
+    if cursor is not None:
+        query = service.read_cursor(settings.secret_key, principal, cursor)
+    else:
+        carrier_id = service.carrier_id(session, label=carrier) if carrier else None
+        query = service.LogQuery(carrier_id, after, until=service.head_seq(session))
         service.append(
             session,
             principal=principal,
             action="log_read",
             carrier_id=carrier_id,
-            payload={"after": after, "count": len(data)},
+            payload={"after": after, "until": query.until},
         )
-    return EventListPublic(data=data)
+    events = service.list_events(
+        session, carrier_id=query.carrier_id, after_seq=query.after, limit=limit, until=query.until
+    )
+    data = [
+        EventPublic(**e.model_dump(exclude={"payload"}), payload=json.loads(e.payload))
+        for e in events
+    ]
+    more = len(data) == limit and data[-1].seq < query.until
+    last = data[-1].seq if data else query.after
+    following = service.next_cursor(settings.secret_key, principal, query, last) if more else None
+    return EventListPublic(data=data, next=following)
 
 
 @router.get("/query-digest", response_model=QueryDigestPublic)
@@ -69,7 +85,7 @@ def read_query_digest(
     session: SessionDep,
     settings: SettingsDep,
     principal: Annotated[Principal, Depends(require("audit.read"))],
-    q: Annotated[str, Query(min_length=1, max_length=64)],
+    q: QueryText,
 ) -> QueryDigestPublic:
     """The digest under which lookups of this text are logged, so an auditor can find who
     looked up, say, a patient ID. Asking is itself logged (by digest only)."""

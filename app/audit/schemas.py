@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from app.core.schemas import Strict
+from app.core.validation import MAX_INT
 
 
 class EventPublic(BaseModel):
@@ -25,6 +26,9 @@ class EventPublic(BaseModel):
 
 class EventListPublic(BaseModel):
     data: list[EventPublic]
+    next: str | None = Field(
+        default=None, description="The cursor of the next page; none after the last page."
+    )
 
 
 class VerifyPublic(BaseModel):
@@ -43,7 +47,7 @@ class CheckpointFile(Strict):
     """An exported checkpoint, exactly as written to the file."""
 
     origin: str = Field(max_length=200)
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=MAX_INT)
     head: str = Field(pattern=r"^[0-9a-f]{64}$")
     signed_at: str = Field(max_length=40)
     key_id: str = Field(pattern=r"^[0-9a-f]{16}$")

@@ -29,7 +29,7 @@ from app.audit.models import Checkpoint, CustodyEvent, LogHead
 from app.carriers.models import Carrier
 from app.core.config import read_or_create
 from app.core.db import independent_transaction
-from app.core.errors import InvalidInputError, NotFoundError
+from app.core.errors import ForbiddenError, InvalidInputError, NotFoundError
 from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.time import utcnow
@@ -165,10 +165,52 @@ def record_denied(engine: Engine, *, principal: Principal, permission: str, rout
         )
 
 
+@dataclass(frozen=True)
+class LogQuery:
+    """One reading of the log, page after page: the entries after ``after`` up to ``until``,
+    the head when its first page was read (so the reading's own entry, and any later one,
+    is not in it, and paging ends)."""
+
+    carrier_id: int | None
+    after: int
+    until: int
+
+
+CURSOR_PATTERN = r"^(0|[1-9][0-9]{0,9})\.(0|[1-9][0-9]{0,9})\.(0|[1-9][0-9]{0,9})\.[0-9a-f]{32}$"
+
+
+def _cursor_mac(secret: str, principal: Principal, values: str) -> str:
+    message = f"log-cursor:{principal.kind}:{principal.id}:{values}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def next_cursor(secret: str, principal: Principal, query: LogQuery, last_seq: int) -> str:
+    """The next page of ``query`` for this caller: signed, so a page read with it is not logged
+    again and it cannot be made up to read without being logged."""
+    values = f"{query.carrier_id or 0}.{last_seq}.{query.until}"
+    return f"{values}.{_cursor_mac(secret, principal, values)}"
+
+
+def read_cursor(secret: str, principal: Principal, cursor: str) -> LogQuery:
+    values, _, mac = cursor.rpartition(".")
+    if not hmac.compare_digest(mac, _cursor_mac(secret, principal, values)):
+        raise ForbiddenError(
+            "That cursor was not given to you by this server; start the reading again "
+            "without one."
+        )
+    carrier, after, until = (int(v) for v in values.split("."))
+    return LogQuery(carrier_id=carrier or None, after=after, until=until)
+
+
+def head_seq(session: Session) -> int:
+    head = session.get(LogHead, 1)
+    return head.seq if head is not None else 0
+
+
 def list_events(
-    session: Session, *, carrier_id: int | None, after_seq: int, limit: int
+    session: Session, *, carrier_id: int | None, after_seq: int, limit: int, until: int
 ) -> list[CustodyEvent]:
-    query = select(CustodyEvent).where(CustodyEvent.seq > after_seq)
+    query = select(CustodyEvent).where(CustodyEvent.seq > after_seq, CustodyEvent.seq <= until)
     if carrier_id is not None:
         query = query.where(CustodyEvent.carrier_id == carrier_id)
     return list(session.exec(query.order_by(col(CustodyEvent.seq)).limit(limit)))

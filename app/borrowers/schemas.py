@@ -5,6 +5,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from app.core.schemas import Strict
+from app.core.validation import Name
 
 
 class BorrowerKind(StrEnum):
@@ -14,7 +15,7 @@ class BorrowerKind(StrEnum):
 
 
 class BorrowerCreate(Strict):
-    name: str = Field(min_length=1, max_length=120)
+    name: Name
     department: str | None = Field(default=None, max_length=120)
     kind: BorrowerKind = BorrowerKind.STAFF
 

@@ -12,9 +12,7 @@ from app.core.principal import Principal
 def get(*, session: Session, borrower_id: int) -> Borrower:
     borrower = session.get(Borrower, borrower_id)
     if borrower is None or not borrower.active:
-        raise NotFoundError(
-            "There is no active borrower number {borrower_id}.", borrower_id=borrower_id
-        )
+        raise NotFoundError("There is no active borrower with that number.")
     return borrower
 
 

@@ -10,7 +10,7 @@ from app.carriers.schemas import CarrierCreate, CarrierListPublic, CarrierPublic
 from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import Limit, Offset
 from app.core.principal import Principal
-from app.core.validation import LABEL_PATTERN, LOCATION_CODE_PATTERN
+from app.core.validation import LABEL_PATTERN, LOCATION_CODE_PATTERN, LabelPath
 
 router = APIRouter(prefix="/carriers", tags=["carriers"])
 Label = Annotated[str, Query(pattern=LABEL_PATTERN)]
@@ -47,7 +47,7 @@ def read_carriers(
 def read_carrier(
     session: ReadSessionDep,
     _: Annotated[Principal, Depends(require("carriers.read"))],
-    label: str,
+    label: LabelPath,
 ) -> CarrierPublic:
     carrier = service.get_by_label(session=session, label=label)
     return service.to_public(session=session, carrier=carrier)

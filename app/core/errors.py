@@ -9,7 +9,9 @@ from typing import Any, Protocol
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger("mediatrack")
 
@@ -32,6 +34,14 @@ class ErrorCode(StrEnum):
     # web pages only: the browser is sent to log in / the form lacked its CSRF token
     LOGIN_REQUIRED = "login_required"
     CSRF_FAILED = "csrf_failed"
+
+
+class ErrorPublic(BaseModel):
+    """Every error answer (the OpenAPI document's one error body): a code to branch on and a
+    sentence to show."""
+
+    error: ErrorCode
+    detail: str
 
 
 # The one answer to an unexpected error (see app.main.ContainErrors): its text may quote
@@ -189,14 +199,35 @@ def register_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {
             400: ErrorCode.BAD_REQUEST,
             404: ErrorCode.NOT_FOUND,
             405: ErrorCode.METHOD_NOT_ALLOWED,
         }
+        if exc.status_code == 400:
+            # FastAPI's only 400: a body that is not text in the declared type (bad UTF-8, a
+            # broken form). Bad input, answered as all bad input is.
+            return JSONResponse(
+                error_body(ErrorCode.INVALID_INPUT, "The request body could not be read."),
+                status_code=422,
+            )
         code = codes.get(exc.status_code, ErrorCode.HTTP_ERROR)
         detail = "No such page or API route." if exc.status_code == 404 else str(exc.detail)
-        return JSONResponse(
-            error_body(code, detail), status_code=exc.status_code, headers=exc.headers
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+        return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path. Starlette's own 405 names only the methods
+    of the first route matching the path (``GET`` for /audit/verify, which also takes POST)."""
+    return [
+        method
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
         )
+    ]

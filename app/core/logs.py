@@ -1,8 +1,8 @@
 """Logs carry ids, never patient data: filters on the loggers of the libraries we run under.
 
 - uvicorn's access log: the query string is cut off (``/where?q=<patient ID>``), and so is the
-  value after a subject in the path (``/api/v1/carriers/<label>``): what someone typed as a
-  label or a location code may have been a patient ID.
+  value after a subject in the path (``/api/v1/carriers/<label>``, a location code, a study
+  UID, a user or station name): what someone typed there may have been a patient ID.
 - SQLAlchemy's engine log (when someone turns it up): statements stay, the values bound to
   them and the rows read are not written (they may hold patient IDs).
 """
@@ -15,8 +15,9 @@ ACCESS_LOGGER = "uvicorn.access"
 SQL_LOGGER = "sqlalchemy.engine.Engine"
 
 
-# Path segments after which the next one is typed by a person: a label, a code, a UID.
-TYPED_AFTER = frozenset({"carriers", "c", "locations", "studies"})
+# Path segments after which the next one is typed by a person: a label, a code, a UID, a user
+# or station name. Only ids the service made (numbers) are logged as sent.
+TYPED_AFTER = frozenset({"carriers", "c", "locations", "studies", "users", "stations"})
 MASK = "…"
 
 

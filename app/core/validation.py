@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BeforeValidator
+from fastapi import Path, Query
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from app.core.errors import InvalidInputError, Phrase
 
@@ -40,7 +41,53 @@ LABEL_PATTERN = r"^[A-Z0-9_]{1,16}$"
 _LABEL = re.compile(LABEL_PATTERN)
 LOCATION_CODE_PATTERN = r"^[A-Z0-9_\-]{1,32}$"
 # DICOM PS3.5 9.1: UID = numeric components separated by ".", no leading zero, <= 64 chars.
-_DICOM_UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
+DICOM_UID_PATTERN = r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$"
+_DICOM_UID = re.compile(DICOM_UID_PATTERN)
+USERNAME_PATTERN = r"^[a-z0-9._\-]{2,64}$"
+STATION_NAME_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
+
+# The rules above, written into the OpenAPI document where a value arrives: one definition
+# each. Text a person types is stripped of surrounding blanks after these checks
+# (app.core.schemas.Strict), so a minimum length counts what is left: the pattern asks for
+# that many characters between the first and the last that are not blank.
+Label = Annotated[str, Field(pattern=LABEL_PATTERN)]
+LocationCode = Annotated[str, Field(pattern=LOCATION_CODE_PATTERN)]
+DicomUid = Annotated[str, Field(max_length=64, pattern=DICOM_UID_PATTERN)]
+# A tag UID as a person or a reader writes it: hex bytes, at most one separator (space, colon,
+# dot or hyphen) between two bytes, 4, 7, 8 or 10 bytes (UID_LENGTHS); which of those lengths
+# a technology allows is checked with the technology.
+_BYTE, _NEXT = "[0-9A-Fa-f]{2}", "[ :.\\-]?[0-9A-Fa-f]{2}"
+TAG_UID_PATTERN = f"^{_BYTE}(?:{_NEXT}){{3}}(?:(?:{_NEXT}){{3}}(?:{_NEXT}(?:(?:{_NEXT}){{2}})?)?)?$"
+TagUid = Annotated[str, Field(max_length=64, pattern=TAG_UID_PATTERN)]
+# DICOM PS3.3 C.7.3.1.1.1 Modality, a CS value: upper-case letters, digits and "_". The
+# defined terms are at most 8 long (DOCUMENT); a study's modalities are kept joined by "\" in
+# 64 characters (ModalitiesInStudy), so a study lists at most MAX_MODALITIES of them.
+MODALITY_PATTERN = r"^[A-Z0-9_]{1,8}$"
+MAX_MODALITIES = 7
+Modality = Annotated[str, Field(pattern=MODALITY_PATTERN)]
+# Blanks are the ASCII ones (space, tab, line ends): "\s" differs between the regex engines
+# of the document's readers (a NEL is blank to Python and Rust, not to JavaScript).
+BLANKS = " \t\n\x0b\f\r"
+_SET = r"[^ \t\n\x0B\f\r]"
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+Name = Annotated[str, Field(min_length=1, max_length=120, pattern=_SET)]
+Reason = Annotated[str, Field(min_length=3, max_length=500, pattern=f"{_SET}[\\s\\S]+{_SET}")]
+QueryText = Annotated[str, Query(min_length=1, max_length=64, pattern=NO_NUL_PATTERN)]
+Note = Annotated[str, Field(max_length=500)]
+# A purpose of use (HL7 v3 PurposeOfUse): which codes a site allows is stored in its settings,
+# so the document's Purpose schema lists them as they are when it is fetched (app.main).
+PURPOSE_PATTERN = r"^[A-Z]{2,16}$"
+Purpose = Annotated[
+    str,
+    Field(pattern=PURPOSE_PATTERN),
+    WithJsonSchema({"type": "string", "pattern": PURPOSE_PATTERN, "x-component": "Purpose"}),
+]
+IdPath = Annotated[int, Path(ge=1, le=MAX_INT)]
+LabelPath = Annotated[str, Path(pattern=LABEL_PATTERN)]
+LocationCodePath = Annotated[str, Path(pattern=LOCATION_CODE_PATTERN)]
+DicomUidPath = Annotated[str, Path(max_length=64, pattern=DICOM_UID_PATTERN)]
+UsernamePath = Annotated[str, Path(pattern=USERNAME_PATTERN)]
+StationNamePath = Annotated[str, Path(pattern=STATION_NAME_PATTERN)]
 
 
 def normalise_uid(raw: str, technology: Technology | None = None) -> str:

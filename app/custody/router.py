@@ -12,7 +12,7 @@ from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import SettingsDep
 from app.core.principal import Principal
 from app.core.time import utcnow
-from app.core.validation import MAX_INT
+from app.core.validation import MAX_INT, LabelPath
 from app.custody import schemas, service
 from app.custody.models import Transfer
 from app.custody.transitions import Action
@@ -39,7 +39,7 @@ def _transfer_public(session: SessionDep, transfer: Transfer) -> schemas.Transfe
 
 @router.post("/carriers/{label}/store", name=Action.STORE, response_model=CarrierPublic)
 def store_carrier(
-    session: SessionDep, principal: CustodyStoreDep, label: str, store_in: schemas.Store
+    session: SessionDep, principal: CustodyStoreDep, label: LabelPath, store_in: schemas.Store
 ) -> CarrierPublic:
     """Put a carrier in storage at a location (also: move it within storage)."""
     carrier = service.store(session=session, principal=principal, label=label, store_in=store_in)
@@ -51,7 +51,7 @@ def check_out_carrier(
     session: SessionDep,
     principal: CustodyCheckoutDep,
     settings: SettingsDep,
-    label: str,
+    label: LabelPath,
     checkout_in: schemas.CheckOut,
 ) -> CarrierPublic:
     carrier = service.check_out(
@@ -68,7 +68,7 @@ def check_out_carrier(
 def return_carrier(
     session: SessionDep,
     principal: CustodyReturnDep,
-    label: str,
+    label: LabelPath,
     return_in: Annotated[schemas.Return | None, Body()] = None,
 ) -> CarrierPublic:
     """Take a lent carrier back; with no body (or no location) it goes back to its home."""
@@ -80,7 +80,7 @@ def return_carrier(
 
 @router.post("/carriers/{label}/missing", name=Action.MISSING, response_model=CarrierPublic)
 def report_missing(
-    session: SessionDep, principal: CustodyMissingDep, label: str, missing_in: schemas.Missing
+    session: SessionDep, principal: CustodyMissingDep, label: LabelPath, missing_in: schemas.Missing
 ) -> CarrierPublic:
     carrier = service.report_missing(
         session=session, principal=principal, label=label, missing_in=missing_in
@@ -90,7 +90,7 @@ def report_missing(
 
 @router.post("/carriers/{label}/found", name=Action.FOUND, response_model=CarrierPublic)
 def report_found(
-    session: SessionDep, principal: CustodyMissingDep, label: str, found_in: schemas.Found
+    session: SessionDep, principal: CustodyMissingDep, label: LabelPath, found_in: schemas.Found
 ) -> CarrierPublic:
     carrier = service.report_found(
         session=session, principal=principal, label=label, found_in=found_in
@@ -100,7 +100,7 @@ def report_found(
 
 @router.post("/carriers/{label}/hold", name=Action.HOLD, response_model=CarrierPublic)
 def place_hold(
-    session: SessionDep, principal: CustodyHoldDep, label: str, hold_in: schemas.Hold
+    session: SessionDep, principal: CustodyHoldDep, label: LabelPath, hold_in: schemas.Hold
 ) -> CarrierPublic:
     carrier = service.set_hold(
         session=session, principal=principal, label=label, reason=hold_in.reason, hold=True
@@ -110,7 +110,7 @@ def place_hold(
 
 @router.post("/carriers/{label}/release", name=Action.RELEASE, response_model=CarrierPublic)
 def release_hold(
-    session: SessionDep, principal: CustodyHoldDep, label: str, release_in: schemas.Release
+    session: SessionDep, principal: CustodyHoldDep, label: LabelPath, release_in: schemas.Release
 ) -> CarrierPublic:
     carrier = service.set_hold(
         session=session, principal=principal, label=label, reason=release_in.reason, hold=False
@@ -120,7 +120,7 @@ def release_hold(
 
 @router.post("/carriers/{label}/retire", name=Action.RETIRE, response_model=CarrierPublic)
 def retire_carrier(
-    session: SessionDep, principal: CustodyRetireDep, label: str, retire_in: schemas.Retire
+    session: SessionDep, principal: CustodyRetireDep, label: LabelPath, retire_in: schemas.Retire
 ) -> CarrierPublic:
     carrier = service.retire(
         session=session, principal=principal, label=label, reason=retire_in.reason

@@ -6,56 +6,68 @@ from pydantic import BaseModel, Field
 
 from app.carriers.schemas import CarrierPublic, PlacePublic
 from app.core.schemas import Strict
-from app.core.validation import LOCATION_CODE_PATTERN, MAX_INT, IsoDate
+from app.core.validation import (
+    MAX_INT,
+    IsoDate,
+    Label,
+    LocationCode,
+    Note,
+    Purpose,
+    Reason,
+)
 
 
 class CheckOut(Strict):
     borrower_id: int = Field(ge=1, le=MAX_INT)
-    purpose: str = Field(min_length=2, max_length=16, pattern=r"^[A-Z]+$")
+    purpose: Purpose
     due_on: IsoDate | None = None
     approver: str | None = Field(default=None, max_length=64)
 
 
 class Return(Strict):
-    location: str | None = Field(default=None, pattern=LOCATION_CODE_PATTERN)
+    location: LocationCode | None = None
 
 
 class Store(Strict):
-    location: str = Field(pattern=LOCATION_CODE_PATTERN)
+    location: LocationCode
     # The place becomes the carrier's home too (where a return with no place takes it).
     home: bool = False
 
 
 class Dispatch(Strict):
-    labels: list[str] = Field(min_length=1, max_length=500)
-    to_location: str = Field(pattern=LOCATION_CODE_PATTERN)
+    labels: list[Label] = Field(
+        min_length=1, max_length=500, json_schema_extra={"uniqueItems": True}
+    )
+    to_location: LocationCode
     seal_number: str | None = Field(default=None, max_length=32, pattern=r"^[A-Za-z0-9\-]+$")
     expected_on: IsoDate | None = None
 
 
 class Receive(Strict):
-    labels: list[str] | None = Field(default=None, min_length=1, max_length=500)
+    labels: list[Label] | None = Field(
+        default=None, min_length=1, max_length=500, json_schema_extra={"uniqueItems": True}
+    )
 
 
 class Missing(Strict):
-    note: str | None = Field(default=None, max_length=500)
+    note: Note | None = None
 
 
 class Found(Strict):
-    location: str = Field(pattern=LOCATION_CODE_PATTERN)
-    note: str | None = Field(default=None, max_length=500)
+    location: LocationCode
+    note: Note | None = None
 
 
 class Hold(Strict):
-    reason: str = Field(min_length=3, max_length=500)
+    reason: Reason
 
 
 class Release(Strict):
-    reason: str = Field(min_length=3, max_length=500)
+    reason: Reason
 
 
 class Retire(Strict):
-    reason: str = Field(min_length=3, max_length=500)
+    reason: Reason
 
 
 class TransferPublic(BaseModel):

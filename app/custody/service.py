@@ -158,25 +158,26 @@ def _approver(
     checkout_in: schemas.CheckOut,
     approval_purposes: tuple[str, ...],
 ) -> User | None:
+    """The approver a purpose needs. Which purposes need one is the site's setting and who may
+    approve is on file, so a refusal here is a conflict with what is stored (409)."""
     if checkout_in.purpose not in approval_purposes:
         if checkout_in.approver:
-            raise InvalidInputError(
+            raise ConflictError(
                 "Purpose {purpose} needs no approver.", purpose=checkout_in.purpose
             )
         return None
     if not checkout_in.approver:
-        raise InvalidInputError(
+        raise ConflictError(
             "Purpose {purpose} (research) needs an approver: name the administrator who "
             "approved this use.", purpose=checkout_in.purpose
         )
     approver = session.exec(select(User).where(User.username == checkout_in.approver)).one_or_none()
     if approver is None or not approver.active or approver.role != Role.ADMIN:
-        raise InvalidInputError(
-            "{approver} is not an active administrator who can approve research use.",
-            approver=checkout_in.approver,
+        raise ConflictError(
+            "The approver named is not an active administrator who can approve research use."
         )
     if approver.id == principal.user_id:
-        raise InvalidInputError("Research use must be approved by someone else.")
+        raise ConflictError("Research use must be approved by someone else.")
     return approver
 
 
@@ -268,7 +269,7 @@ def dispatch(*, session: Session, principal: Principal, dispatch_in: schemas.Dis
 def get_transfer(*, session: Session, transfer_id: int) -> Transfer:
     transfer = session.get(Transfer, transfer_id)
     if transfer is None:
-        raise NotFoundError("There is no transfer number {transfer_id}.", transfer_id=transfer_id)
+        raise NotFoundError("There is no transfer with that number.")
     return transfer
 
 

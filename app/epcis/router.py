@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
+from pydantic import WithJsonSchema
 from sqlalchemy import Engine
 
 from app.auth.deps import require
@@ -17,7 +18,15 @@ from app.epcis.schemas import MEDIA_TYPE
 router = APIRouter(prefix="/epcis", tags=["epcis"])
 
 Bound = Annotated[
-    str | None, Query(max_length=40, description="a day (YYYY-MM-DD) or an ISO 8601 time")
+    str | None,
+    Query(
+        min_length=1,
+        max_length=40,
+        description="a day (YYYY-MM-DD) or an ISO 8601 time with its zone",
+    ),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
+    ),
 ]
 
 

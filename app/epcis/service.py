@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -107,16 +107,29 @@ _VERIFIED = {"success": "conformant", "failure": "non_conformant"}
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+def _utc(moment: datetime, *, end: bool) -> datetime:
+    """In UTC; a bound at the very edge of the calendar stays at that edge."""
+    try:
+        return as_utc(moment)
+    except OverflowError:
+        return (datetime.max if end else datetime.min).replace(tzinfo=UTC)
+
+
 def parse_bound(text: str, *, name: str, zone: ZoneInfo, end: bool) -> datetime:
     """A date range bound in UTC: an ISO 8601 time with its zone, or a day in the site's zone
     (the whole day: ``since`` from its start, ``until`` to its end)."""
     try:
         if _DAY.fullmatch(text):
-            day = date.fromisoformat(text) + timedelta(days=1 if end else 0)
-            return as_utc(datetime(day.year, day.month, day.day, tzinfo=zone))
-        moment = datetime.fromisoformat(text) if "T" in text else None
-    except (ValueError, OverflowError):
+            day = date.fromisoformat(text)
+            if end and day == date.max:
+                return datetime.max.replace(tzinfo=UTC)
+            day += timedelta(days=1 if end else 0)
+            return _utc(datetime(day.year, day.month, day.day, tzinfo=zone), end=end)
+        moment = datetime.fromisoformat(text.upper()) if "T" in text.upper() else None
+    except ValueError:
         moment = None
+    if moment is not None and moment.tzinfo is not None:
+        return _utc(moment, end=end)
     if moment is None or moment.tzinfo is None:
         raise InvalidInputError(
             "{name}: write a day (2026-03-01) or a time with its zone "

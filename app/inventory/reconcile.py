@@ -370,7 +370,7 @@ def resolve(
     )
     found = session.exec(query).first()
     if found is None:
-        raise NotFoundError("This campaign did not read {label}.", label=resolve_in.label)
+        raise NotFoundError("This campaign did not read that label.")
     sighting, carrier = found
     offered = actions_for(ReadClass(sighting.read_class), carrier.status, sighting.resolution)
     if resolve_in.action not in offered:

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from app.auth.deps import require
 from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import ReadBudgetDep, SettingsDep
+from app.core.openapi import errors
 from app.core.principal import Principal
 from app.core.validation import MAX_INT
 from app.inventory import service
@@ -56,7 +57,9 @@ def read_campaign(session: ReadSessionDep, _: Reader, campaign_id: CampaignId) -
     return service.to_public(session=session, campaign=campaign)
 
 
-@router.post("/campaigns/{campaign_id}/reads", response_model=ReadResults)
+@router.post(
+    "/campaigns/{campaign_id}/reads", response_model=ReadResults, responses=errors(429)
+)
 def post_reads(
     session: SessionDep,
     settings: SettingsDep,

@@ -10,7 +10,14 @@ from enum import StrEnum
 from pydantic import BaseModel, Field, model_validator
 
 from app.core.schemas import Strict
-from app.core.validation import LABEL_PATTERN, LOCATION_CODE_PATTERN, IsoDate, ReadTime, Technology
+from app.core.validation import (
+    LABEL_PATTERN,
+    LOCATION_CODE_PATTERN,
+    IsoDate,
+    Name,
+    ReadTime,
+    Technology,
+)
 
 # Reads per request: a whole shelf, or an offline phone's backlog delivered in slices.
 MAX_READS = 500
@@ -19,7 +26,7 @@ MAX_RECORDS = 8
 
 
 class CampaignCreate(Strict):
-    name: str = Field(min_length=1, max_length=120)
+    name: Name
     scope: str = Field(pattern=LOCATION_CODE_PATTERN, description="code of the subtree's root")
     starts_on: IsoDate
     ends_on: IsoDate

@@ -145,9 +145,7 @@ def get_campaign(*, session: Session, campaign_id: int, for_update: bool = False
     query = select(Campaign).where(Campaign.id == campaign_id)
     campaign = session.exec(query.with_for_update() if for_update else query).first()
     if campaign is None:
-        raise NotFoundError(
-            "There is no inventory campaign number {campaign_id}.", campaign_id=campaign_id
-        )
+        raise NotFoundError("There is no inventory campaign with that number.")
     return campaign
 
 

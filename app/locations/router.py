@@ -8,6 +8,7 @@ from app.auth.deps import require
 from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import Limit, Offset
 from app.core.principal import Principal
+from app.core.validation import LocationCodePath
 from app.locations import service
 from app.locations.schemas import LocationCreate, LocationListPublic, LocationPublic
 
@@ -41,7 +42,7 @@ def read_locations(
 def read_location(
     session: ReadSessionDep,
     _: Annotated[Principal, Depends(require("locations.read"))],
-    code: str,
+    code: LocationCodePath,
 ) -> LocationPublic:
     return service.to_public(
         session=session, location=service.get_by_code(session=session, code=code)

@@ -5,7 +5,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from app.core.schemas import Strict
-from app.core.validation import LOCATION_CODE_PATTERN
+from app.core.validation import LOCATION_CODE_PATTERN, Name, TagUid
 
 
 class LocationKind(StrEnum):
@@ -22,10 +22,10 @@ class LocationKind(StrEnum):
 
 class LocationCreate(Strict):
     code: str = Field(pattern=LOCATION_CODE_PATTERN)
-    name: str = Field(min_length=1, max_length=120)
+    name: Name
     kind: LocationKind
     parent: str | None = Field(default=None, pattern=LOCATION_CODE_PATTERN)
-    tag_uid: str | None = Field(default=None, max_length=64)
+    tag_uid: TagUid | None = None
 
 
 class LocationPublic(BaseModel):

@@ -29,7 +29,7 @@ def get_by_code(*, session: Session, code: str) -> Location:
 def get(*, session: Session, location_id: int) -> Location:
     location = session.get(Location, location_id)
     if location is None:
-        raise NotFoundError("There is no location number {location_id}.", location_id=location_id)
+        raise NotFoundError("There is no location with that number.")
     return location
 
 

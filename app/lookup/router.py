@@ -8,6 +8,7 @@ from app.auth.deps import require
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.principal import Principal
+from app.core.validation import QueryText
 from app.lookup import service
 from app.lookup.schemas import QueryKind, WhereResult
 
@@ -19,7 +20,7 @@ def where_is(
     session: SessionDep,
     settings: SettingsDep,
     principal: Annotated[Principal, Depends(require("lookup"))],
-    q: Annotated[str, Query(min_length=1, max_length=64)],
+    q: QueryText,
     kind: QueryKind = QueryKind.AUTO,
     issuer: Annotated[str | None, Query(max_length=64)] = None,
 ) -> WhereResult:

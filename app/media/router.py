@@ -11,6 +11,7 @@ from app.carriers import service as carrier_service
 from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import Limit, Offset
 from app.core.principal import Principal
+from app.core.validation import LabelPath
 from app.media import service
 from app.media.schemas import (
     FixityPublic,
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/carriers", tags=["media"])
 def import_medium(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require("media.intake"))],
-    label: str,
+    label: LabelPath,
     intake_in: IntakeIn,
 ) -> IntakePublic:
     """Record a reading of the medium: studies, File-set identity and a fresh manifest."""
@@ -52,7 +53,7 @@ def import_medium(
 def verify_medium(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require("media.verify"))],
-    label: str,
+    label: LabelPath,
     reading_in: ReadingIn,
 ) -> FixityPublic:
     """Compare a re-read of the medium with its manifest (a PREMIS fixity check)."""
@@ -66,7 +67,7 @@ def verify_medium(
 def read_manifest(
     session: ReadSessionDep,
     _: Annotated[Principal, Depends(require("preservation.read"))],
-    label: str,
+    label: LabelPath,
     offset: Offset = 0,
     limit: Limit = 500,
 ) -> ManifestPublic:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from app.carriers.schemas import CarrierKind
 from app.core.schemas import Strict
-from app.core.validation import LOCATION_CODE_PATTERN
+from app.core.validation import LOCATION_CODE_PATTERN, MAX_INT, MAX_MODALITIES, Modality
 from app.media.reading import (
     FileEntry,
     MediumReading,
@@ -18,13 +18,16 @@ from app.media.reading import (
     StudySummary,
 )
 
+MAX_FILE_SIZE = 2**42
+MAX_FILES = 200_000
 _SHA256 = r"^[0-9a-f]{64}$"
 _UID = r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$"
 
 
 class FileIn(Strict):
     path: str = Field(min_length=1, max_length=255)
-    size: int = Field(ge=0)
+    # 4 TiB: larger than any file on a disc or a tape; 200,000 of them still sum in a BIGINT.
+    size: int = Field(ge=0, le=MAX_FILE_SIZE)
     sha256: str = Field(pattern=_SHA256)
     sop_instance_uid: str | None = Field(default=None, max_length=64)
     sop_class_uid: str | None = Field(default=None, max_length=64)
@@ -40,10 +43,10 @@ class StudyReadIn(Strict):
     issuer_of_patient_id: str | None = Field(default=None, max_length=64)
     study_date: date | None = None
     study_id: str | None = Field(default=None, max_length=16)
-    modalities: list[str] = Field(default=[], max_length=16)
-    series_count: int = Field(default=0, ge=0)
-    instance_count: int = Field(default=0, ge=0)
-    missing_instance_count: int = Field(default=0, ge=0)
+    modalities: list[Modality] = Field(default=[], max_length=MAX_MODALITIES)
+    series_count: int = Field(default=0, ge=0, le=MAX_INT)
+    instance_count: int = Field(default=0, ge=0, le=MAX_INT)
+    missing_instance_count: int = Field(default=0, ge=0, le=MAX_INT)
 
 
 class ProblemIn(Strict):
@@ -59,13 +62,13 @@ class ReadingIn(Strict):
     fileset_id: str | None = Field(default=None, max_length=64)
     fileset_uid: str | None = Field(default=None, max_length=64)
     has_dicomdir: bool = False
-    files: list[FileIn] = Field(max_length=200_000)
+    files: list[FileIn] = Field(max_length=MAX_FILES)
     studies: list[StudyReadIn] = Field(default=[], max_length=10_000)
     problems: list[ProblemIn] = Field(default=[], max_length=200_000)
     # The totals ``MediumReading.to_json`` adds; when sent they must agree with the lists.
-    instance_count: int | None = Field(default=None, ge=0)
-    file_count: int | None = Field(default=None, ge=0)
-    byte_count: int | None = Field(default=None, ge=0)
+    instance_count: int | None = Field(default=None, ge=0, le=MAX_INT)
+    file_count: int | None = Field(default=None, ge=0, le=MAX_INT)
+    byte_count: int | None = Field(default=None, ge=0, le=MAX_FILE_SIZE * MAX_FILES)
 
     @model_validator(mode="after")
     def _totals_agree(self) -> ReadingIn:

@@ -16,7 +16,7 @@ from app.audit import service as audit_service
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierCreate, CarrierKind, CarrierStatus
-from app.core.errors import ConflictError, InvalidInputError
+from app.core.errors import ConflictError, InvalidInputError, NotFoundError
 from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.validation import check_label
@@ -222,9 +222,9 @@ def _carrier_for_intake(
     existing = session.exec(select(Carrier).where(Carrier.label == label)).one_or_none()
     if existing is None:
         if register is None:
-            raise InvalidInputError(
-                "No carrier is registered under the label {label}; give its media kind "
-                "and home location to register it at intake.", label=label
+            raise NotFoundError(
+                "No carrier is registered under that label; give its media kind and home "
+                "location to register it at intake."
             )
         try:
             carrier_in = CarrierCreate(

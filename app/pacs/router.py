@@ -10,13 +10,15 @@ from fastapi import APIRouter, Depends, Query
 from app.auth.deps import require
 from app.core.db import ReadSessionDep, SessionDep
 from app.core.errors import ConflictError
+from app.core.openapi import errors
 from app.core.principal import Principal
+from app.core.validation import LabelPath
 from app.pacs import service
 from app.pacs.config import PacsSettings
 from app.pacs.schemas import AtRiskPublic, PacsCheckPublic
 from app.studies.models import Study
 
-router = APIRouter(tags=["pacs"])
+router = APIRouter(tags=["pacs"], responses=errors(502))
 
 
 def get_pacs_settings() -> PacsSettings:
@@ -28,7 +30,7 @@ def check_carrier(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require("pacs.check"))],
     pacs: Annotated[PacsSettings, Depends(get_pacs_settings)],
-    label: str,
+    label: LabelPath,
     protocol: Annotated[Literal["qido", "cfind"] | None, Query()] = None,
 ) -> list[PacsCheckPublic]:
     """Ask the configured PACS (one protocol, or each configured) about every study."""

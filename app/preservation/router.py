@@ -14,6 +14,7 @@ from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import SettingsDep
 from app.core.principal import Principal
 from app.core.time import utcnow
+from app.core.validation import LabelPath
 from app.preservation import export, retirement, service
 from app.preservation.schemas import (
     DestroyIn,
@@ -50,7 +51,7 @@ def read_verification_due(
 def migrate(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require("preservation.manage"))],
-    label: str,
+    label: LabelPath,
     migrate_in: MigrateIn,
 ) -> SuccessionPublic:
     """Link a successor whose manifest holds the same bytes for every study moved."""
@@ -73,7 +74,7 @@ def migrate(
 def read_safety(
     session: ReadSessionDep,
     _: Annotated[Principal, Depends(require("preservation.read"))],
-    label: str,
+    label: LabelPath,
 ) -> list[StudySafetyPublic]:
     """Where else each study of the carrier is safely kept (None: nowhere known)."""
     carrier = carrier_service.get_by_label(session=session, label=label)
@@ -87,7 +88,7 @@ def read_safety(
 def refresh_retention(
     session: SessionDep,
     _: Annotated[Principal, Depends(require("preservation.manage"))],
-    label: str,
+    label: LabelPath,
 ) -> RetentionPublic:
     """Work the retention date out again from the carrier's studies and the rules."""
     carrier = carrier_service.get_by_label(session=session, label=label, for_update=True)
@@ -101,7 +102,7 @@ def refresh_retention(
 def destroy(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require("preservation.destroy"))],
-    label: str,
+    label: LabelPath,
     destroy_in: DestroyIn,
 ) -> DestructionPublic:
     """Destroy a retired carrier (retention ended, no hold, studies safe, witnessed)."""
@@ -125,7 +126,7 @@ def read_destruction_record(
     session: ReadSessionDep,
     settings: SettingsDep,
     _: Annotated[Principal, Depends(require("preservation.read"))],
-    label: str,
+    label: LabelPath,
 ) -> str:
     """The printable destruction record (plain text)."""
     carrier = carrier_service.get_by_label(session=session, label=label)
@@ -139,7 +140,7 @@ def read_destruction_record(
 def read_premis_history(
     session: ReadSessionDep,
     _: Annotated[Principal, Depends(require("audit.export"))],
-    label: str,
+    label: LabelPath,
 ) -> dict[str, Any]:
     """The carrier's custody and preservation history as PREMIS-style events."""
     carrier = carrier_service.get_by_label(session=session, label=label)
@@ -151,7 +152,7 @@ def read_atna_history(
     session: ReadSessionDep,
     settings: SettingsDep,
     _: Annotated[Principal, Depends(require("audit.export"))],
-    label: str,
+    label: LabelPath,
 ) -> dict[str, Any]:
     """Media import/export as DICOM PS3.15 A.5 (IHE ATNA) audit messages, one XML each."""
     carrier = carrier_service.get_by_label(session=session, label=label)

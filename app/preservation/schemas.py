@@ -1,20 +1,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from app.core.schemas import Strict
-from app.core.validation import LABEL_PATTERN
-
-_UID = r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$"
+from app.core.validation import LABEL_PATTERN, DicomUid
 
 
 class MigrateIn(Strict):
     successor: str = Field(pattern=LABEL_PATTERN)
     # The studies moved; all of the carrier's studies when left out.
-    study_uids: list[Annotated[str, Field(max_length=64, pattern=_UID)]] | None = Field(
+    study_uids: list[DicomUid] | None = Field(
         default=None, max_length=10_000
     )
 

@@ -8,6 +8,7 @@ from app.auth.deps import require
 from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import SettingsDep
 from app.core.principal import Principal
+from app.core.validation import IdPath
 from app.requests import service
 from app.requests.schemas import Fulfil, RequestCreate, RequestListPublic, RequestPublic
 
@@ -52,7 +53,7 @@ def fulfil_request(
     session: SessionDep,
     settings: SettingsDep,
     principal: Fulfiller,
-    request_id: int,
+    request_id: IdPath,
     fulfil_in: Fulfil | None = None,
 ) -> RequestPublic:
     """Lend the carrier to the requester (as a staff borrower of their display name)."""
@@ -64,7 +65,7 @@ def fulfil_request(
 
 
 @router.post("/{request_id}/cancel", response_model=RequestPublic)
-def cancel_request(session: SessionDep, principal: Requester, request_id: int) -> RequestPublic:
+def cancel_request(session: SessionDep, principal: Requester, request_id: IdPath) -> RequestPublic:
     """Withdraw one's own request (a clerk may close anyone's)."""
     request = service.cancel(session=session, principal=principal, request_id=request_id)
     return service.to_public(session=session, request=request)

@@ -6,7 +6,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from app.core.schemas import Strict
-from app.core.validation import IsoDate
+from app.core.validation import IsoDate, Purpose
 
 
 class RequestState(StrEnum):
@@ -20,7 +20,7 @@ class RequestCreate(Strict):
     carrier: str = Field(
         min_length=1, max_length=64, description="A carrier label, accession number or study UID."
     )
-    purpose: str = Field(min_length=2, max_length=16, pattern=r"^[A-Z]+$")
+    purpose: Purpose
     needed_on: IsoDate
     note: str | None = Field(default=None, max_length=500)
 

@@ -121,7 +121,7 @@ def _resolve(session: Session, text: str) -> Carrier:
 def get(*, session: Session, request_id: int) -> CarrierRequest:
     request = session.get(CarrierRequest, request_id)
     if request is None:
-        raise NotFoundError("There is no request number {request_id}.", request_id=request_id)
+        raise NotFoundError("There is no request with that number.")
     return request
 
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 
 from app.auth.deps import require
 from app.core.deps import ReadBudgetDep
+from app.core.openapi import errors
 from app.core.principal import Principal
 from app.core.writer import WriterDep
 from app.scans import service
@@ -14,7 +15,7 @@ from app.scans.schemas import ScanBatch, ScanResults
 router = APIRouter(prefix="/scans", tags=["scans"])
 
 
-@router.post("", response_model=ScanResults)
+@router.post("", response_model=ScanResults, responses=errors(429))
 async def post_scans(
     writer: WriterDep,
     budget: ReadBudgetDep,

@@ -5,6 +5,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from app.core.schemas import Strict
+from app.core.validation import Name
 
 # As a loan names it (custody.schemas.CheckOut).
 PurposeCode = Annotated[str, Field(pattern=r"^[A-Z]{2,16}$")]
@@ -13,7 +14,7 @@ PurposeCode = Annotated[str, Field(pattern=r"^[A-Z]{2,16}$")]
 class SiteUpdate(Strict):
     """The site's name and its purposes of use; approval purposes are among the purposes."""
 
-    site_name: str = Field(min_length=1, max_length=120)
+    site_name: Name
     purposes: list[PurposeCode] = Field(min_length=1, max_length=50)
     approval_purposes: list[PurposeCode] = Field(default_factory=list, max_length=50)
 

@@ -9,6 +9,7 @@ from app.auth.deps import require
 from app.core.db import ReadSessionDep, SessionDep
 from app.core.deps import Limit, Offset
 from app.core.principal import Principal
+from app.core.validation import StationNamePath
 from app.stations import service
 from app.stations.schemas import (
     MAX_GRACE_MINUTES,
@@ -52,14 +53,14 @@ def read_stations(
 
 
 @router.post("/{name}/revoke", response_model=StationPublic)
-def revoke_station(session: SessionDep, admin: Admin, name: str) -> StationPublic:
+def revoke_station(session: SessionDep, admin: Admin, name: StationNamePath) -> StationPublic:
     station = service.revoke(session=session, name=name, by=admin)
     return service.to_public(session=session, station=station)
 
 
 @router.post("/{name}/rotate-key", response_model=StationCreated)
 def rotate_station_key(
-    session: SessionDep, admin: Admin, name: str, grace_minutes: GraceMinutes = 60
+    session: SessionDep, admin: Admin, name: StationNamePath, grace_minutes: GraceMinutes = 60
 ) -> StationCreated:
     """Give the station a new API key, in this answer and nowhere else. The old key keeps
     working for ``grace_minutes`` (0: stops at once, for a key that leaked), time to put the

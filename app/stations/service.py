@@ -47,14 +47,14 @@ def create(*, session: Session, station_in: StationCreate, by: Principal) -> tup
 def get(*, session: Session, station_id: int) -> Station:
     station = session.get(Station, station_id)
     if station is None:
-        raise NotFoundError("There is no station number {station_id}.", station_id=station_id)
+        raise NotFoundError("There is no station with that number.")
     return station
 
 
 def get_by_name(*, session: Session, name: str) -> Station:
     station = session.exec(select(Station).where(Station.name == name)).one_or_none()
     if station is None:
-        raise NotFoundError("There is no station named {name}.", name=name)
+        raise NotFoundError("There is no station with that name.")
     return station
 
 

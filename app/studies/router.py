@@ -11,7 +11,7 @@ from app.carriers.schemas import CarrierPublic
 from app.core.db import SessionDep
 from app.core.ids import id_of
 from app.core.principal import Principal
-from app.core.validation import check_dicom_uid
+from app.core.validation import DicomUidPath, LabelPath, check_dicom_uid
 from app.studies import service
 from app.studies.schemas import StudyLink, StudyPublic
 
@@ -22,7 +22,7 @@ router = APIRouter(tags=["studies"])
 def read_study(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require("studies.read"))],
-    study_uid: str,
+    study_uid: DicomUidPath,
 ) -> StudyPublic:
     """The study record, patient ID included: so who read it is written to the log."""
     study = service.get_by_uid(session=session, study_uid=check_dicom_uid(study_uid))
@@ -54,7 +54,7 @@ def read_study(
 def link_studies(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require("carriers.register"))],
-    label: str,
+    label: LabelPath,
     link_in: StudyLink,
 ) -> CarrierPublic:
     """Record studies held on the carrier (created or updated by StudyInstanceUID)."""

@@ -6,7 +6,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from app.core.schemas import Strict
-from app.core.validation import MAX_INT, IsoDate
+from app.core.validation import MAX_INT, MAX_MODALITIES, DicomUid, IsoDate, Modality
 
 
 class EncounterClass(StrEnum):
@@ -14,17 +14,15 @@ class EncounterClass(StrEnum):
     OUTPATIENT = "outpatient"
 
 
-DICOM_UID = r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$"
-
 
 class StudyIn(Strict):
-    study_uid: str = Field(max_length=64, pattern=DICOM_UID)
+    study_uid: DicomUid
     # DICOM VRs: AccessionNumber SH (16), PatientID LO (64), IssuerOfPatientID LO (64).
     accession_number: str | None = Field(default=None, max_length=16)
     patient_id: str | None = Field(default=None, max_length=64)
     issuer_of_patient_id: str | None = Field(default=None, max_length=64)
     study_date: IsoDate | None = None
-    modalities: list[str] = Field(default=[], max_length=16)
+    modalities: list[Modality] = Field(default=[], max_length=MAX_MODALITIES)
     series_count: int = Field(default=0, ge=0, le=MAX_INT)
     instance_count: int = Field(default=0, ge=0, le=MAX_INT)
     encounter_class: EncounterClass | None = None

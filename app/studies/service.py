@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from sqlmodel import Session, col, select
 
 from app.audit import service as audit_service
@@ -7,6 +9,7 @@ from app.carriers.models import Carrier
 from app.core.errors import InvalidInputError, NotFoundError
 from app.core.ids import id_of
 from app.core.principal import Principal
+from app.core.validation import MODALITY_PATTERN
 from app.preservation import service as preservation_service
 from app.studies.models import CarrierStudy, Study
 from app.studies.schemas import StudyIn
@@ -17,13 +20,13 @@ _MODALITY = r"^[A-Z0-9]{1,16}$"
 def get_by_uid(*, session: Session, study_uid: str) -> Study:
     study = session.exec(select(Study).where(Study.study_uid == study_uid)).one_or_none()
     if study is None:
-        raise NotFoundError("No study with the UID {study_uid} is on file.", study_uid=study_uid)
+        raise NotFoundError("No study with that UID is on file.")
     return study
 
 
 def upsert(*, session: Session, study_in: StudyIn) -> Study:
     """Create the study, or update it from a newer reading (matched by StudyInstanceUID)."""
-    if any(not m.isalnum() or len(m) > 16 for m in study_in.modalities):
+    if any(not re.fullmatch(MODALITY_PATTERN, m) for m in study_in.modalities):
         raise InvalidInputError("Modalities are DICOM codes such as CT, MR, US.")
     values = study_in.model_dump(exclude={"modalities", "encounter_class"})
     values["modalities"] = "\\".join(sorted({m.upper() for m in study_in.modalities}))

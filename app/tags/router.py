@@ -10,6 +10,7 @@ from app.carriers.schemas import CarrierPublic
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.principal import Principal
+from app.core.validation import IdPath, LabelPath
 from app.custody.transitions import Action
 from app.tags import service
 from app.tags.schemas import LabelJobDone, LabelJobList, LabelJobState, TagBind
@@ -22,7 +23,7 @@ StationSelf = Annotated[Principal, Depends(require("stations.self"))]
 def bind_tag(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require("tags.bind"))],
-    label: str,
+    label: LabelPath,
     bind_in: TagBind,
 ) -> CarrierPublic:
     """Bind a tag to the carrier; a carrier that had a tag is relabelled (history kept)."""
@@ -34,7 +35,7 @@ def bind_tag(
 def unbind_tag(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require("tags.bind"))],
-    label: str,
+    label: LabelPath,
 ) -> CarrierPublic:
     """Take the tag off the carrier (the tag may then label another); the history is kept."""
     carrier = service.unbind(session=session, principal=principal, label=label)
@@ -55,7 +56,7 @@ def read_label_jobs(
 
 @router.post("/tags/label-jobs/{job_id}", response_model=LabelJobState)
 def settle_label_job(
-    session: SessionDep, station: StationSelf, job_id: int, done: LabelJobDone
+    session: SessionDep, station: StationSelf, job_id: IdPath, done: LabelJobDone
 ) -> LabelJobState:
     """The station wrote the label and read it back the same (``written``), or says why not."""
     return service.settle_label_job(session=session, station_id=station.station_id or 0,

@@ -11,6 +11,7 @@ from app.core.deps import Limit, Offset, SettingsDep
 from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.security import issue_token
+from app.core.validation import UsernamePath
 from app.users import service
 from app.users.schemas import Token, UserCreate, UserListPublic, UserPublic
 
@@ -51,6 +52,6 @@ def read_users(
 
 
 @router.post("/users/{username}/deactivate", response_model=UserPublic)
-def deactivate_user(session: SessionDep, admin: Admin, username: str) -> UserPublic:
+def deactivate_user(session: SessionDep, admin: Admin, username: UsernamePath) -> UserPublic:
     user = service.deactivate(session=session, username=username, by=admin)
     return UserPublic.model_validate(user, from_attributes=True)

@@ -1,15 +1,32 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated
 
-from app.core.principal import Role
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
+
+from app.core.principal import STAFF_ROLES, Role
 from app.core.schemas import Strict
+from app.core.validation import USERNAME_PATTERN, Name
+
+
+def _staff_role(value: object) -> object:
+    """Only staff roles are given to accounts; the internal ones are not even named."""
+    if value not in [r.value for r in STAFF_ROLES]:
+        raise ValueError(f"a staff role is one of {', '.join(r.value for r in STAFF_ROLES)}")
+    return value
+
+
+StaffRole = Annotated[
+    Role,
+    BeforeValidator(_staff_role),
+    WithJsonSchema({"type": "string", "enum": [r.value for r in STAFF_ROLES]}),
+]
 
 
 class UserCreate(Strict):
-    username: str = Field(pattern=r"^[a-z0-9._\-]{2,64}$")
-    display_name: str = Field(min_length=1, max_length=120)
-    role: Role
+    username: str = Field(pattern=USERNAME_PATTERN)
+    display_name: Name
+    role: StaffRole
     password: str = Field(min_length=12, max_length=256)
 
 

@@ -53,7 +53,7 @@ def create(*, session: Session, user_in: UserCreate, by: Principal) -> User:
 def get_by_username(*, session: Session, username: str) -> User:
     user = session.exec(select(User).where(User.username == username)).one_or_none()
     if user is None:
-        raise NotFoundError("There is no user {username}.", username=username)
+        raise NotFoundError("There is no user with that name.")
     return user
 
 

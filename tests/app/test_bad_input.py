@@ -678,15 +678,15 @@ def test_malformed_json_is_4xx_never_500(
         assert_error(r, 422)
 
 
-def test_json_nested_too_deep_is_400(client: TestClient, world: World, engine: Engine) -> None:
-    """Well-formed but 50 000 levels deep: the parser gives up; a 400, not a 500."""
+def test_json_nested_too_deep_is_422(client: TestClient, world: World, engine: Engine) -> None:
+    """Well-formed but 50 000 levels deep: the parser gives up; bad input (422), not a 500."""
     with unchanged(engine):
         r = client.post(
             "/api/v1/carriers",
             content=b"[" * 50_000 + b"]" * 50_000,
             headers={**world.auth("clerk"), "Content-Type": "application/json"},
         )
-        assert_error(r, 400, "bad_request")
+        assert_error(r, 422, "invalid_input")
 
 
 def test_wrong_content_type_is_422(client: TestClient, world: World, engine: Engine) -> None:
@@ -1086,3 +1086,35 @@ def test_a_body_that_is_not_json_gets_a_sentence(client: TestClient, world: Worl
     )
     assert r.status_code == 422
     assert r.json()["detail"].startswith("the request body is not valid JSON (near character")
+
+
+def test_a_bad_role_names_only_the_staff_roles(client: TestClient, world: World) -> None:
+    body = {"username": "newbie", "display_name": "N", "role": "system", "password": "x" * 12}
+    r = client.post("/api/v1/users", json=body, headers=world.auth("admin"))
+    detail = assert_error(r, 422, "invalid_input")
+    assert "clerk" in detail and "station" not in detail and "system" not in detail.split(":")[1]
+
+
+@pytest.mark.parametrize("value", ["1", True])
+def test_a_number_is_sent_as_a_number(client: TestClient, world: World, value: object) -> None:
+    """Pydantic alone takes "1" (and true) for 1; the document says integer, so it is refused."""
+    body = {"borrower_id": value, "purpose": "TREAT"}
+    r = client.post(
+        f"/api/v1/carriers/{world.labels[0]}/checkout", json=body, headers=world.auth("clerk")
+    )
+    assert "borrower_id" in assert_error(r, 422, "invalid_input")
+
+
+@pytest.mark.parametrize(
+    "modalities", [["CT", "MR", "US", "CR", "DX", "MG", "PT", "NM"], ["ABCDEFGHI"]]
+)
+def test_a_studys_modalities_fit_their_column(
+    client: TestClient, world: World, engine: Engine, modalities: list[str]
+) -> None:
+    """Joined by "\\" they are kept in 64 characters: more was a 500 on PostgreSQL."""
+    body = {"studies": [{"study_uid": "1.2.3.4", "modalities": modalities}]}
+    with unchanged(engine):
+        r = client.post(
+            f"/api/v1/carriers/{world.labels[0]}/studies", json=body, headers=world.auth("clerk")
+        )
+        assert "modalities" in assert_error(r, 422, "invalid_input")

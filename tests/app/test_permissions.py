@@ -151,6 +151,7 @@ PUBLIC_PAGES = {
     ("GET", "/c/{label}"),
     ("GET", "/docs"),
     ("GET", "/redoc"),
+    ("GET", "/openapi.json"),  # app.core.openapi: the document, with the site's purposes
 }
 
 

@@ -220,6 +220,9 @@ def test_typed_values_in_paths_are_masked_in_the_access_log() -> None:
     assert masked_path("/api/v1/carriers/ZZCANARY1/checkout?x=1") == "/api/v1/carriers/…/checkout"
     assert masked_path("/locations/ZZCANARY1") == "/locations/…"
     assert masked_path("/c/RAD0000001") == "/c/…"
+    assert masked_path("/api/v1/studies/1.2.3") == "/api/v1/studies/…"
+    assert masked_path("/api/v1/users/ZZCANARY1/deactivate") == "/api/v1/users/…/deactivate"
+    assert masked_path("/api/v1/stations/ZZCANARY1/revoke") == "/api/v1/stations/…/revoke"
     assert (
         masked_path("/api/v1/inventory/campaigns/3/reads") == "/api/v1/inventory/campaigns/3/reads"
     )

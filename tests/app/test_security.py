@@ -74,3 +74,35 @@ def test_no_request_names_an_address_for_the_server_to_fetch(client: TestClient)
             assert prop.get("format") != "uri", name
     words = ("url", "uri", "host", "endpoint", "callback", "webhook")
     assert [n for n in names if any(w in n.lower() for w in words)] == []
+
+
+def test_the_document_gives_one_error_body_for_every_error_status(client: TestClient) -> None:
+    """Every 4xx/5xx a route documents is ErrorPublic ({"error", "detail"}); FastAPI's own
+    HTTPValidationError (a list) is gone; the statuses every route of a kind answers are there."""
+    schema = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            errors = {s: r for s, r in responses.items() if s[0] in "45"}
+            refs = {r["content"]["application/json"]["schema"]["$ref"] for r in errors.values()}
+            assert refs == {"#/components/schemas/ErrorPublic"}, (method, path)
+            assert "422" in errors and ("404" in errors or "{" not in path), (method, path)
+            assert ("401" in errors and "403" in errors) or path.endswith("/auth/token")
+            assert "requestBody" not in operation or "413" in errors, (method, path)
+            assert method != "get" or "409" not in errors, (method, path)
+
+
+def test_the_document_lists_the_sites_purposes_as_they_are(
+    client: TestClient, world: World
+) -> None:
+    purpose = client.get("/openapi.json").json()["components"]["schemas"]["Purpose"]
+    assert purpose["enum"] == ["TREAT", "ETREAT", "PATRQT", "HLEGAL", "HOPERAT", "HRESCH"]
+
+
+def test_a_method_a_path_lacks_names_all_it_takes(client: TestClient, world: World) -> None:
+    """Starlette named only the first route's methods (OPTIONS /audit/verify said GET)."""
+    for method in ("OPTIONS", "PUT", "DELETE"):
+        r = client.request(method, "/api/v1/audit/verify", headers=world.auth("auditor"))
+        assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+        assert r.json()["error"] == "method_not_allowed"

@@ -56,24 +56,38 @@ def test_reading_the_log_is_logged(client: TestClient, world: World) -> None:
     events = client.get("/api/v1/audit/events", params={"limit": 500}, headers=auditor).json()
     last = events["data"][-1]["seq"]
     after = client.get("/api/v1/audit/events", params={"after": last}, headers=auditor).json()
+    # The first reading's entry; the second reading's own entry is after its head.
     assert [e["action"] for e in after["data"]] == ["log_read"]
+    assert after["data"][0]["payload"]["until"] == last
 
 
-def test_paging_the_log_to_its_end_ends(client: TestClient, world: World) -> None:
-    """Each page read is logged, but a page of only earlier reads is not: a client that reads
-    until a page comes back empty stops."""
+def test_paging_the_log_to_its_end_ends_and_is_logged_once(
+    client: TestClient, world: World
+) -> None:
+    """A reading is logged once, on its first page; the pages after it come with its cursor
+    and end at the head the first page saw."""
     auditor = world.auth("auditor")
-    after, pages = 0, 0
-    while pages < 50:
+    first = client.get("/api/v1/audit/events", params={"limit": 7}, headers=auditor).json()
+    seen, cursor, pages = [e["seq"] for e in first["data"]], first["next"], 1
+    while cursor is not None and pages < 50:
         page = client.get(
-            "/api/v1/audit/events", params={"after": after, "limit": 7}, headers=auditor
-        ).json()["data"]
-        pages += 1
-        if not page:
-            break
-        after = page[-1]["seq"]
-    assert pages < 50, "paging never reached an empty page"
-    # Every page with something else in it was logged, as one entry each.
-    final = client.get("/api/v1/audit/events", params={"limit": 500}, headers=auditor).json()
-    reads = [e for e in final["data"] if e["action"] == "log_read"]
-    assert 1 < len(reads) < pages
+            "/api/v1/audit/events", params={"cursor": cursor, "limit": 7}, headers=auditor
+        ).json()
+        seen += [e["seq"] for e in page["data"]]
+        cursor, pages = page["next"], pages + 1
+    assert cursor is None and pages > 2, "paging never ended"
+    assert seen == list(range(1, len(seen) + 1))
+    later = client.get("/api/v1/audit/events", params={"after": seen[-1]}, headers=auditor)
+    reads = [e for e in later.json()["data"] if e["action"] == "log_read"]
+    # The whole paging is one entry, recording the head its first page saw.
+    assert len(reads) == 1 and reads[0]["payload"] == {"after": 0, "until": seen[-1]}
+
+
+def test_a_cursor_is_the_callers_own(client: TestClient, world: World) -> None:
+    auditor = world.auth("auditor")
+    first = client.get("/api/v1/audit/events", params={"limit": 2}, headers=auditor).json()
+    values, _, mac = first["next"].rpartition(".")
+    carrier, after, _until = values.split(".")
+    forged = f"{carrier}.{after}.9999.{mac}"
+    r = client.get("/api/v1/audit/events", params={"cursor": forged}, headers=auditor)
+    assert r.status_code == 403 and r.json()["error"] == "forbidden"

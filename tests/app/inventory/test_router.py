@@ -358,7 +358,7 @@ def test_unknown_campaign_and_scope(client: TestClient, world: World) -> None:
         headers=world.auth("clerk"),
     )
     assert answer.status_code == 404
-    assert answer.json()["detail"] == "There is no inventory campaign number 999."
+    assert answer.json()["detail"] == "There is no inventory campaign with that number."
     bad = client.post(
         "/api/v1/inventory/campaigns",
         json={"name": "x", "scope": "NOPE", "starts_on": "2026-12-01", "ends_on": "2026-11-01"},

@@ -126,7 +126,7 @@ class TestIntakeApi:
         [
             ("bad label", {}, 422),
             ("RAD0000902", {"file_count": 99}, 422),
-            ("RAD0000902", {}, 422),  # unregistered, no kind given
+            ("RAD0000902", {}, 404),  # unregistered, no kind given
             ("RAD0000902", {"kind": "FLOPPY", "home_location": "SHELF1"}, 422),
             ("RAD0000902", {"kind": "DVD", "home_location": "NOWHERE"}, 404),
         ],
