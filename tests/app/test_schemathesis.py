@@ -6,7 +6,7 @@ document calls invalid accepted; nothing it calls valid refused; unsupported met
 Allow header; auth not ignored ...) and every phase, the stateful one included. No operation is
 excluded: an admin may fuzz user deactivation because the service refuses deactivating oneself.
 
-Bounded for CI by ``MEDIATRACK_FUZZ_EXAMPLES`` (cases per operation and phase, default 3);
+Bounded for CI by ``MEDIATRACK_FUZZ_EXAMPLES`` (cases per operation and phase, default 2);
 ``python -m tests.bench.bench_fuzz`` runs it larger for docs/reliability.md.
 """
 
@@ -23,7 +23,7 @@ from tests.support.fuzz import CALLERS, run_schemathesis
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES = int(os.environ.get("MEDIATRACK_FUZZ_EXAMPLES", "3"))
+EXAMPLES = int(os.environ.get("MEDIATRACK_FUZZ_EXAMPLES", "2"))
 
 
 @pytest.mark.timeout(900)
