@@ -29,7 +29,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,25 +310,28 @@ class Chaos:
         station = self.stations[0]
         tags = [VirtualTag(Ntag21x(TagType.NTAG213, bytes.fromhex(u)), self.pcsc.port(0, 0))
                 for u in station.uids]
-        for n in range(size.taps):
-            if self._agent_kill_due(station, size, n):
-                self._kill_agent(station)
-            tag = tags[n % len(tags)]
-            self._tap(station, tag.place)
-            tag.lift()
-            wait_for(lambda: self.pcsc.slot_empty(0, 0), 10, "pcscd to see the tag lifted")
+        self._tap_in_turn(station, size, tags, lambda: wait_for(
+            lambda: self.pcsc.slot_empty(0, 0), 10, "pcscd to see the tag lifted"))
 
     def _tap_udp(self, size: Size) -> None:
         station = self.stations[1]
         tags = [UdpTag(Ntag21x(TagType.NTAG213, bytes.fromhex(u)), self.udp_port)
                 for u in station.uids]
+        self._tap_in_turn(station, size, tags, lambda: wait_sensing(self.udp_port))
+
+    def _tap_in_turn(
+        self, station: _Station, size: Size, tags: Sequence[VirtualTag | UdpTag],
+        gone: Callable[[], object],
+    ) -> None:
+        """Tap the station's tags one after the other, killing its agent at its points; after
+        each lift, ``gone`` waits until the reader has seen the tag go."""
         for n in range(size.taps):
             if self._agent_kill_due(station, size, n):
                 self._kill_agent(station)
             tag = tags[n % len(tags)]
             self._tap(station, tag.place)
             tag.lift()
-            wait_sensing(self.udp_port)
+            gone()
 
     @staticmethod
     def _tap(station: _Station, place: Callable[[], None]) -> None:
