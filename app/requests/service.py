@@ -262,10 +262,11 @@ def cancel(*, session: Session, principal: Principal, request_id: int) -> Carrie
 
 def _open(session: Session, request_id: int) -> CarrierRequest:
     request = get(session=session, request_id=request_id)
+    # One sentence per state, not the state's code inside one: a page says it in its language.
+    if request.state == RequestState.FULFILLED.value:
+        raise ConflictError("Request {request_id} is already fulfilled.", request_id=request_id)
     if request.state != RequestState.OPEN.value:
-        raise ConflictError(
-            "Request {request_id} is already {state}.", request_id=request_id, state=request.state
-        )
+        raise ConflictError("Request {request_id} is already cancelled.", request_id=request_id)
     return request
 
 

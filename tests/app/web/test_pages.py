@@ -263,11 +263,11 @@ class TestServiceErrorsInThePagesLanguage:
         client, _ = clerk
         client.cookies.set("mediatrack_lang", "zh_CN")  # the language switch's cookie
         r = client.get("/inventory/987654")
-        assert r.status_code == 404 and "没有编号为 987654 的盘点任务。" in r.text
+        assert r.status_code == 404 and "没有该编号的盘点任务。" in r.text
         client.cookies.set("mediatrack_lang", "en")
         r = client.get("/inventory/987654")
         assert r.status_code == 404
-        assert "There is no inventory campaign number 987654." in r.text
+        assert "There is no inventory campaign with that number." in r.text
 
 
 def test_a_card_shown_by_label_is_logged_as_a_lookup(
