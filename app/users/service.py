@@ -26,11 +26,16 @@ MAX_FAILED_LOGINS = 10
 LOCK_MINUTES = 15
 
 
-def create(*, session: Session, user_in: UserCreate, by: Principal) -> User:
-    if user_in.role not in STAFF_ROLES:
+def _ensure_staff_role(role: Role) -> None:
+    """Accounts hold staff roles; ``station`` and ``system`` belong to machines."""
+    if role not in STAFF_ROLES:
         raise InvalidInputError(
             "Staff roles are {roles}.", roles=", ".join(r.value for r in STAFF_ROLES)
         )
+
+
+def create(*, session: Session, user_in: UserCreate, by: Principal) -> User:
+    _ensure_staff_role(user_in.role)
     if session.exec(select(User.id).where(User.username == user_in.username)).first():
         raise ConflictError("The user name {username} is taken.", username=user_in.username)
     user = User(
@@ -114,10 +119,7 @@ def deactivate(*, session: Session, username: str, by: Principal) -> User:
 def change_role(*, session: Session, username: str, role: Role, by: Principal) -> User:
     """Give an account another staff role. Refused for one's own account and for the last
     active administrator."""
-    if role not in STAFF_ROLES:
-        raise InvalidInputError(
-            "Staff roles are {roles}.", roles=", ".join(r.value for r in STAFF_ROLES)
-        )
+    _ensure_staff_role(role)
     user = get_by_username(session=session, username=username)
     if role != Role.ADMIN:
         _keep_an_admin(session, user)
