@@ -54,19 +54,16 @@ class _Plan:
         self.plan: list[tuple[int, Processor]] = [
             (names.index(name), _processor(binds[name].type, dialect)) for name in order
         ]
-        self.plain = all(p is None for _, p in self.plan)
 
     def rows(self, rows: Sequence[Sequence[Any]]) -> list[Any]:
-        plan = self.plan
+        # Column by column: a converted column is one map() of its processor, the others are
+        # taken as they are (a row-by-row test of each column's processor costs more than the
+        # conversions themselves).
+        given = list(zip(*rows, strict=True))
+        columns = [list(map(p, given[i])) if p else given[i] for i, p in self.plan]
         if self.positional:
-            if self.plain:
-                return [tuple([row[i] for i, _ in plan]) for row in rows]
-            return [tuple([p(row[i]) if p else row[i] for i, p in plan]) for row in rows]
-        keys = self.keys
-        return [
-            dict(zip(keys, [p(row[i]) if p else row[i] for i, p in plan], strict=True))
-            for row in rows
-        ]
+            return list(zip(*columns, strict=True))
+        return [dict(zip(self.keys, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 def _processor(type_: Any, dialect: Dialect) -> Processor:

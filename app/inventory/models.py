@@ -47,7 +47,11 @@ class SweepRead(SQLModel, table=True):
     """Every read as it came, with the class it got: a redelivery answers the same."""
 
     __tablename__ = "inventory_read"
-    __table_args__ = (Index("ix_inventory_read_session_time", "session_id", "read_at"),)
+    # A batch asks for its sessions' shelf reads (the timeline its carrier reads are placed
+    # on), and for reads of one class after a time: neither walks a whole session's reads.
+    __table_args__ = (
+        Index("ix_inventory_read_session_class_time", "session_id", "read_class", "read_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(max_length=36, unique=True)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
@@ -11,6 +12,7 @@ from app.core.deps import ReadBudgetDep, SettingsDep
 from app.core.openapi import errors
 from app.core.principal import Principal
 from app.core.validation import MAX_INT
+from app.core.writer import WriterDep
 from app.inventory import service
 from app.inventory.schemas import (
     CampaignCreate,
@@ -60,8 +62,8 @@ def read_campaign(session: ReadSessionDep, _: Reader, campaign_id: CampaignId) -
 @router.post(
     "/campaigns/{campaign_id}/reads", response_model=ReadResults, responses=errors(429)
 )
-def post_reads(
-    session: SessionDep,
+async def post_reads(
+    writer: WriterDep,
     settings: SettingsDep,
     budget: ReadBudgetDep,
     principal: Sweeper,
@@ -71,14 +73,22 @@ def post_reads(
     """A sweep's reads (up to 500): location reads set the session's shelf, carrier reads are
     placed on it by read time. Answers each read's class and the counts; a read delivered
     again answers as it did the first time (``replayed``). A station sending more reads than
-    its budget: 429 with Retry-After, nothing recorded."""
+    its budget: 429 with Retry-After, nothing recorded.
+
+    Stored with the other batches and scans queued at the same moment, and answered after the
+    commit of their group (app.core.writer): handhelds sending at once share one durable
+    commit instead of waiting for each other's."""
     budget.take(principal, len(batch.reads))
-    results = service.ingest(
-        session=session,
-        principal=principal,
-        campaign_id=campaign_id,
-        reads=batch.reads,
-        settings=settings,
+    results = await asyncio.wrap_future(
+        writer.submit(
+            lambda session: service.ingest(
+                session=session,
+                principal=principal,
+                campaign_id=campaign_id,
+                reads=batch.reads,
+                settings=settings,
+            )
+        )
     )
     # Serialised here, once: returned as a model, FastAPI would dump and validate its 500
     # answers again before writing them (the schema above still documents the answer).

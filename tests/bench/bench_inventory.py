@@ -3,21 +3,24 @@
 Alone, on a fresh archive of each database (seeded like the full benchmark's, no log events):
 
     .venv/bin/python -m tests.bench.bench_inventory [--carriers 100000] [--db sqlite,postgres]
-                                                    [--seconds 10]
+                                                    [--seconds 10] [--clients 1,4]
 
 A campaign over the archive room is swept shelf by shelf: batches of 500 reads (each shelf's
 tag read first, then its carriers') posted to ``POST /api/v1/inventory/campaigns/{id}/reads``
-with a clerk's token, one client after the other. Each read is a different carrier's tag (so
-each one is classed, stored, moves its sighting and its carrier's last-seen place), every batch
-in one committed transaction (SQLite synchronous=FULL).
+with a clerk's token, by one handheld and then by several at once (``--clients``), each over
+its own shelves and sending its next batch when the last one is answered. Each read is a
+different carrier's tag (so each one is classed, stored, moves its sighting and its carrier's
+last-seen place). Every batch is answered only after the commit that holds it (SQLite
+synchronous=FULL); batches arriving together share a commit (app.core.writer).
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import json
 import os
 import statistics
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,66 +41,91 @@ from tests.bench.bench_service import PER_SHELF, pct, shelf_code, uid
 BATCH = 500
 
 
-def _sweep(carriers: int) -> Iterator[dict[str, list[dict[str, str]]]]:
-    """Request bodies sweeping the archive, made as they are sent (a million reads at once
-    would weigh more than the service under test)."""
-    session = str(uuid.uuid4())
-    start = datetime.now(UTC)
-    reads: list[dict[str, str]] = []
-    order = itertools.count()
+def _read(session: str, at: str, subject: dict[str, str]) -> dict[str, str]:
+    return {"event_id": str(uuid.uuid4()), "session": session, "read_at": at, **subject}
 
-    def read(subject: dict[str, str]) -> dict[str, str]:
-        at = start + timedelta(milliseconds=next(order))
-        return {"event_id": str(uuid.uuid4()), "session": session, "read_at": at.isoformat(),
-                **subject}
 
-    for n in range(1, carriers + 1):
-        if (n - 1) % PER_SHELF == 0:
-            reads.append(read({"location": shelf_code(n)}))
-        reads.append(read({"tag_uid": uid(n), "technology": "iso14443a"}))
-        if len(reads) >= BATCH:
-            yield {"reads": reads[:BATCH]}
-            reads = reads[BATCH:]
-    if reads:
-        yield {"reads": reads}
+def _sweep(first: int, last: int) -> Iterator[bytes]:
+    """Request bodies of one handheld sweeping carriers ``first``..``last`` shelf by shelf,
+    made as they are sent (a million reads at once would weigh more than the service under
+    test); at the end of its part it starts a new sweep session over it again."""
+    while True:
+        session = str(uuid.uuid4())
+        start = datetime.now(UTC)
+        reads: list[dict[str, str]] = []
+        for k, n in enumerate(range(first, last + 1)):
+            at = (start + timedelta(milliseconds=2 * k)).isoformat()
+            if n == first or (n - 1) % PER_SHELF == 0:
+                reads.append(_read(session, at, {"location": shelf_code(n)}))
+            at = (start + timedelta(milliseconds=2 * k + 1)).isoformat()
+            reads.append(_read(session, at, {"tag_uid": uid(n), "technology": "iso14443a"}))
+            if len(reads) >= BATCH:
+                yield json.dumps({"reads": reads[:BATCH]}).encode()
+                reads = reads[BATCH:]
+        if reads:
+            yield json.dumps({"reads": reads}).encode()
 
 
 def measure(
-    engine: Engine, base_url: str, token: str, *, carriers: int, seconds: float
+    engine: Engine, base_url: str, token: str, *, carriers: int, seconds: float,
+    clients: int = 1,
 ) -> dict[str, float]:
     """Reads per second and per-request latency (ms) of ``seconds`` of sweeping a new
-    campaign."""
+    campaign by ``clients`` handhelds at once, each over its own part of the archive (its own
+    shelves, its own sweep session), each sending its next batch when the last is answered."""
     with session_scope(engine) as session:
         campaign = inventory_service.create_campaign(
             session=session,
             principal=SYSTEM,
             campaign_in=CampaignCreate(
-                name=f"bench-{carriers}",
+                name=f"bench-{carriers}-{clients}-{uuid.uuid4().hex[:6]}",
                 scope="ARCH",
                 starts_on=date.today(),
                 ends_on=date.today() + timedelta(days=1),
             ),
         )
         path = f"/api/v1/inventory/campaigns/{campaign.id}/reads"
-    latencies: list[float] = []
-    reads = 0
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=base_url, headers=headers, timeout=120) as client:
-        t0 = time.perf_counter()
-        for body in _sweep(carriers):
-            if time.perf_counter() - t0 > seconds:
-                break
-            t = time.perf_counter()
-            answer = client.post(path, json=body)
-            latencies.append((time.perf_counter() - t) * 1000)
-            answer.raise_for_status()
-            reads += len(body["reads"])
-        elapsed = time.perf_counter() - t0
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    part = carriers // clients
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    reads = [0] * clients
+    failures: list[str] = []
+    start = threading.Barrier(clients + 1)
+    deadline = [0.0]
+
+    def handheld(k: int) -> None:
+        bodies = _sweep(k * part + 1, (k + 1) * part)
+        with httpx.Client(base_url=base_url, headers=headers, timeout=120) as client:
+            body = next(bodies)
+            start.wait()
+            while time.perf_counter() < deadline[0]:
+                t = time.perf_counter()
+                answer = client.post(path, content=body)
+                latencies[k].append((time.perf_counter() - t) * 1000)
+                if answer.status_code != 200:
+                    failures.append(f"{answer.status_code} {answer.text[:200]}")
+                    return
+                reads[k] += body.count(b'"event_id"')
+                body = next(bodies)
+
+    threads = [threading.Thread(target=handheld, args=(k,)) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    deadline[0] = time.perf_counter() + seconds
+    t0 = time.perf_counter()
+    start.wait()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - t0
+    if failures:
+        raise RuntimeError(f"batch ingest failed: {failures[0]}")
+    every = [ms for each in latencies for ms in each]
     return {
-        "reads_per_s": reads / elapsed,
-        "requests": len(latencies),
-        "median_ms": statistics.median(latencies),
-        "p99_ms": pct(latencies, 0.99),
+        "clients": clients,
+        "reads_per_s": sum(reads) / elapsed,
+        "requests": len(every),
+        "median_ms": statistics.median(every),
+        "p99_ms": pct(every, 0.99),
     }
 
 
@@ -117,6 +145,7 @@ def main() -> None:
     parser.add_argument("--carriers", type=int, default=100_000)
     parser.add_argument("--db", default="sqlite,postgres", help="sqlite, postgres or both")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", default="1,4", help="handhelds at once, e.g. 1,4")
     parser.add_argument("--postgres-url", default=os.environ.get(
         "MEDIATRACK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
     opts = parser.parse_args()
@@ -127,13 +156,14 @@ def main() -> None:
             bench_service.grow(engine, 0, opts.carriers)
             token = clerk_token(engine, opts.carriers, secret)
             with bench_http.service(workdir, url, secret, 1) as (base, _):
-                figures = measure(engine, base, token, carriers=opts.carriers,
-                                  seconds=opts.seconds)
-        print(f"{db}, {opts.carriers:,} carriers: {figures['reads_per_s']:,.0f} reads/s, "
-              f"{figures['requests']:.0f} requests of {BATCH}, median "
-              f"{figures['median_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms; load average "
-              f"{os.getloadavg()[0]:.1f}", flush=True)
-
+                for clients in (int(c) for c in opts.clients.split(",")):
+                    figures = measure(engine, base, token, carriers=opts.carriers,
+                                      seconds=opts.seconds, clients=clients)
+                    print(f"{db}, {opts.carriers:,} carriers, {clients} handheld(s): "
+                          f"{figures['reads_per_s']:,.0f} reads/s, {figures['requests']:.0f} "
+                          f"requests of {BATCH}, median {figures['median_ms']:.1f} ms, p99 "
+                          f"{figures['p99_ms']:.1f} ms; load average "
+                          f"{os.getloadavg()[0]:.1f}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -7,12 +7,15 @@ so no test sees another's changes.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
 import subprocess
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,11 @@ PAGES: list[tuple[str, str | None, str, str | None]] = [
     ("public-carrier", None, "/c/RAD0000001", None),
     ("desk-choose", "clerk", "/desk", None),
     ("desk", "clerk", "/desk", "bind-and-scan"),
+    # A tap of a tag no carrier has: the card offers to register it.
+    ("desk-unknown-tag", "clerk", "/desk", "tap-unknown-tag"),
+    # Registered from that card: the station is asked to write the label (no agent runs here,
+    # so the card stays at "writing").
+    ("desk-label-job", "clerk", "/desk", "register-unknown-tag"),
     ("where", "clinician", "/where?q=P100752", None),
     ("carrier", "clerk", "/carriers/RAD0000004", None),
     ("place", "clerk", "/locations/CAB01_S1", None),
@@ -70,14 +78,23 @@ PAGES: list[tuple[str, str | None, str, str | None]] = [
 ]
 
 
-def prepare(page: Any, then: str | None) -> None:
+def prepare(page: Any, site: Site, then: str | None) -> None:
     """Bring a page into the state worth showing (a carrier on the desk, a new campaign)."""
     if then == "bind-and-scan":
-        page.select_option("#station", "archive-desk-1")
-        page.click("#main form button[type=submit]")
+        _bind(page)
         page.fill("#scan-field", "RAD0000004")
         page.keyboard.press("Enter")
         page.wait_for_selector("#card .label")
+    elif then in ("tap-unknown-tag", "register-unknown-tag"):
+        _bind(page)
+        n = next(_UNKNOWN)
+        uid = f"04C0FFEE{n:04X}80"
+        _tap(site, uid, n)
+        page.wait_for_selector(f"#card h2:has-text('{uid}')")
+        if then == "register-unknown-tag":
+            page.fill("#reg-label", f"NEW{n:04d}")
+            page.click("#card form:has(#reg-label) button[type=submit]")
+            page.wait_for_selector("#label-job")
     elif then == "start-campaign":
         page.fill("#name", "Cabinet 1")
         page.select_option("#scope", "CAB01")
@@ -87,6 +104,28 @@ def prepare(page: Any, then: str | None) -> None:
         page.select_option("#shelf-choice", "CAB01_S1")
         page.click("#shelf-form button")
         page.wait_for_selector("#feedback[data-kind=shelf]")
+
+
+# Unknown tags tapped for the pages above: each visit its own (a site is visited in several
+# languages and sizes; a registered label cannot be registered again).
+_UNKNOWN = itertools.count(1)
+
+
+def _bind(page: Any) -> None:
+    """Bind the desk to the demo's archive station, unless this browser already is."""
+    if page.locator("#station").count():
+        page.select_option("#station", "archive-desk-1")
+        page.click("#main form button[type=submit]")
+    page.wait_for_selector("#scan-field")
+
+
+def _tap(site: Site, uid: str, n: int) -> None:
+    """The demo station reports a tap of ``uid``, as its agent would."""
+    read = {"event_id": str(uuid.uuid4()), "station_seq": 1_000_000 + n, "tag_uid": uid,
+            "technology": "iso14443a", "read_at": datetime.now(UTC).isoformat()}
+    answer = httpx.post(f"{site.url}/api/v1/scans", json={"reads": [read]},
+                        headers={"X-API-Key": site.station_key}, timeout=30)
+    answer.raise_for_status()
 
 
 def visit_all(page: Any, site: Site) -> Iterator[str]:
@@ -99,7 +138,7 @@ def visit_all(page: Any, site: Site) -> Iterator[str]:
             log_in(page, site, user, "/where")
             current = user
         page.goto(f"{site.url}{path}")
-        prepare(page, then)
+        prepare(page, site, then)
         yield name
 
 
