@@ -20,7 +20,7 @@ from app.core.config import Settings, read_or_create
 from app.core.errors import ConflictError
 from app.core.ids import id_of
 from app.core.principal import SYSTEM, Role
-from app.core.time import utcnow
+from app.core.time import local_today
 from app.core.validation import Technology
 from app.custody import schemas as custody_schemas
 from app.custody import service as custody_service
@@ -78,8 +78,12 @@ def load(*, session: Session, settings: Settings, echo: Callable[[str], object])
     _add_staff(session)
     borrowers = _add_borrowers(session)
     key_file = _add_station(session, settings)
-    labels = _add_carriers(session, rng=rng, shelves=shelves, echo=echo)
-    _add_custody_events(session, settings=settings, labels=labels, borrowers=borrowers, echo=echo)
+    # Due and expected dates are days in the site's zone, as the pages count them.
+    today = local_today(settings.zone)
+    labels = _add_carriers(session, rng=rng, shelves=shelves, today=today, echo=echo)
+    _add_custody_events(
+        session, settings=settings, today=today, labels=labels, borrowers=borrowers, echo=echo
+    )
     echo(f"Staff log-ins: admin, clerk, clinician, auditor; password {DEMO_PASSWORD!r}")
     echo(f"Station archive-desk-1 at DESK1; its API key is in {key_file}")
     echo(f"Tag labels are signed with the site key in {_site_keys(settings)}")
@@ -171,7 +175,12 @@ def _add_station(session: Session, settings: Settings) -> Path:
 
 
 def _add_carriers(
-    session: Session, *, rng: random.Random, shelves: list[str], echo: Callable[[str], object]
+    session: Session,
+    *,
+    rng: random.Random,
+    shelves: list[str],
+    today: date,
+    echo: Callable[[str], object],
 ) -> list[str]:
     """Each carrier of KINDS registered, tagged, given its studies and stored; their labels."""
     studies: list[StudyIn] = []
@@ -192,6 +201,7 @@ def _add_carriers(
             principal=SYSTEM,
             label=label,
             store_in=custody_schemas.Store(location=home),
+            today=today,
         )
         if number % 50 == 0:
             echo(f"{number} of {len(KINDS)} carriers")
@@ -274,12 +284,12 @@ def _add_custody_events(
     session: Session,
     *,
     settings: Settings,
+    today: date,
     labels: list[str],
     borrowers: list[Borrower],
     echo: Callable[[str], object],
 ) -> None:
     """Eight open loans (one overdue), one carrier in transit, one missing, one on hold."""
-    today = utcnow().date()
     lent = labels[3:11]
     for i, label in enumerate(lent):
         custody_service.check_out(
@@ -293,6 +303,7 @@ def _add_custody_events(
                 due_on=today - timedelta(days=4) if i == 0 else today + timedelta(days=3 + i),
             ),
             settings=settings,
+            today=today,
         )
     transfer = custody_service.dispatch(
         session=session,
@@ -303,12 +314,14 @@ def _add_custody_events(
             seal_number="SEAL-2026-0117",
             expected_on=today + timedelta(days=1),
         ),
+        today=today,
     )
     custody_service.report_missing(
         session=session,
         principal=SYSTEM,
         label=labels[30],
         missing_in=custody_schemas.Missing(note="not on its shelf at the autumn inventory"),
+        today=today,
     )
     custody_service.set_hold(
         session=session,
@@ -316,6 +329,7 @@ def _add_custody_events(
         label=labels[40],
         reason="litigation hold requested by the legal office",
         hold=True,
+        today=today,
     )
     echo(
         f"{len(lent)} open loans ({lent[0]} overdue), {labels[20]} in transit "

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,14 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 def world(engine: Engine, settings: Settings) -> World:
     """Locations, staff of every role (with tokens), borrowers, a desk station, carriers."""
     return build_world(engine, settings)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
+    """Set the moment "today" is read at: every local day goes through app.core.time's
+    ``local_today``, which reads the clock through that module. Other times stay real."""
+
+    def set_to(moment: datetime) -> None:
+        monkeypatch.setattr("app.core.time.utcnow", lambda: moment)
+
+    return set_to

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 
 from sqlalchemy import Engine
@@ -15,6 +16,7 @@ from app.core.config import Settings
 from app.core.db import session_scope
 from app.core.principal import STAFF_ROLES, SYSTEM, Role
 from app.core.security import hash_password, issue_token
+from app.core.time import local_today
 from app.custody import schemas as custody_schemas
 from app.custody import service as custody_service
 from app.locations import service as location_service
@@ -28,6 +30,12 @@ from app.tags.schemas import TagBind
 from app.users.models import User
 
 PASSWORD = "correct horse battery staple"
+
+
+def site_today(settings: Settings | None = None) -> date:
+    """Today in the site's zone (MEDIATRACK_TIMEZONE), the day the app counts due dates in: a
+    test that dates a loan from the UTC date is a day off between local midnight and 08:00."""
+    return local_today((settings or Settings()).zone)
 
 
 @cache
@@ -148,6 +156,7 @@ def make_carrier(
                 principal=SYSTEM,
                 label=label,
                 store_in=custody_schemas.Store(location="SHELF1"),
+                today=site_today(),
             )
     return label
 

@@ -27,7 +27,6 @@ from app.core.bulk import Bulk
 from app.core.errors import N_, ConflictError, NotFoundError, Phrase
 from app.core.ids import id_of
 from app.core.principal import Principal
-from app.core.time import utcnow
 from app.core.validation import check_label, is_label
 from app.custody.models import Loan, Transfer, TransferItem
 from app.locations import service as location_service
@@ -146,9 +145,9 @@ STATUS_WORDS = {
 }
 
 
-def say_date(day: date) -> str:
-    """3 Dec, or 3 Dec 2027 when not this year."""
-    return str(date_phrase(day))
+def say_date(day: date, *, today: date) -> str:
+    """3 Dec, or 3 Dec 2027 when not this year (``today``'s, in the archive's zone)."""
+    return str(date_phrase(day, today=today))
 
 
 # The months as a sentence says them (strftime's %b would follow the process's locale).
@@ -158,10 +157,10 @@ MONTHS = (
 )
 
 
-def date_phrase(day: date) -> Phrase:
+def date_phrase(day: date, *, today: date) -> Phrase:
     """:func:`say_date`, to be said in a page's language."""
     month = Phrase(MONTHS[day.month - 1])
-    if day.year == utcnow().year:
+    if day.year == today.year:
         return Phrase("{day} {month}", day=day.day, month=month)
     return Phrase("{day} {month} {year}", day=day.day, month=month, year=day.year)
 
@@ -252,18 +251,19 @@ def snapshot(*, session: Session, carrier: Carrier) -> Snapshot:
     return snapshots(session=session, carriers=[carrier])[id_of(carrier)]
 
 
-def state_sentence(snap: Snapshot) -> str:
-    """Why a carrier is where it is, in one sentence a clerk can read out."""
-    return str(state_phrase(snap))
+def state_sentence(snap: Snapshot, *, today: date) -> str:
+    """Why a carrier is where it is, in one sentence a clerk can read out. ``today`` is the
+    archive's day (app.core.time.local_today): a loan is overdue counted from it."""
+    return str(state_phrase(snap, today=today))
 
 
-def state_phrase(snap: Snapshot) -> Phrase:
+def state_phrase(snap: Snapshot, *, today: date) -> Phrase:
     """:func:`state_sentence`, to be said in a page's language."""
     who = name_phrase(snap.carrier)
     status = CarrierStatus(snap.carrier.status)
     if status is CarrierStatus.CHECKED_OUT and snap.loan is not None:
-        due = date_phrase(snap.loan.due_on)
-        late = (utcnow().date() - snap.loan.due_on).days
+        due = date_phrase(snap.loan.due_on, today=today)
+        late = (today - snap.loan.due_on).days
         if snap.borrower is None:
             return Phrase("{who} is already lent to a borrower until {due}.", who=who, due=due)
         lent = Phrase(
@@ -301,7 +301,8 @@ def _place(location: Location) -> PlacePublic:
     return PlacePublic(code=location.code, path=location.path)
 
 
-def public_view(snap: Snapshot) -> CarrierPublic:
+def public_view(snap: Snapshot, *, today: date) -> CarrierPublic:
+    """``today``: the archive's day, which ``holder.overdue`` is judged against."""
     carrier, loan, transfer = snap.carrier, snap.loan, snap.transfer
     holder = None
     if loan is not None:
@@ -311,7 +312,7 @@ def public_view(snap: Snapshot) -> CarrierPublic:
             purpose=loan.purpose,
             since=loan.out_at,
             due_on=loan.due_on,
-            overdue=loan.due_on < utcnow().date(),
+            overdue=loan.due_on < today,
         )
     transit = None
     if transfer is not None and snap.destination is not None:
@@ -345,14 +346,16 @@ def public_view(snap: Snapshot) -> CarrierPublic:
     )
 
 
-def to_public(*, session: Session, carrier: Carrier) -> CarrierPublic:
-    return public_view(snapshot(session=session, carrier=carrier))
+def to_public(*, session: Session, carrier: Carrier, today: date) -> CarrierPublic:
+    return public_view(snapshot(session=session, carrier=carrier), today=today)
 
 
-def public_views(*, session: Session, carriers: list[Carrier]) -> list[CarrierPublic]:
+def public_views(
+    *, session: Session, carriers: list[Carrier], today: date
+) -> list[CarrierPublic]:
     """The public views of a page of carriers, loaded together (one query per kind of fact)."""
     snaps = snapshots(session=session, carriers=carriers)
-    return [public_view(snaps[id_of(c)]) for c in carriers]
+    return [public_view(snaps[id_of(c)], today=today) for c in carriers]
 
 
 def list_carriers(

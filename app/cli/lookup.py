@@ -9,6 +9,7 @@ import typer
 from app.cli.common import fail, transaction
 from app.core.config import Settings
 from app.core.principal import SYSTEM
+from app.core.time import local_today
 
 commands = typer.Typer()
 
@@ -30,6 +31,7 @@ def where(
             query=query,
             kind=QueryKind(kind),
             secret=settings.secret_key,
+            today=local_today(settings.zone),
         )
     if not result.hits:
         raise fail(f"Nothing found for that {result.kind.value}.")

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         return self.DATABASE_URL or f"sqlite:///{self.DATA_DIR / 'mediatrack.db'}"
 
     @property
+    def zone(self) -> ZoneInfo:
+        """TIMEZONE as a zone: the archive's calendar (app.core.time.local_today)."""
+        return ZoneInfo(self.TIMEZONE)
+
+    @property
     def is_embedded_sqlite(self) -> bool:
         return not self.DATABASE_URL
 

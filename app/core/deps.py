@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
 from app.core.config import Settings
 from app.core.ratelimit import ReadBudget
+from app.core.time import local_today
 
 
 def get_settings(request: Request) -> Settings:
@@ -21,6 +23,14 @@ def get_read_budget(request: Request) -> ReadBudget:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_today(settings: SettingsDep) -> date:
+    """Today in the archive's zone: the day due dates and "overdue" are counted in."""
+    return local_today(settings.zone)
+
+
+TodayDep = Annotated[date, Depends(get_today)]
 ReadBudgetDep = Annotated[ReadBudget, Depends(get_read_budget)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 Limit = Annotated[int, Query(ge=1, le=500)]

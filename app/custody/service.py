@@ -1,5 +1,8 @@
 """Custody operations. Each one: take the log lock, load and check, change, append one event
-per carrier, all in the caller's transaction. An illegal move raises a 409 sentence."""
+per carrier, all in the caller's transaction. An illegal move raises a 409 sentence.
+
+``today`` is the archive's day (app.core.time.local_today), worked out by the caller: due and
+expected dates are checked against it and a refusal counts a loan's days overdue from it."""
 
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ def _load(session: Session, label: str) -> Carrier:
     return carrier_service.get_by_label(session=session, label=label, for_update=True)
 
 
-def _require(session: Session, carrier: Carrier, action: Action) -> None:
+def _require(session: Session, carrier: Carrier, action: Action, today: date) -> None:
     """Refuse (409) a move the transition table does not allow from the carrier's state."""
     move = transitions.MOVES[action]
     who = carrier_service.name_phrase(carrier)
@@ -49,7 +52,7 @@ def _require(session: Session, carrier: Carrier, action: Action) -> None:
         )
     if not transitions.state_allows(action, carrier.status):
         sentence = carrier_service.state_phrase(
-            carrier_service.snapshot(session=session, carrier=carrier)
+            carrier_service.snapshot(session=session, carrier=carrier), today=today
         )
         raise ConflictError(
             "{sentence} It cannot be {doing} now.",
@@ -85,10 +88,11 @@ def store(
     principal: Principal,
     label: str,
     store_in: schemas.Store,
+    today: date,
     context: Mapping[str, Any] | None = None,
 ) -> Carrier:
     carrier = _load(session, label)
-    _require(session, carrier, Action.STORE)
+    _require(session, carrier, Action.STORE, today)
     place = location_service.get_by_code(session=session, code=store_in.location)
     previous = carrier.current_location_id
     carrier.status, carrier.current_location_id = CarrierStatus.IN_STORAGE.value, id_of(place)
@@ -107,10 +111,10 @@ def check_out(
     label: str,
     checkout_in: schemas.CheckOut,
     settings: Settings,
+    today: date,
 ) -> Carrier:
     site = site_service.current(session=session, settings=settings)
     site_service.require_purpose(site, checkout_in.purpose)
-    today = utcnow().date()
     due_on = checkout_in.due_on or today + timedelta(days=settings.DEFAULT_LOAN_DAYS)
     # Only the system (back-filling loans from a paper ledger) may enter a past due date.
     if due_on < today and principal.kind != "system":
@@ -121,7 +125,7 @@ def check_out(
             days=settings.MAX_LOAN_DAYS,
         )
     carrier = _load(session, label)
-    _require(session, carrier, Action.CHECKOUT)
+    _require(session, carrier, Action.CHECKOUT, today)
     borrower = borrower_service.get(session=session, borrower_id=checkout_in.borrower_id)
     approver = _approver(session, principal, checkout_in, site.approval_purposes)
     loan = Loan(
@@ -187,10 +191,11 @@ def return_carrier(
     principal: Principal,
     label: str,
     return_in: schemas.Return,
+    today: date,
     context: Mapping[str, Any] | None = None,
 ) -> Carrier:
     carrier = _load(session, label)
-    _require(session, carrier, Action.RETURN)
+    _require(session, carrier, Action.RETURN, today)
     loan = open_loan(session=session, carrier_id=id_of(carrier))
     code = return_in.location
     if code:
@@ -203,7 +208,7 @@ def return_carrier(
     overdue_days = 0
     if loan is not None:
         loan.returned_at = now
-        overdue_days = max(0, (now.date() - loan.due_on).days)
+        overdue_days = max(0, (today - loan.due_on).days)
         session.add(loan)
     carrier.status, carrier.current_location_id = CarrierStatus.IN_STORAGE.value, id_of(place)
     _log(
@@ -218,7 +223,9 @@ def return_carrier(
     return carrier
 
 
-def dispatch(*, session: Session, principal: Principal, dispatch_in: schemas.Dispatch) -> Transfer:
+def dispatch(
+    *, session: Session, principal: Principal, dispatch_in: schemas.Dispatch, today: date
+) -> Transfer:
     audit_service.lock_head(session)
     if len(set(dispatch_in.labels)) != len(dispatch_in.labels):
         raise InvalidInputError("A carrier is listed twice in this dispatch.")
@@ -226,7 +233,7 @@ def dispatch(*, session: Session, principal: Principal, dispatch_in: schemas.Dis
     to = location_service.get_by_code(session=session, code=dispatch_in.to_location)
     sources = {c.current_location_id for c in carriers}
     for carrier in carriers:
-        _require(session, carrier, Action.DISPATCH)
+        _require(session, carrier, Action.DISPATCH, today)
         if carrier.current_location_id == to.id:
             raise ConflictError(
                 "{carrier} is already at {path}.",
@@ -236,7 +243,7 @@ def dispatch(*, session: Session, principal: Principal, dispatch_in: schemas.Dis
         raise InvalidInputError(
             "One dispatch leaves from one place; these carriers are in several."
         )
-    if dispatch_in.expected_on and dispatch_in.expected_on < utcnow().date():
+    if dispatch_in.expected_on and dispatch_in.expected_on < today:
         raise InvalidInputError("The expected arrival date is in the past.")
     transfer = Transfer(
         from_location_id=sources.pop(),
@@ -327,6 +334,7 @@ def receive(
     principal: Principal,
     transfer_id: int,
     receive_in: schemas.Receive,
+    today: date,
     context: Mapping[str, Any] | None = None,
 ) -> Transfer:
     audit_service.lock_head(session)
@@ -353,7 +361,7 @@ def receive(
                 label=label, transfer_id=transfer_id,
             )
         carrier, item = open_items[label]
-        _require(session, carrier, Action.RECEIVE)
+        _require(session, carrier, Action.RECEIVE, today)
         item.closed_at = now
         session.add(item)
         carrier.status, carrier.current_location_id = CarrierStatus.IN_STORAGE.value, id_of(to)
@@ -362,10 +370,10 @@ def receive(
 
 
 def report_missing(
-    *, session: Session, principal: Principal, label: str, missing_in: schemas.Missing
+    *, session: Session, principal: Principal, label: str, missing_in: schemas.Missing, today: date
 ) -> Carrier:
     carrier = _load(session, label)
-    _require(session, carrier, Action.MISSING)
+    _require(session, carrier, Action.MISSING, today)
     previous = carrier.status
     carrier.status = CarrierStatus.MISSING.value
     _log(session, principal, "missing", carrier, {"was": previous, "note": missing_in.note})
@@ -378,10 +386,11 @@ def report_found(
     principal: Principal,
     label: str,
     found_in: schemas.Found,
+    today: date,
     context: Mapping[str, Any] | None = None,
 ) -> Carrier:
     carrier = _load(session, label)
-    _require(session, carrier, Action.FOUND)
+    _require(session, carrier, Action.FOUND, today)
     place = location_service.get_by_code(session=session, code=found_in.location)
     now = utcnow()
     # A carrier found again is back in the archive's hands: any loan or transfer ends here.
@@ -411,18 +420,20 @@ def report_found(
 
 
 def set_hold(
-    *, session: Session, principal: Principal, label: str, reason: str, hold: bool
+    *, session: Session, principal: Principal, label: str, reason: str, hold: bool, today: date
 ) -> Carrier:
     carrier = _load(session, label)
-    _require(session, carrier, Action.HOLD if hold else Action.RELEASE)
+    _require(session, carrier, Action.HOLD if hold else Action.RELEASE, today)
     carrier.legal_hold = hold
     _log(session, principal, "legal_hold" if hold else "release", carrier, {"reason": reason})
     return carrier
 
 
-def retire(*, session: Session, principal: Principal, label: str, reason: str) -> Carrier:
+def retire(
+    *, session: Session, principal: Principal, label: str, reason: str, today: date
+) -> Carrier:
     carrier = _load(session, label)
-    _require(session, carrier, Action.RETIRE)
+    _require(session, carrier, Action.RETIRE, today)
     # Every study must be on a verified successor or complete in the PACS (docs/integrity.md).
     ensure_retirable(session=session, carrier=carrier)
     carrier.status = CarrierStatus.RETIRED.value

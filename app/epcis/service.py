@@ -153,7 +153,7 @@ def make_filter(
             "Name a carrier, a campaign or a date range (since, until): "
             "the whole log is not exported at once."
         )
-    zone = ZoneInfo(settings.TIMEZONE)
+    zone = settings.zone
     start = parse_bound(since, name="since", zone=zone, end=False) if since else None
     stop = parse_bound(until, name="until", zone=zone, end=True) if until else None
     if start is not None and stop is not None and stop <= start:
@@ -214,7 +214,7 @@ class _Names:
 
     def __init__(self, settings: Settings) -> None:
         self.public_url = settings.PUBLIC_URL.rstrip("/")
-        self.zone = ZoneInfo(settings.TIMEZONE)
+        self.zone = settings.zone
 
     def carrier(self, label: str) -> str:
         return carrier_uri(self.public_url, label)

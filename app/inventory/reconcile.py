@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, NamedTuple, Protocol
 
 from sqlmodel import Session, col, func, select
@@ -359,10 +359,10 @@ def report_csv(report: Report) -> str:
 
 
 def resolve(
-    *, session: Session, principal: Principal, campaign: Campaign, resolve_in: Resolve
+    *, session: Session, principal: Principal, campaign: Campaign, resolve_in: Resolve, today: date
 ) -> ReportItem:
     """Settle one carrier's finding with the custody move it offers; each is logged, with the
-    campaign in its payload."""
+    campaign in its payload. ``today``: the archive's day (app.custody.service)."""
     query = (
         select(Sighting, Carrier)
         .join(Carrier, col(Carrier.id) == col(Sighting.carrier_id))
@@ -388,6 +388,7 @@ def resolve(
         tree.code(sighting.shelf_id) or "",
         tree,
         {"campaign_id": campaign.id, "resolution": resolve_in.action.value},
+        today,
     )
     sighting.resolution, sighting.resolved_at = resolve_in.action.value, utcnow()
     session.add(sighting)
@@ -413,6 +414,7 @@ def _correct(
     shelf: str,
     tree: Tree,
     context: dict[str, object],
+    today: date,
 ) -> None:
     """The custody moves that settle a finding; ``shelf`` is where the carrier was read."""
     label = carrier.label
@@ -423,6 +425,7 @@ def _correct(
             principal=principal,
             label=label,
             store_in=custody_schemas.Store(location=code, home=home),
+            today=today,
             context=context,
         )
 
@@ -438,6 +441,7 @@ def _correct(
             principal=principal,
             label=label,
             return_in=custody_schemas.Return(location=shelf),
+            today=today,
             context=context,
         )
     else:
@@ -453,6 +457,7 @@ def _correct(
                 principal=principal,
                 transfer_id=id_of(transit[0]),
                 receive_in=custody_schemas.Receive(labels=[label]),
+                today=today,
                 context=context,
             )
         else:  # ResolveAction.FOUND
@@ -461,6 +466,7 @@ def _correct(
                 principal=principal,
                 label=label,
                 found_in=custody_schemas.Found(location=shelf),
+                today=today,
                 context=context,
             )
         # Received (at the transfer's destination) or found: now in storage where it was read.

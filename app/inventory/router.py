@@ -8,7 +8,7 @@ from fastapi.responses import Response
 
 from app.auth.deps import require
 from app.core.db import ReadSessionDep, SessionDep
-from app.core.deps import ReadBudgetDep, SettingsDep
+from app.core.deps import ReadBudgetDep, SettingsDep, TodayDep
 from app.core.openapi import errors
 from app.core.principal import Principal
 from app.core.validation import MAX_INT
@@ -114,12 +114,20 @@ def read_report_csv(session: ReadSessionDep, _: Reader, campaign_id: CampaignId)
 
 @router.post("/campaigns/{campaign_id}/resolve", response_model=ReportItem)
 def resolve_finding(
-    session: SessionDep, principal: Manager, campaign_id: CampaignId, resolve_in: Resolve
+    session: SessionDep,
+    today: TodayDep,
+    principal: Manager,
+    campaign_id: CampaignId,
+    resolve_in: Resolve,
 ) -> ReportItem:
     """Settle one carrier's finding: put back, new home, return, receive, found or store,
     each logged as the custody event it is, with the campaign in its payload."""
     return service.resolve(
-        session=session, principal=principal, campaign_id=campaign_id, resolve_in=resolve_in
+        session=session,
+        principal=principal,
+        campaign_id=campaign_id,
+        resolve_in=resolve_in,
+        today=today,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Table, null, update
@@ -189,12 +189,14 @@ report_csv = reconcile.report_csv
 
 
 def resolve(
-    *, session: Session, principal: Principal, campaign_id: int, resolve_in: Resolve
+    *, session: Session, principal: Principal, campaign_id: int, resolve_in: Resolve, today: date
 ) -> ReportItem:
+    """``today``: the archive's day, for the custody move's checks (app.custody.service)."""
     campaign = get_campaign(session=session, campaign_id=campaign_id, for_update=True)
     require_open(campaign)
     return reconcile.resolve(
-        session=session, principal=principal, campaign=campaign, resolve_in=resolve_in
+        session=session, principal=principal, campaign=campaign, resolve_in=resolve_in,
+        today=today,
     )
 
 

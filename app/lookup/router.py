@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query
 
 from app.auth.deps import require
 from app.core.db import SessionDep
-from app.core.deps import SettingsDep
+from app.core.deps import SettingsDep, TodayDep
 from app.core.principal import Principal
 from app.core.validation import QueryText
 from app.lookup import service
@@ -19,6 +19,7 @@ router = APIRouter(tags=["lookup"])
 def where_is(
     session: SessionDep,
     settings: SettingsDep,
+    today: TodayDep,
     principal: Annotated[Principal, Depends(require("lookup"))],
     q: QueryText,
     kind: QueryKind = QueryKind.AUTO,
@@ -32,5 +33,6 @@ def where_is(
         query=q,
         kind=kind,
         secret=settings.secret_key,
+        today=today,
         issuer=issuer,
     )

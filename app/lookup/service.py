@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlmodel import Session, col, select
 
 from app.audit import service as audit_service
@@ -114,9 +116,11 @@ def where(
     query: str,
     kind: QueryKind,
     secret: str,
+    today: date,
     issuer: str | None = None,
 ) -> WhereResult:
-    """``issuer`` narrows a patient ID to the patients of one issuer (IssuerOfPatientID)."""
+    """``issuer`` narrows a patient ID to the patients of one issuer (IssuerOfPatientID).
+    ``today``: the archive's day, which a hit's loan is overdue against."""
     query = query.strip()
     if not query:
         raise InvalidInputError(
@@ -135,7 +139,7 @@ def where(
     others = _other_copies(session, carriers)
     hits = [
         WhereHit(
-            carrier=carrier_service.public_view(snaps[id_of(c)]),
+            carrier=carrier_service.public_view(snaps[id_of(c)], today=today),
             other_copies=others.get(id_of(c), []),
         )
         for c in carriers

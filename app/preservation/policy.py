@@ -10,7 +10,7 @@ drive that reads its generation is still in service).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -89,12 +89,13 @@ def retention_until(
 def verification_reasons(
     *,
     kind: str,
-    last_verified: datetime | None,
+    last_verified: date | None,
     returned_since: bool,
     today: date,
     policy: PreservationPolicy,
 ) -> list[str]:
-    """Why a carrier with a manifest is due for a full read-verify (empty: not due)."""
+    """Why a carrier with a manifest is due for a full read-verify (empty: not due).
+    ``last_verified`` is the day of the latest good verification in the site's zone."""
     reasons = []
     if last_verified is None:
         reasons.append("never verified since it was written or imported")
@@ -103,10 +104,10 @@ def verification_reasons(
     if kind in LTO_READERS:
         reasons += _tape_reasons(kind, today, policy)
     elif last_verified is not None:
-        due = add_years(last_verified.date(), policy.VERIFY_OPTICAL_YEARS)
+        due = add_years(last_verified, policy.VERIFY_OPTICAL_YEARS)
         if due <= today:
             reasons.append(
-                f"last verified {last_verified.date().isoformat()}, more than "
+                f"last verified {last_verified.isoformat()}, more than "
                 f"{policy.VERIFY_OPTICAL_YEARS} years ago"
             )
     return reasons

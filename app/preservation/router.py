@@ -11,9 +11,8 @@ from fastapi.responses import PlainTextResponse
 from app.auth.deps import require
 from app.carriers import service as carrier_service
 from app.core.db import ReadSessionDep, SessionDep
-from app.core.deps import SettingsDep
+from app.core.deps import SettingsDep, TodayDep
 from app.core.principal import Principal
-from app.core.time import utcnow
 from app.core.validation import LabelPath
 from app.preservation import export, retirement, service
 from app.preservation.schemas import (
@@ -32,6 +31,8 @@ router = APIRouter(tags=["preservation"])
 @router.get("/preservation/verification-due", response_model=list[DueCarrierPublic])
 def read_verification_due(
     session: ReadSessionDep,
+    settings: SettingsDep,
+    today: TodayDep,
     _: Annotated[Principal, Depends(require("preservation.read"))],
 ) -> list[DueCarrierPublic]:
     """Carriers the verification policy says must be read again, with the reasons."""
@@ -43,7 +44,7 @@ def read_verification_due(
             last_verified=d.last_verified,
             reasons=d.reasons,
         )
-        for d in service.verification_due(session=session, today=utcnow().date())
+        for d in service.verification_due(session=session, today=today, zone=settings.zone)
     ]
 
 
@@ -101,6 +102,7 @@ def refresh_retention(
 @router.post("/carriers/{label}/destroy", response_model=DestructionPublic, status_code=201)
 def destroy(
     session: SessionDep,
+    today: TodayDep,
     principal: Annotated[Principal, Depends(require("preservation.destroy"))],
     label: LabelPath,
     destroy_in: DestroyIn,
@@ -112,7 +114,7 @@ def destroy(
         label=label,
         witness=destroy_in.witness,
         method=destroy_in.method,
-        today=utcnow().date(),
+        today=today,
     )
     return DestructionPublic(
         label=label,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -17,6 +18,7 @@ from app.carriers.schemas import CarrierStatus
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError, Phrase
 from app.core.ids import id_of
 from app.core.principal import Principal
+from app.core.time import local_date
 from app.media.models import FixityCheck, ManifestEntry, MediaIntake
 from app.preservation import retirement
 from app.preservation.copies import compare_copies
@@ -52,9 +54,10 @@ class DueCarrier:
 
 
 def verification_due(
-    *, session: Session, today: date, policy: PreservationPolicy | None = None
+    *, session: Session, today: date, zone: ZoneInfo, policy: PreservationPolicy | None = None
 ) -> list[DueCarrier]:
-    """Carriers with a manifest that the verification policy says must be read again."""
+    """Carriers with a manifest that the verification policy says must be read again.
+    ``today`` and a verification's day are days in ``zone``, the site's."""
     policy = policy or PreservationPolicy()
     last_ok = (
         select(FixityCheck.carrier_id, func.max(FixityCheck.checked_at).label("at"))
@@ -86,17 +89,16 @@ def verification_due(
     due = []
     for carrier, last_verified, back_at in rows:
         returned = back_at is not None and (last_verified is None or back_at > last_verified)
+        verified_on = local_date(last_verified, zone) if last_verified else None
         reasons = verification_reasons(
             kind=carrier.kind,
-            last_verified=last_verified,
+            last_verified=verified_on,
             returned_since=returned,
             today=today,
             policy=policy,
         )
         if reasons:
-            due.append(
-                DueCarrier(carrier, last_verified.date() if last_verified else None, reasons)
-            )
+            due.append(DueCarrier(carrier, verified_on, reasons))
     return due
 
 

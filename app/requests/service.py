@@ -27,7 +27,7 @@ from app.core.errors import ConflictError, ForbiddenError, InvalidInputError, No
 from app.core.ids import id_of
 from app.core.permissions import allowed
 from app.core.principal import Principal
-from app.core.time import utcnow
+from app.core.time import local_today, utcnow
 from app.core.validation import is_label
 from app.custody import schemas as custody_schemas
 from app.custody import service as custody_service
@@ -64,7 +64,8 @@ def create(
     site_service.require_purpose(
         site_service.current(session=session, settings=settings), request_in.purpose
     )
-    if request_in.needed_on < utcnow().date():
+    # needed_on is a day in the archive's zone: so is the today it must not be before.
+    if request_in.needed_on < local_today(settings.zone):
         raise InvalidInputError("The date the carrier is needed by is in the past.")
     audit_service.lock_head(session)
     carrier = _resolve(session, request_in.carrier)
@@ -223,7 +224,8 @@ def fulfil(
         approver=fulfil_in.approver,
     )
     custody_service.check_out(session=session, principal=principal, label=carrier.label,
-                              checkout_in=checkout_in, settings=settings)
+                              checkout_in=checkout_in, settings=settings,
+                              today=local_today(settings.zone))
     loan = custody_service.open_loan(session=session, carrier_id=id_of(carrier))
     request.state, request.closed_at = RequestState.FULFILLED.value, utcnow()
     request.closed_by_id, request.loan_id = principal.user_id, loan.id if loan else None

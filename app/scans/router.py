@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from app.auth.deps import require
-from app.core.deps import ReadBudgetDep
+from app.core.deps import ReadBudgetDep, TodayDep
 from app.core.openapi import errors
 from app.core.principal import Principal
 from app.core.writer import WriterDep
@@ -19,6 +19,7 @@ router = APIRouter(prefix="/scans", tags=["scans"])
 async def post_scans(
     writer: WriterDep,
     budget: ReadBudgetDep,
+    today: TodayDep,
     principal: Annotated[Principal, Depends(require("scans.ingest"))],
     batch: ScanBatch,
 ) -> ScanResults:
@@ -30,6 +31,6 @@ async def post_scans(
     """
     budget.take(principal, len(batch.reads))
     results: ScanResults = await writer.run_together(
-        service.ingest_together, (principal, batch.reads)
+        service.ingest_together, (principal, batch.reads, today)
     )
     return results

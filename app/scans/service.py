@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert
@@ -32,8 +32,9 @@ from app.scans.schemas import Outcome, ScanCarrier, ScanRead, ScanResult, ScanRe
 from app.stations.models import Station
 from app.tags import service as tag_service
 
-# One station's request: who sent it and its reads.
-Request = tuple[Principal, list[ScanRead]]
+# One station's request: who sent it, its reads, and the archive's day as its router saw it
+# (app.core.time.local_today): a lent carrier's answer counts days overdue from it.
+Request = tuple[Principal, list[ScanRead], date]
 
 
 @dataclass
@@ -44,8 +45,10 @@ class _Fresh:
     entry: audit_service.Entry | None
 
 
-def ingest(*, session: Session, principal: Principal, reads: list[ScanRead]) -> ScanResults:
-    return ingest_together(session, [(principal, reads)])[0]
+def ingest(
+    *, session: Session, principal: Principal, reads: list[ScanRead], today: date
+) -> ScanResults:
+    return ingest_together(session, [(principal, reads, today)])[0]
 
 
 def ingest_together(session: Session, requests: list[Request]) -> list[ScanResults]:
@@ -53,15 +56,15 @@ def ingest_together(session: Session, requests: list[Request]) -> list[ScanResul
     audit_service.lock_head(session)
     now = utcnow()
     stations = _stations(session, requests)
-    every_read = [read for _, reads in requests for read in reads]
+    every_read = [read for _, reads, _ in requests for read in reads]
     answered = _already_stored(session, requests)
     facts = _Facts.load(session, every_read)
     answers: list[ScanResults] = []
     sightings: list[carrier_service.Seen] = []
-    for principal, reads in requests:
+    for principal, reads, today in requests:
         assert principal.station_id is not None and principal.location_id is not None
         station = stations[principal.station_id]
-        resolve = _Resolver.at(session, facts, principal, station, now)
+        resolve = _Resolver.at(session, facts, principal, station, now, today)
         results: list[ScanResult] = []
         fresh: list[_Fresh] = []
         for read in reads:
@@ -141,6 +144,7 @@ class _Resolver:
 
     facts: _Facts
     principal: Principal
+    today: date
     # The shelf whose tag the station read last, while it holds (SHELF_CONTEXT), and its path.
     shelf_id: int | None
     shelf_set_at: datetime | None
@@ -156,6 +160,7 @@ class _Resolver:
         principal: Principal,
         station: Station,
         now: datetime,
+        today: date,
     ) -> _Resolver:
         shelf = None
         if station.shelf_id and station.shelf_set_at and now - station.shelf_set_at < SHELF_CONTEXT:
@@ -163,6 +168,7 @@ class _Resolver:
         return cls(
             facts,
             principal,
+            today,
             shelf.id if shelf else None,
             station.shelf_set_at if shelf else None,
             shelf.path if shelf else None,
@@ -180,7 +186,7 @@ class _Resolver:
             where = self.shelf_id or self.principal.location_id
             entry, seen = _seen_entry(where, snap, read, received_at, clock_wrong)
             self.seen.append(seen)
-            return _seen(read, snap, self.shelf_path), entry
+            return _seen(read, snap, self.shelf_path, self.today), entry
         if uid in facts.places:
             # A shelf tag: the carriers read next are seen on this shelf (a handheld sweeping).
             place = facts.places[uid]
@@ -233,7 +239,7 @@ def _note_station(
 
 
 def _stations(session: Session, requests: list[Request]) -> dict[int, Station]:
-    ids = {principal.station_id for principal, _ in requests}
+    ids = {principal.station_id for principal, _, _ in requests}
     found = session.exec(select(Station).where(col(Station.id).in_(ids))).all()
     return {id_of(station): station for station in found}
 
@@ -252,11 +258,11 @@ def _normalised(reads: list[ScanRead]) -> dict[str, str | AppError]:
 def _already_stored(session: Session, requests: list[Request]) -> dict[tuple[object, ...], str]:
     """Stored answers of reads already delivered, by ("e", event id) and ("s", station id,
     sequence)."""
-    event_ids = [str(r.event_id) for _, reads in requests for r in reads]
+    event_ids = [str(r.event_id) for _, reads, _ in requests for r in reads]
     by_station = [
         (col(Scan.station_id) == principal.station_id)
         & col(Scan.station_seq).in_([r.station_seq for r in reads])
-        for principal, reads in requests
+        for principal, reads, _ in requests
     ]
     query = select(Scan).where(or_(col(Scan.event_id).in_(event_ids), *by_station))
     found: dict[tuple[object, ...], str] = {}
@@ -304,11 +310,13 @@ def _answer(
     )
 
 
-def _seen(read: ScanRead, snap: carrier_service.Snapshot, shelf_path: str | None) -> ScanResult:
+def _seen(
+    read: ScanRead, snap: carrier_service.Snapshot, shelf_path: str | None, today: date
+) -> ScanResult:
     """A carrier read at a desk says its state; read on a shelf (a handheld just read the
     shelf's tag), it also says when it belongs on another one."""
     carrier = snap.carrier
-    sentence = carrier_service.state_sentence(snap)
+    sentence = carrier_service.state_sentence(snap, today=today)
     place = snap.place.path
     on_shelf = shelf_path is not None and (
         place == shelf_path or place.startswith(shelf_path + location_service.PATH_SEPARATOR)

@@ -9,6 +9,7 @@ from app.auth.deps import require
 from app.carriers import service as carrier_service
 from app.carriers.schemas import CarrierPublic
 from app.core.db import SessionDep
+from app.core.deps import TodayDep
 from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.validation import DicomUidPath, LabelPath, check_dicom_uid
@@ -53,6 +54,7 @@ def read_study(
 @router.post("/carriers/{label}/studies", response_model=CarrierPublic)
 def link_studies(
     session: SessionDep,
+    today: TodayDep,
     principal: Annotated[Principal, Depends(require("carriers.register"))],
     label: LabelPath,
     link_in: StudyLink,
@@ -60,4 +62,4 @@ def link_studies(
     """Record studies held on the carrier (created or updated by StudyInstanceUID)."""
     carrier = carrier_service.get_by_label(session=session, label=label)
     service.link(session=session, principal=principal, carrier=carrier, studies=link_in.studies)
-    return carrier_service.to_public(session=session, carrier=carrier)
+    return carrier_service.to_public(session=session, carrier=carrier, today=today)

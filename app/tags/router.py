@@ -8,7 +8,7 @@ from app.auth.deps import require
 from app.carriers import service as carrier_service
 from app.carriers.schemas import CarrierPublic
 from app.core.db import SessionDep
-from app.core.deps import SettingsDep
+from app.core.deps import SettingsDep, TodayDep
 from app.core.principal import Principal
 from app.core.validation import IdPath, LabelPath
 from app.custody.transitions import Action
@@ -22,24 +22,26 @@ StationSelf = Annotated[Principal, Depends(require("stations.self"))]
 @router.post("/carriers/{label}/tag", name=Action.TAG, response_model=CarrierPublic)
 def bind_tag(
     session: SessionDep,
+    today: TodayDep,
     principal: Annotated[Principal, Depends(require("tags.bind"))],
     label: LabelPath,
     bind_in: TagBind,
 ) -> CarrierPublic:
     """Bind a tag to the carrier; a carrier that had a tag is relabelled (history kept)."""
     carrier = service.bind(session=session, principal=principal, label=label, bind_in=bind_in)
-    return carrier_service.to_public(session=session, carrier=carrier)
+    return carrier_service.to_public(session=session, carrier=carrier, today=today)
 
 
 @router.delete("/carriers/{label}/tag", name="untag", response_model=CarrierPublic)
 def unbind_tag(
     session: SessionDep,
+    today: TodayDep,
     principal: Annotated[Principal, Depends(require("tags.bind"))],
     label: LabelPath,
 ) -> CarrierPublic:
     """Take the tag off the carrier (the tag may then label another); the history is kept."""
     carrier = service.unbind(session=session, principal=principal, label=label)
-    return carrier_service.to_public(session=session, carrier=carrier)
+    return carrier_service.to_public(session=session, carrier=carrier, today=today)
 
 
 # A GET that writes: fetching a job whose tag was taken off its carrier ends that job.

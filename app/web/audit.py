@@ -258,7 +258,8 @@ def _log_read(session: Session, user: WebUser, f: LogFilter, count: int) -> None
 
 
 def _zone(request: Request) -> ZoneInfo:
-    return ZoneInfo(request.app.state.settings.TIMEZONE)
+    zone: ZoneInfo = request.app.state.settings.zone
+    return zone
 
 
 @router.get("/log", response_class=HTMLResponse)

@@ -30,10 +30,10 @@ from app.carriers.schemas import CarrierCreate, CarrierKind
 from app.core.announce import hub_for
 from app.core.config import Settings
 from app.core.db import ReadSessionDep, SessionDep, get_engine, read_only, session_scope
-from app.core.deps import SettingsDep
+from app.core.deps import SettingsDep, TodayDep
 from app.core.errors import InvalidInputError, NotFoundError
 from app.core.ids import id_of
-from app.core.time import utcnow
+from app.core.time import local_today
 from app.core.validation import Technology, is_label, looks_like_uid, normalise_uid
 from app.custody import schemas as custody_schemas
 from app.custody import service as custody_service
@@ -226,7 +226,9 @@ def _card_text(
 ) -> str:
     settings = request.app.state.settings
     site = site_service.current(session=session, settings=settings)
-    view = carrier_view(session, carrier_service.snapshot(session=session, carrier=carrier))
+    view = carrier_view(
+        session, carrier_service.snapshot(session=session, carrier=carrier), settings.zone
+    )
     allowed = next_actions(carrier.status, legal_hold=carrier.legal_hold)
     actions = [a for a in allowed if a in DESK_ACTIONS]
     # Every place and borrower, but only for a card whose forms offer them: a tap's card is
@@ -251,7 +253,7 @@ def _card_text(
         "borrowers": [b for b in borrowers if b.active],
         "purposes": site.purposes,
         "approval_purposes": site.approval_purposes,
-        "default_due": (utcnow() + timedelta(days=settings.DEFAULT_LOAN_DAYS)).date(),
+        "default_due": local_today(settings.zone) + timedelta(days=settings.DEFAULT_LOAN_DAYS),
         "basket": _basket(request),
         "with_basket": with_basket,
         "requested": request_service.waiting_for(session=session, carrier=carrier),
@@ -274,7 +276,8 @@ def _looked_up(session: Session, settings: Settings, user: WebUser, carrier: Car
     """A card shows patient IDs: outside a station's tap (which logs "seen") it is logged as a
     lookup by label, as the carrier page is."""
     lookup_service.where(session=session, principal=user.principal, query=carrier.label,
-                         kind=QueryKind.LABEL, secret=settings.secret_key)
+                         kind=QueryKind.LABEL, secret=settings.secret_key,
+                         today=local_today(settings.zone))
     return carrier
 
 
@@ -312,8 +315,8 @@ def card(
 
 @router.post("/carriers/{label}/checkout", response_class=HTMLResponse)
 def check_out(
-    request: Request, session: SessionDep, settings: SettingsDep, user: Clerk, _: Csrf,
-    label: str,
+    request: Request, session: SessionDep, settings: SettingsDep, today: TodayDep, user: Clerk,
+    _: Csrf, label: str,
     borrower: Annotated[str, Form(max_length=200)],
     purpose: Annotated[str, Form(max_length=16)],
     due_on: Annotated[str, Form(max_length=10)] = "",
@@ -323,7 +326,7 @@ def check_out(
     checkout_in = valid(custody_schemas.CheckOut, borrower_id=who, purpose=purpose,
                          due_on=due_on, approver=approver)
     carrier = custody_service.check_out(session=session, principal=user.principal, label=label,
-                                        checkout_in=checkout_in, settings=settings)
+                                        checkout_in=checkout_in, settings=settings, today=today)
     return _card(request, session, user, carrier, flash=i18n.gettext("Lent out."))
 
 
@@ -341,7 +344,7 @@ def _borrower_id(session: Session, typed: str) -> int:
 
 @router.post("/carriers/{label}/return", response_class=HTMLResponse)
 def return_carrier(
-    request: Request, session: SessionDep, user: Returner, _: Csrf, label: str,
+    request: Request, session: SessionDep, today: TodayDep, user: Returner, _: Csrf, label: str,
     location: Annotated[str, Form(max_length=32)] = "",
 ) -> HTMLResponse:
     carrier = carrier_service.get_by_label(session=session, label=label)
@@ -350,55 +353,57 @@ def return_carrier(
     ).code
     carrier = custody_service.return_carrier(
         session=session, principal=user.principal, label=label,
-        return_in=valid(custody_schemas.Return, location=code),
+        return_in=valid(custody_schemas.Return, location=code), today=today,
     )
     return _card(request, session, user, carrier, flash=i18n.gettext("Taken back."))
 
 
 @router.post("/carriers/{label}/store", response_class=HTMLResponse)
 def store(
-    request: Request, session: SessionDep, user: Storer, _: Csrf, label: str,
+    request: Request, session: SessionDep, today: TodayDep, user: Storer, _: Csrf, label: str,
     location: Annotated[str, Form(max_length=32)],
 ) -> HTMLResponse:
     carrier = custody_service.store(session=session, principal=user.principal, label=label,
-                                    store_in=valid(custody_schemas.Store, location=location))
+                                    store_in=valid(custody_schemas.Store, location=location),
+                                    today=today)
     return _card(request, session, user, carrier, flash=i18n.gettext("Put in storage."))
 
 
 @router.post("/carriers/{label}/missing", response_class=HTMLResponse)
 def report_missing(
-    request: Request, session: SessionDep, user: Tracer, _: Csrf, label: str,
+    request: Request, session: SessionDep, today: TodayDep, user: Tracer, _: Csrf, label: str,
     note: Annotated[str, Form(max_length=500)] = "",
 ) -> HTMLResponse:
     carrier = custody_service.report_missing(
         session=session, principal=user.principal, label=label,
-        missing_in=valid(custody_schemas.Missing, note=note),
+        missing_in=valid(custody_schemas.Missing, note=note), today=today,
     )
     return _card(request, session, user, carrier, flash=i18n.gettext("Reported missing."))
 
 
 @router.post("/carriers/{label}/found", response_class=HTMLResponse)
 def report_found(
-    request: Request, session: SessionDep, user: Tracer, _: Csrf, label: str,
+    request: Request, session: SessionDep, today: TodayDep, user: Tracer, _: Csrf, label: str,
     location: Annotated[str, Form(max_length=32)],
     note: Annotated[str, Form(max_length=500)] = "",
 ) -> HTMLResponse:
     carrier = custody_service.report_found(
         session=session, principal=user.principal, label=label,
-        found_in=valid(custody_schemas.Found, location=location, note=note),
+        found_in=valid(custody_schemas.Found, location=location, note=note), today=today,
     )
     return _card(request, session, user, carrier, flash=i18n.gettext("Recorded as found."))
 
 
 @router.post("/carriers/{label}/hold", response_class=HTMLResponse)
 def hold(
-    request: Request, session: SessionDep, user: HoldKeeper, _: Csrf, label: str,
+    request: Request, session: SessionDep, today: TodayDep, user: HoldKeeper, _: Csrf,
+    label: str,
     reason: Annotated[str, Form(max_length=500)],
     release: Annotated[bool, Form()] = False,
 ) -> HTMLResponse:
     checked = valid(custody_schemas.Hold, reason=reason)
     carrier = custody_service.set_hold(session=session, principal=user.principal, label=label,
-                                       reason=checked.reason, hold=not release)
+                                       reason=checked.reason, hold=not release, today=today)
     flash = i18n.gettext("Released from legal hold.") if release else i18n.gettext(
         "Put under legal hold."
     )
@@ -407,7 +412,8 @@ def hold(
 
 @router.post("/carriers/{label}/receive", response_class=HTMLResponse)
 def receive(
-    request: Request, session: SessionDep, user: Transferrer, _: Csrf, label: str
+    request: Request, session: SessionDep, today: TodayDep, user: Transferrer, _: Csrf,
+    label: str,
 ) -> HTMLResponse:
     carrier = carrier_service.get_by_label(session=session, label=label)
     snap = carrier_service.snapshot(session=session, carrier=carrier)
@@ -415,7 +421,7 @@ def receive(
         raise InvalidInputError(i18n.gettext("This carrier is not in transit."))
     custody_service.receive(session=session, principal=user.principal,
                             transfer_id=snap.transfer.id,
-                            receive_in=custody_schemas.Receive(labels=[label]))
+                            receive_in=custody_schemas.Receive(labels=[label]), today=today)
     return _card(request, session, user, carrier, flash=i18n.gettext("Received."))
 
 
@@ -435,7 +441,7 @@ def add_to_dispatch(
 
 @router.post("/dispatch", response_class=HTMLResponse)
 def dispatch(
-    request: Request, session: SessionDep, user: Transferrer, _: Csrf,
+    request: Request, session: SessionDep, today: TodayDep, user: Transferrer, _: Csrf,
     to_location: Annotated[str, Form(max_length=32)],
     seal_number: Annotated[str, Form(max_length=32)] = "",
     expected_on: Annotated[str, Form(max_length=10)] = "",
@@ -451,7 +457,7 @@ def dispatch(
     dispatch_in = valid(custody_schemas.Dispatch, labels=basket, to_location=to_location,
                          seal_number=seal_number, expected_on=expected_on)
     transfer = custody_service.dispatch(session=session, principal=user.principal,
-                                        dispatch_in=dispatch_in)
+                                        dispatch_in=dispatch_in, today=today)
     request.session["basket"] = []
     message = i18n.gettext(
         "Dispatched %(n)s carriers (transfer %(id)s).", n=len(basket), id=transfer.id

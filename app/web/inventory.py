@@ -17,9 +17,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from app.core.db import SessionDep
+from app.core.deps import TodayDep
 from app.core.errors import N_, AppError, NotFoundError
 from app.core.ids import id_of
-from app.core.time import utcnow
+from app.core.time import local_today, utcnow
 from app.core.validation import MAX_INT
 from app.inventory import service as inventory_service
 from app.inventory.models import Campaign
@@ -150,7 +151,7 @@ def _list_page(
     request: Request, session: SessionDep, user: WebUser, *, form: dict[str, str] | None = None,
     error: str | None = None, status_code: int = 200,
 ) -> HTMLResponse:
-    today = utcnow().date()
+    today = local_today(request.app.state.settings.zone)
     campaigns = [
         inventory_service.to_public(session=session, campaign=c)
         for c in inventory_service.list_campaigns(session=session)
@@ -259,7 +260,8 @@ def shelf_detail(
 
 @router.post("/{campaign_id}/resolve", response_class=HTMLResponse)
 def resolve(
-    request: Request, session: SessionDep, user: Manager, _: Csrf, campaign_id: CampaignId,
+    request: Request, session: SessionDep, today: TodayDep, user: Manager, _: Csrf,
+    campaign_id: CampaignId,
     label: Annotated[str, Form(max_length=16)],
     action: Annotated[str, Form(max_length=16)],
 ) -> Response:
@@ -268,7 +270,7 @@ def resolve(
     try:
         item = inventory_service.resolve(
             session=session, principal=user.principal, campaign_id=campaign_id,
-            resolve_in=valid(Resolve, label=label.upper(), action=action),
+            resolve_in=valid(Resolve, label=label.upper(), action=action), today=today,
         )
     except AppError as exc:
         if not request.headers.get("HX-Request"):
@@ -334,20 +336,21 @@ def _download(body: str, media_type: str, filename: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+# The files are named with the site's day (``today``), as the sheet shows its times.
 @router.get("/{campaign_id}/report.csv")
-def report_csv(session: SessionDep, user: Reader, campaign_id: CampaignId) -> Response:
+def report_csv(
+    session: SessionDep, today: TodayDep, user: Reader, campaign_id: CampaignId
+) -> Response:
     report = inventory_service.report(session=session, campaign_id=campaign_id)
     return _download(inventory_service.report_csv(report), "text/csv; charset=utf-8",
-                     f"inventory-{campaign_id}-{_stamp()}.csv")
+                     f"inventory-{campaign_id}-{today.isoformat()}.csv")
 
 
 @router.get("/{campaign_id}/report.json")
-def report_json(session: SessionDep, user: Reader, campaign_id: CampaignId) -> Response:
+def report_json(
+    session: SessionDep, today: TodayDep, user: Reader, campaign_id: CampaignId
+) -> Response:
     """The Report as the API gives it (``class``, not ``read_class``)."""
     report = inventory_service.report(session=session, campaign_id=campaign_id)
     return _download(report.model_dump_json(by_alias=True), "application/json",
-                     f"inventory-{campaign_id}-{_stamp()}.json")
-
-
-def _stamp() -> str:
-    return utcnow().date().isoformat()
+                     f"inventory-{campaign_id}-{today.isoformat()}.json")

@@ -4,6 +4,9 @@ legal holds, carriers that may hold the only copy, verification due) and a dashb
 Each list page costs a fixed number of queries, however long it is: one for its carriers (or
 the domain service that lists them), the snapshots' batched loads (their places included) and
 at most one more for the list's own facts (tests/app/web/test_lists.py counts them).
+
+Dates are days in the site's zone (Settings.zone), as the custody log shows its times: "today",
+what is overdue, and the day a moment (lent, dispatched, reported missing) fell on.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.errors import N_, NotFoundError
 from app.core.ids import id_of
-from app.core.time import utcnow
+from app.core.time import local_date, local_today
 from app.custody import service as custody_service
 from app.custody.models import Loan, Transfer, TransferItem
 from app.locations.models import Location
@@ -129,7 +132,8 @@ def _days(n: int) -> str:
     return ngettext("%(num)d day", "%(num)d days", n) if n > 0 else ""
 
 
-def _loans(session: Session, today: date) -> Table:
+def _loans(session: Session, zone: ZoneInfo) -> Table:
+    today = local_today(zone)
     query = (
         select(Carrier)
         .join(Loan, col(Loan.carrier_id) == col(Carrier.id))
@@ -147,13 +151,15 @@ def _loans(session: Session, today: date) -> Table:
             continue
         late = (today - loan.due_on).days
         table.rows.append(_row(snap, [
-            _holder(snap), term(PURPOSE_NAMES, loan.purpose), format_date(loan.out_at.date()),
+            _holder(snap), term(PURPOSE_NAMES, loan.purpose),
+            format_date(local_date(loan.out_at, zone)),
             format_date(loan.due_on), _days(late),
         ], late=late > 0))
     return table
 
 
-def _overdue(session: Session, today: date) -> Table:
+def _overdue(session: Session, zone: ZoneInfo) -> Table:
+    today = local_today(zone)
     found = custody_service.overdue_loans(session=session, today=today)
     snaps = carrier_service.snapshots(session=session, carriers=[c for c, _ in found])
     table = Table([gettext("Holder"), gettext("Due"), gettext("Overdue by")])
@@ -165,7 +171,8 @@ def _overdue(session: Session, today: date) -> Table:
     return table
 
 
-def _transfers(session: Session, today: date) -> Table:
+def _transfers(session: Session, zone: ZoneInfo) -> Table:
+    today = local_today(zone)
     query = select(Carrier).where(Carrier.status == CarrierStatus.IN_TRANSIT.value)
     carriers = list(session.exec(query.order_by(col(Carrier.label))))
     snaps = carrier_service.snapshots(session=session, carriers=carriers)
@@ -183,7 +190,8 @@ def _transfers(session: Session, today: date) -> Table:
         late = (today - t.expected_on).days if t.expected_on else 0
         table.rows.append(_row(snap, [
             snap.destination.path if snap.destination else "?", t.seal_number or "",
-            format_date(t.dispatched_at.date()), format_date(t.expected_on), _days(late),
+            format_date(local_date(t.dispatched_at, zone)), format_date(t.expected_on),
+            _days(late),
         ], late=late > 0))
     return table
 
@@ -209,7 +217,7 @@ def _reason(event: CustodyEvent | None) -> str:
         return ""
 
 
-def _missing(session: Session, today: date) -> Table:
+def _missing(session: Session, zone: ZoneInfo) -> Table:
     query = select(Carrier).where(Carrier.status == CarrierStatus.MISSING.value)
     carriers = list(session.exec(query.order_by(col(Carrier.label))))
     snaps = carrier_service.snapshots(session=session, carriers=carriers)
@@ -218,13 +226,13 @@ def _missing(session: Session, today: date) -> Table:
     for c in carriers:
         since = events.get(id_of(c))
         table.rows.append(_row(snaps[id_of(c)], [
-            format_date(since.recorded_at.date()) if since else "",
-            where_words(snaps[id_of(c)], since.recorded_at if since else None),
+            format_date(local_date(since.recorded_at, zone)) if since else "",
+            where_words(snaps[id_of(c)], zone, since.recorded_at if since else None),
         ]))
     return table
 
 
-def _holds(session: Session, today: date) -> Table:
+def _holds(session: Session, zone: ZoneInfo) -> Table:
     query = select(Carrier).where(col(Carrier.legal_hold).is_(True))
     carriers = list(session.exec(query.order_by(col(Carrier.label))))
     snaps = carrier_service.snapshots(session=session, carriers=carriers)
@@ -233,13 +241,13 @@ def _holds(session: Session, today: date) -> Table:
     for c in carriers:
         since = events.get(id_of(c))
         table.rows.append(_row(snaps[id_of(c)], [
-            format_date(since.recorded_at.date()) if since else "", _reason(since),
-            where_words(snaps[id_of(c)]),
+            format_date(local_date(since.recorded_at, zone)) if since else "", _reason(since),
+            where_words(snaps[id_of(c)], zone),
         ]))
     return table
 
 
-def _at_risk(session: Session, today: date) -> Table:
+def _at_risk(session: Session, zone: ZoneInfo) -> Table:
     risks = pacs_service.at_risk(session=session)
     snaps = carrier_service.snapshots(session=session, carriers=[r.carrier for r in risks])
     table = Table([gettext("PACS checked"), gettext("Studies the PACS lacks"), gettext("Where")])
@@ -250,24 +258,26 @@ def _at_risk(session: Session, today: date) -> Table:
             absent=counts.get("absent", 0), partial=counts.get("partial", 0),
         )
         snap = snaps[id_of(r.carrier)]
-        table.rows.append(_row(snap, [format_date(r.checked_at.date()), lacks, where_words(snap)],
-                               late=True))
+        checked = format_date(local_date(r.checked_at, zone))
+        table.rows.append(_row(snap, [checked, lacks, where_words(snap, zone)], late=True))
     return table
 
 
-def _verification(session: Session, today: date) -> Table:
-    due = preservation_service.verification_due(session=session, today=today)
+def _verification(session: Session, zone: ZoneInfo) -> Table:
+    due = preservation_service.verification_due(
+        session=session, today=local_today(zone), zone=zone
+    )
     snaps = carrier_service.snapshots(session=session, carriers=[d.carrier for d in due])
     table = Table([gettext("Last verified"), gettext("Why"), gettext("Where")])
     for d in due:
         snap = snaps[id_of(d.carrier)]
         reasons = "; ".join(gettext(REASONS[r]) if r in REASONS else r for r in d.reasons)
         last = format_date(d.last_verified) if d.last_verified else gettext("never")
-        table.rows.append(_row(snap, [last, reasons, where_words(snap)]))
+        table.rows.append(_row(snap, [last, reasons, where_words(snap, zone)]))
     return table
 
 
-BUILDERS: dict[str, Callable[[Session, date], Table]] = {
+BUILDERS: dict[str, Callable[[Session, ZoneInfo], Table]] = {
     "loans": _loans,
     "overdue": _overdue,
     "transfers": _transfers,
@@ -279,10 +289,12 @@ BUILDERS: dict[str, Callable[[Session, date], Table]] = {
 
 
 @router.get("/lists/{name}", response_class=HTMLResponse)
-def list_page(request: Request, session: SessionDep, user: Watcher, name: str) -> HTMLResponse:
+def list_page(
+    request: Request, session: SessionDep, settings: SettingsDep, user: Watcher, name: str
+) -> HTMLResponse:
     if name not in BUILDERS:
         raise NotFoundError(gettext("There is no such list."))
-    table = BUILDERS[name](session, utcnow().date())
+    table = BUILDERS[name](session, settings.zone)
     context = {"name": name, "lists": LISTS, "intro": INTROS[name], "table": table}
     return render(request, "lists/list.html", context, user=user)
 
@@ -330,13 +342,13 @@ def _places(session: Session) -> list[tuple[str, int]]:
 
 def _activity(session: Session, zone: ZoneInfo) -> list[tuple[str, int]]:
     """Custody events per day of the last 30 days (days in the site's time zone)."""
-    today = utcnow().astimezone(zone).date()
+    today = local_today(zone)
     days = [today - timedelta(days=n) for n in range(29, -1, -1)]
     start = datetime.combine(days[0], time(), zone)
     query = select(CustodyEvent.recorded_at).where(
         col(CustodyEvent.recorded_at) >= start, col(CustodyEvent.action).in_(ACTIVITY)
     )
-    per_day = Counter(at.astimezone(zone).date() for at in session.exec(query))
+    per_day = Counter(local_date(at, zone) for at in session.exec(query))
     locale = Locale.parse(i18n.current())
     return [(format_skeleton("MMMd", day, locale=locale), per_day[day]) for day in days]
 
@@ -357,7 +369,7 @@ def _overdue_buckets(session: Session, today: date) -> list[tuple[str, int]]:
 def dashboard(
     request: Request, session: SessionDep, settings: SettingsDep, user: Watcher
 ) -> HTMLResponse:
-    today = utcnow().date()
+    today = local_today(settings.zone)
     by_status = dict(session.exec(
         select(Carrier.status, func.count()).group_by(col(Carrier.status))
     ).all())
@@ -368,7 +380,8 @@ def dashboard(
     manifests = _count(session, select(func.count(func.distinct(MediaIntake.carrier_id)))
                        .join(Carrier, col(Carrier.id) == col(MediaIntake.carrier_id))
                        .where(in_hand))
-    due = len(preservation_service.verification_due(session=session, today=today))
+    due = len(preservation_service.verification_due(session=session, today=today,
+                                                    zone=settings.zone))
     checked = _count(session, select(func.count(func.distinct(PacsCheck.carrier_id)))
                      .join(Carrier, col(Carrier.id) == col(PacsCheck.carrier_id))
                      .where(col(Carrier.status) != CarrierStatus.DESTROYED.value))
@@ -399,7 +412,7 @@ def dashboard(
         "overdue": charts.bars("overdue", gettext("Overdue loans by days overdue"), overdue),
         "activity": charts.columns(
             "activity", gettext("Custody events per day, last 30 days"),
-            _activity(session, ZoneInfo(settings.TIMEZONE)),
+            _activity(session, settings.zone),
         ),
         "fixity": charts.share(
             "fixity", gettext("Verified within policy"), within, held,

@@ -14,6 +14,7 @@ from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.errors import TooManyRequestsError, UnauthorizedError
 from app.core.ids import id_of
+from app.core.time import local_today
 from app.inventory import service as inventory_service
 from app.locations import service as location_service
 from app.lookup import service as lookup_service
@@ -165,6 +166,7 @@ def _where_page(
             query=q,
             kind=kind,
             secret=settings.secret_key,
+            today=local_today(settings.zone),
             issuer=issuer or None,
         )
         issuers = result.issuers
@@ -174,7 +176,7 @@ def _where_page(
             hits.append(
                 {
                     "hit": hit,
-                    "where": where_words(snap),
+                    "where": where_words(snap, settings.zone),
                     "status": status_name(hit.carrier.status),
                     "others": [
                         {"other": o, "status": status_name(o.status)} for o in hit.other_copies
@@ -211,10 +213,14 @@ def carrier_page(
         query=label.upper(),
         kind=QueryKind.LABEL,
         secret=settings.secret_key,
+        today=local_today(settings.zone),
     )
     carrier = carrier_service.get_by_label(session=session, label=label.upper())
     view = carrier_view(
-        session, carrier_service.snapshot(session=session, carrier=carrier), history=None
+        session,
+        carrier_service.snapshot(session=session, carrier=carrier),
+        settings.zone,
+        history=None,
     )
     seen = sightings(session, id_of(carrier)) if user.may("inventory.read") else []
     context = {"card": view, "sightings": seen, "class_names": CLASS_NAMES}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -88,7 +87,7 @@ def render_text(
     user: WebUser | None = None,
 ) -> str:
     settings = request.app.state.settings
-    zone = ZoneInfo(settings.TIMEZONE)
+    zone = settings.zone
     env: Environment = request.app.state.templates
     return env.get_template(template).render(
         request=request,

@@ -15,7 +15,7 @@ from app.carriers.models import Carrier
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.errors import N_
-from app.core.time import utcnow
+from app.core.time import local_today, utcnow
 from app.requests import service as request_service
 from app.requests.schemas import Fulfil, RequestCreate
 from app.site import service as site_service
@@ -51,7 +51,7 @@ def mine(
         "states": STATE_NAMES,
         "purposes": site.purposes,
         "carrier": carrier,
-        "tomorrow": (utcnow() + timedelta(days=1)).date(),
+        "tomorrow": local_today(settings.zone) + timedelta(days=1),
         "may_fulfil": user.may("requests.fulfil"),
         "waiting": sum(len(g.lines) for g in pull),
         "flash": flash.take(request),

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
@@ -18,7 +19,7 @@ from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
 from app.carriers.schemas import CarrierStatus
 from app.core.errors import N_
-from app.core.time import utcnow
+from app.core.time import local_date, local_today
 from app.studies.models import CarrierStudy, Study
 from app.web.i18n import format_date, gettext, ngettext
 
@@ -151,19 +152,22 @@ class CarrierView:
         return self.snap.carrier.legal_hold
 
 
-def where_words(snap: carrier_service.Snapshot, since: datetime | None = None) -> str:
+def where_words(
+    snap: carrier_service.Snapshot, zone: ZoneInfo, since: datetime | None = None
+) -> str:
     """Where the carrier is, in plain words. A carrier that is lent, in transit or missing
-    never shows its shelf as where it is."""
+    never shows its shelf as where it is. Its dates are days in ``zone`` (the site's), as the
+    custody log beside it shows its times."""
     status = CarrierStatus(snap.carrier.status)
     if status is CarrierStatus.CHECKED_OUT and snap.loan is not None:
         holder = snap.borrower.name if snap.borrower else "?"
         text = gettext(
             "Lent to %(holder)s since %(since)s, due %(due)s.",
             holder=holder,
-            since=format_date(snap.loan.out_at.date()),
+            since=format_date(local_date(snap.loan.out_at, zone)),
             due=format_date(snap.loan.due_on),
         )
-        late = (utcnow().date() - snap.loan.due_on).days
+        late = (local_today(zone) - snap.loan.due_on).days
         if late > 0:
             text += " " + ngettext("Overdue by %(num)d day.", "Overdue by %(num)d days.", late)
         return text
@@ -171,7 +175,7 @@ def where_words(snap: carrier_service.Snapshot, since: datetime | None = None) -
         text = gettext(
             "In transit to %(to)s since %(since)s.",
             to=snap.destination.path,
-            since=format_date(snap.transfer.dispatched_at.date()),
+            since=format_date(local_date(snap.transfer.dispatched_at, zone)),
         )
         if snap.transfer.seal_number:
             text += " " + gettext("Seal %(seal)s.", seal=snap.transfer.seal_number)
@@ -179,14 +183,14 @@ def where_words(snap: carrier_service.Snapshot, since: datetime | None = None) -
     if status is CarrierStatus.MISSING:
         seen = snap.carrier.last_seen_at
         text = (
-            gettext("Missing since %(since)s.", since=format_date(since.date()))
+            gettext("Missing since %(since)s.", since=format_date(local_date(since, zone)))
             if since
             else gettext("Missing.")
         )
         if seen:
             text += " " + gettext(
                 "Last seen on %(date)s at %(place)s.",
-                date=format_date(seen.date()),
+                date=format_date(local_date(seen, zone)),
                 place=snap.place.path,
             )
         return text
@@ -200,8 +204,9 @@ def where_words(snap: carrier_service.Snapshot, since: datetime | None = None) -
 
 
 def carrier_view(
-    session: Session, snap: carrier_service.Snapshot, *, history: int | None = 5
+    session: Session, snap: carrier_service.Snapshot, zone: ZoneInfo, *, history: int | None = 5
 ) -> CarrierView:
+    """The card of ``snap``'s carrier; ``zone`` is the site's (Settings.zone)."""
     carrier = snap.carrier
     missing_since = None
     events = _events(session, carrier.id, history)
@@ -210,14 +215,14 @@ def carrier_view(
     set_text = _part(carrier) if carrier.set_total else None
     overdue = 0
     if snap.loan is not None:
-        overdue = max(0, (utcnow().date() - snap.loan.due_on).days)
+        overdue = max(0, (local_today(zone) - snap.loan.due_on).days)
     return CarrierView(
         snap=snap,
         label=carrier.label,
         kind=carrier.kind,
         status=carrier.status,
         status_text=status_name(carrier.status),
-        where=where_words(snap, missing_since),
+        where=where_words(snap, zone, missing_since),
         set_text=set_text,
         overdue_days=overdue,
         studies=_studies(session, carrier.id),

@@ -37,7 +37,7 @@ from app.main import create_app
 from app.requests import service as request_service
 from app.requests.schemas import RequestCreate
 from app.users.models import User
-from tests.factories import World, make_carrier, study_in
+from tests.factories import World, make_carrier, site_today, study_in
 
 ROLES = ("clerk", "clinician", "auditor", "admin", "station", "anonymous")
 PUBLIC_ROUTES = {("POST", "/api/v1/auth/token")}
@@ -262,6 +262,7 @@ def path_values(world: World, engine: Engine, settings: Settings) -> dict[str, s
             session=session,
             principal=SYSTEM,
             dispatch_in=custody_schemas.Dispatch(labels=[label], to_location="VAULT"),
+            today=site_today(settings),
         )
         clinician = session.exec(select(User).where(User.username == "clinician")).one()
         asked = request_service.create(

@@ -33,6 +33,7 @@ from app.stations import service as station_service
 from app.stations.schemas import StationCreate
 from app.studies.models import CarrierStudy, Study
 from app.tags.models import Tag
+from tests.factories import site_today
 
 CHUNK = 20_000
 PER_SHELF = 200  # a real shelf holds tens to hundreds of carriers
@@ -269,6 +270,7 @@ def measure(
     clerk = Principal(kind="user", id=1, role=Role.CLERK)
     picks = [(i * 7919) % carriers + 1 for i in range(runs)]
     seq = itertools.count(1)
+    today = site_today()
 
     def scan(i: int) -> None:
         read = ScanRead(
@@ -279,7 +281,9 @@ def measure(
             read_at=datetime.now(UTC),
         )
         with session_scope(engine) as session:
-            scan_service.ingest(session=session, principal=principal, reads=[read])
+            scan_service.ingest(
+                session=session, principal=principal, reads=[read], today=today
+            )
 
     def where(
         kind: QueryKind, query: Callable[[int], str], issuer: str | None = None
@@ -292,6 +296,7 @@ def measure(
                     query=query(picks[i % runs]),
                     kind=kind,
                     secret=secret,
+                    today=today,
                     issuer=issuer,
                 )
 

@@ -8,12 +8,14 @@ as generated.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import schemathesis
 from schemathesis import Case, GenerationMode, HookContext
 
+from app.core.config import Settings
+from app.core.time import local_today
 from app.core.validation import UID_LENGTHS, Technology
 
 
@@ -30,8 +32,14 @@ def _dates_in_order(body: dict[str, Any], first: str, last: str) -> None:
         body[first], body[last] = body[last], body[first]
 
 
+def _today() -> date:
+    """The server's day: it checks due and needed-by dates in its zone (MEDIATRACK_TIMEZONE),
+    which is not UTC's day for part of every day (00:00-08:00 in Shanghai)."""
+    return local_today(Settings().zone)
+
+
 def _not_in_the_past(body: dict[str, Any], field: str) -> None:
-    today = datetime.now(UTC).date().isoformat()
+    today = _today().isoformat()
     if _is_date(body.get(field)) and body[field] < today:
         body[field] = today
 
@@ -39,7 +47,7 @@ def _not_in_the_past(body: dict[str, Any], field: str) -> None:
 def _loan_due(body: dict[str, Any]) -> None:
     """A loan is due from today up to 365 days on."""
     _not_in_the_past(body, "due_on")
-    last = (datetime.now(UTC).date() + timedelta(days=365)).isoformat()
+    last = (_today() + timedelta(days=365)).isoformat()
     if _is_date(body.get("due_on")) and body["due_on"] > last:
         body["due_on"] = last
 

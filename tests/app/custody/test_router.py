@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -11,10 +11,11 @@ from app.core.config import Settings
 from app.core.db import session_scope
 from app.core.principal import SYSTEM
 from app.custody import schemas, service
-from tests.factories import World, make_carrier
+from tests.factories import World, make_carrier, site_today
 from tests.support.statements import counting
 
-TODAY = date.today()
+# The site's day (MEDIATRACK_TIMEZONE), which the API counts due dates in.
+TODAY = site_today()
 
 
 def checkout(client: TestClient, world: World, label: str, **body: object) -> httpx.Response:
@@ -204,6 +205,7 @@ class TestOverdue:
                     due_on=TODAY - timedelta(days=3),
                 ),
                 settings=Settings(),
+                today=TODAY,
             )
         checkout(client, world, world.labels[1])
         r = client.get("/api/v1/overdue", headers=world.auth("clerk"))
@@ -218,21 +220,21 @@ class TestOverdue:
         def late(label: str, to: str) -> None:
             with session_scope(engine) as session:
                 service.check_out(
-                    session=session, principal=SYSTEM, label=label, settings=settings,
+                    session=session, principal=SYSTEM, label=label, settings=settings, today=TODAY,
                     checkout_in=schemas.CheckOut(borrower_id=world.borrower_id, purpose="TREAT",
                                                  due_on=TODAY - timedelta(days=2)),
                 )
                 service.return_carrier(session=session, principal=SYSTEM, label=label,
-                                       return_in=schemas.Return())
+                                       return_in=schemas.Return(), today=TODAY)
                 transfer = service.dispatch(
-                    session=session, principal=SYSTEM,
+                    session=session, principal=SYSTEM, today=TODAY,
                     dispatch_in=schemas.Dispatch(labels=[label], to_location=to))
                 # A dispatch cannot be given a past date: the courier is a day late.
                 transfer.expected_on = TODAY - timedelta(days=1)
             with session_scope(engine) as session:
                 service.check_out(
                     session=session, principal=SYSTEM, label=make_carrier(engine, f"L{label}"),
-                    settings=settings,
+                    settings=settings, today=TODAY,
                     checkout_in=schemas.CheckOut(borrower_id=world.borrower_id, purpose="TREAT",
                                                  due_on=TODAY - timedelta(days=3)),
                 )

@@ -35,7 +35,7 @@ from app.locations import service as location_service
 from app.main import create_app
 from app.tags import service as tag_service
 from app.tags.schemas import TagBind
-from tests.factories import World, make_carrier, tag_uid
+from tests.factories import World, make_carrier, site_today, tag_uid
 
 Try = Callable[[Session, str], object]
 
@@ -58,11 +58,12 @@ def _receive(session: Session, label: str) -> object:
         principal=SYSTEM,
         transfer_id=id_of(transfer),
         receive_in=schemas.Receive(labels=[label]),
+        today=site_today(),
     )
 
 
 def _tries(world: World, settings: Settings) -> dict[Action, Try]:
-    p = SYSTEM
+    p, today = SYSTEM, site_today(settings)
     return {
         Action.CHECKOUT: lambda s, label: service.check_out(
             session=s,
@@ -70,36 +71,42 @@ def _tries(world: World, settings: Settings) -> dict[Action, Try]:
             label=label,
             checkout_in=schemas.CheckOut(borrower_id=world.borrower_id, purpose="TREAT"),
             settings=settings,
+            today=today,
         ),
         Action.RETURN: lambda s, label: service.return_carrier(
-            session=s, principal=p, label=label, return_in=schemas.Return(location="SHELF1")
+            session=s, principal=p, label=label, return_in=schemas.Return(location="SHELF1"),
+            today=today,
         ),
         Action.RECEIVE: _receive,
         Action.FOUND: lambda s, label: service.report_found(
-            session=s, principal=p, label=label, found_in=schemas.Found(location="SHELF1")
+            session=s, principal=p, label=label, found_in=schemas.Found(location="SHELF1"),
+            today=today,
         ),
         Action.STORE: lambda s, label: service.store(
-            session=s, principal=p, label=label, store_in=schemas.Store(location="SHELF2")
+            session=s, principal=p, label=label, store_in=schemas.Store(location="SHELF2"),
+            today=today,
         ),
         Action.DISPATCH: lambda s, label: service.dispatch(
             session=s,
             principal=p,
             dispatch_in=schemas.Dispatch(labels=[label], to_location="VAULT"),
+            today=today,
         ),
         Action.TAG: lambda s, label: tag_service.bind(
             session=s, principal=p, label=label, bind_in=TagBind(tag_uid=tag_uid(999))
         ),
         Action.MISSING: lambda s, label: service.report_missing(
-            session=s, principal=p, label=label, missing_in=schemas.Missing()
+            session=s, principal=p, label=label, missing_in=schemas.Missing(), today=today
         ),
         Action.HOLD: lambda s, label: service.set_hold(
-            session=s, principal=p, label=label, reason="court order", hold=True
+            session=s, principal=p, label=label, reason="court order", hold=True, today=today
         ),
         Action.RELEASE: lambda s, label: service.set_hold(
-            session=s, principal=p, label=label, reason="case closed", hold=False
+            session=s, principal=p, label=label, reason="case closed", hold=False,
+            today=today,
         ),
         Action.RETIRE: lambda s, label: service.retire(
-            session=s, principal=p, label=label, reason="copied elsewhere"
+            session=s, principal=p, label=label, reason="copied elsewhere", today=today
         ),
     }
 

@@ -26,7 +26,7 @@ from app.custody import schemas as custody_schemas
 from app.custody import service as custody_service
 from app.inventory import service as inventory_service
 from app.inventory.schemas import CampaignCreate, InventoryRead
-from tests.factories import build_world, make_carrier, tag_uid
+from tests.factories import build_world, make_carrier, site_today, tag_uid
 
 SHELVES = ["SHELF1", "SHELF2"]
 # Carrier n (tag_uid(n)): where the record keeps it, or its state.
@@ -58,6 +58,7 @@ def _world(tmp: Path) -> tuple[Settings, Engine]:
                     principal=SYSTEM,
                     label=f"RAD{n:07d}",
                     settings=settings,
+                    today=site_today(settings),
                     checkout_in=custody_schemas.CheckOut(
                         borrower_id=world.borrower_id, purpose="TREAT"
                     ),
@@ -68,6 +69,7 @@ def _world(tmp: Path) -> tuple[Settings, Engine]:
                     principal=SYSTEM,
                     label=f"RAD{n:07d}",
                     store_in=custody_schemas.Store(location=where),
+                    today=site_today(settings),
                 )
     return settings, engine
 

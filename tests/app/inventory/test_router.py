@@ -17,7 +17,7 @@ from app.audit.models import CustodyEvent
 from app.carriers.models import Carrier
 from app.core.db import session_scope
 from app.locations.models import Location
-from tests.factories import World, make_carrier, tag_uid
+from tests.factories import World, make_carrier, site_today, tag_uid
 
 # Recent: a session that read in the last half hour is still sweeping its shelf.
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
@@ -91,7 +91,8 @@ def _move(engine: Engine, label: str, place: str) -> None:
 
     with session_scope(engine) as session:
         service.store(
-            session=session, principal=SYSTEM, label=label, store_in=schemas.Store(location=place)
+            session=session, principal=SYSTEM, label=label, store_in=schemas.Store(location=place),
+            today=site_today(),
         )
 
 

@@ -15,6 +15,7 @@ from app.custody import service as custody_service
 from app.media import service as media_service
 from app.media.reading import read_medium
 from tests.app.media import factory
+from tests.factories import site_today
 
 
 def make_disc(root: Path, studies: list[factory.StudySpec], label: str) -> Path:
@@ -41,6 +42,7 @@ def import_disc(engine: Engine, label: str, root: Path, *, store: bool = True) -
                 principal=SYSTEM,
                 label=label,
                 store_in=custody_schemas.Store(location="SHELF1"),
+                today=site_today(),
             )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 from pydantic import ValidationError
@@ -53,9 +53,8 @@ class TestVerificationReasons:
     def reasons(
         self, policy: PreservationPolicy, kind: str, last: date | None, returned: bool = False
     ) -> list[str]:
-        at = datetime(last.year, last.month, last.day, tzinfo=UTC) if last else None
         return verification_reasons(
-            kind=kind, last_verified=at, returned_since=returned, today=TODAY, policy=policy
+            kind=kind, last_verified=last, returned_since=returned, today=TODAY, policy=policy
         )
 
     def test_never_verified_and_returned(self, policy: PreservationPolicy) -> None:

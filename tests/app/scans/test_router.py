@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlmodel import select
 
-from tests.factories import World, tag_uid
+from tests.factories import World, site_today, tag_uid
 
 
 def read(
@@ -223,16 +223,18 @@ def test_the_answer_for_an_overdue_loan_says_it_is_overdue(
     from app.custody import service as custody_service
     from app.custody.schemas import CheckOut
 
+    today = site_today(settings)  # the site's day, which the answer counts from
     with session_scope(engine) as session:  # a loan from the paper ledger, due 3 days ago
         custody_service.check_out(
             session=session,
             principal=SYSTEM,
             label=world.labels[0],
             settings=settings,
+            today=today,
             checkout_in=CheckOut(
                 borrower_id=world.borrower_id,
                 purpose="TREAT",
-                due_on=datetime.now(UTC).date() - timedelta(days=3),
+                due_on=today - timedelta(days=3),
             ),
         )
     [result] = post(client, world, [read(tag_uid(1), 1)])
@@ -276,6 +278,7 @@ def test_a_shelf_tag_sets_where_the_next_carriers_are_seen(
             principal=SYSTEM,
             label=world.labels[1],
             store_in=schemas.Store(location="SHELF2"),
+            today=site_today(),
         )
         shelf2_id = shelf2.id
     [desk] = post(client, world, [read(tag_uid(1), 1)])

@@ -15,7 +15,7 @@ from app.core.principal import Principal, Role
 from app.scans import service
 from app.scans.schemas import ScanRead
 from app.stations.models import Station
-from tests.factories import World, tag_uid
+from tests.factories import World, site_today, tag_uid
 
 
 def principal_of(engine: Engine, name: str) -> Principal:
@@ -43,12 +43,12 @@ def scan(n: int, seq: int, event_id: uuid.UUID | None = None, late: bool = False
 
 def test_requests_of_two_stations_resolved_together(engine: Engine, world: World) -> None:
     desk, vault = principal_of(engine, "desk-1"), principal_of(engine, "desk-2")
-    repeated = uuid.uuid4()
+    repeated, today = uuid.uuid4(), site_today()
     requests = [
-        (desk, [scan(1, 1, repeated), scan(2, 2)]),
-        (vault, [scan(1, 1), scan(99, 2)]),  # seq 1 again, but another station's
-        (desk, [scan(1, 1, repeated)]),  # the first request again: a replay
-        (vault, [scan(2, 3, late=True)]),  # older than desk-1's read: last seen stays
+        (desk, [scan(1, 1, repeated), scan(2, 2)], today),
+        (vault, [scan(1, 1), scan(99, 2)], today),  # seq 1 again, but another station's
+        (desk, [scan(1, 1, repeated)], today),  # the first request again: a replay
+        (vault, [scan(2, 3, late=True)], today),  # older than desk-1's read: last seen stays
     ]
     with session_scope(engine) as session:
         answers = service.ingest_together(session, requests)

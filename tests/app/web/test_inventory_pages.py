@@ -34,7 +34,7 @@ from app.tags import service as tag_service
 from app.tags.schemas import TagBind
 from app.users.models import User
 from tests.app.web.test_pages import _log_in
-from tests.factories import World, tag_uid
+from tests.factories import World, site_today, tag_uid
 
 CLASSES = ("found", "misplaced", "unexpected", "unknown", "not_seen")
 UNKNOWN_UID = "04DEADBEEF0080"
@@ -65,7 +65,7 @@ def _carrier_on(engine: Engine, label: str, n: int, shelf: str) -> str:
         tag_service.bind(session=session, principal=SYSTEM, label=label,
                          bind_in=TagBind(tag_uid=tag_uid(n)))
         custody_service.store(session=session, principal=SYSTEM, label=label,
-                              store_in=custody_schemas.Store(location=shelf))
+                              store_in=custody_schemas.Store(location=shelf), today=site_today())
     return label
 
 
@@ -91,6 +91,7 @@ def sweep(engine: Engine, settings: Settings, world: World) -> Sweep:
     with session_scope(engine) as session:
         custody_service.check_out(
             session=session, principal=SYSTEM, label=lent, settings=settings,
+            today=site_today(settings),
             checkout_in=custody_schemas.CheckOut(borrower_id=world.borrower_id, purpose="TREAT"),
         )
     clerk = _clerk(engine)
@@ -181,7 +182,7 @@ class TestWhoSeesWhat:
 def test_a_campaign_started_through_the_form(client: TestClient, world: World) -> None:
     token = _log_in(client, "clerk")
     form = client.get("/inventory").text
-    today = utcnow().date()
+    today = site_today()  # the form proposes the site's day
     assert '<option value="ARCH">City Hospital / Archive</option>' in form
     assert 'value="DESK"' not in form  # a desk is no place to sweep
     assert f'value="{today.isoformat()}"' in form

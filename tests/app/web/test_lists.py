@@ -27,7 +27,7 @@ from app.media.models import MediaIntake
 from app.pacs.models import PacsCheck
 from app.studies.models import CarrierStudy
 from tests.app.web.test_pages import _log_in
-from tests.factories import World, make_carrier
+from tests.factories import World, make_carrier, site_today
 from tests.support.statements import counting
 
 
@@ -42,11 +42,12 @@ class Archive:
 
 def _lend(engine: Engine, settings: Settings, world: World, label: str, days: int) -> None:
     with session_scope(engine) as session:
+        today = site_today(settings)  # the lists count days from the site's day
         custody_service.check_out(
-            session=session, principal=SYSTEM, label=label, settings=settings,
+            session=session, principal=SYSTEM, label=label, settings=settings, today=today,
             checkout_in=custody_schemas.CheckOut(
                 borrower_id=world.borrower_id, purpose="TREAT",
-                due_on=utcnow().date() + timedelta(days=days),
+                due_on=today + timedelta(days=days),
             ),
         )
 
@@ -61,18 +62,19 @@ def archive(engine: Engine, settings: Settings, world: World) -> Archive:
     held = make_carrier(engine, "RAD0000005", study=5)
     _lend(engine, settings, world, lent, 5)
     _lend(engine, settings, world, overdue, -10)
-    today = utcnow().date()
+    today = site_today(settings)
     with session_scope(engine) as session:
         transfer = custody_service.dispatch(
-            session=session, principal=SYSTEM,
+            session=session, principal=SYSTEM, today=today,
             dispatch_in=custody_schemas.Dispatch(labels=[moving], to_location="VAULT",
                                                  seal_number="SEAL-1", expected_on=today),
         )
         transfer_id = transfer.id
         custody_service.report_missing(session=session, principal=SYSTEM, label=missing,
-                                       missing_in=custody_schemas.Missing(note="not on shelf"))
+                                       missing_in=custody_schemas.Missing(note="not on shelf"),
+                                       today=today)
         custody_service.set_hold(session=session, principal=SYSTEM, label=held,
-                                 reason="court order <7>", hold=True)
+                                 reason="court order <7>", hold=True, today=today)
     with session_scope(engine) as session:
         # The courier is a day late (a dispatch cannot be given a past date).
         row = session.get(Transfer, transfer_id)
@@ -131,15 +133,16 @@ def _add_to(name: str, engine: Engine, settings: Settings, world: World, label: 
     if name in ("loans", "overdue"):
         _lend(engine, settings, world, label, 3 if name == "loans" else -3)
         return
+    today = site_today(settings)
     with session_scope(engine) as session:
         if name == "holds":
             custody_service.set_hold(session=session, principal=SYSTEM, label=label,
-                                     reason="x", hold=True)
+                                     reason="x", hold=True, today=today)
         elif name == "missing":
             custody_service.report_missing(session=session, principal=SYSTEM, label=label,
-                                           missing_in=custody_schemas.Missing())
+                                           missing_in=custody_schemas.Missing(), today=today)
         elif name == "transfers":
-            custody_service.dispatch(session=session, principal=SYSTEM,
+            custody_service.dispatch(session=session, principal=SYSTEM, today=today,
                                      dispatch_in=custody_schemas.Dispatch(labels=[label],
                                                                           to_location="VAULT"))
         else:
@@ -169,7 +172,8 @@ def test_a_list_costs_the_same_queries_however_long(
         more.append(make_carrier(engine, f"RAD{n:07d}", study=n))
         with session_scope(engine) as session:
             custody_service.store(session=session, principal=SYSTEM, label=more[-1],
-                                  store_in=custody_schemas.Store(location=f"SHELF{n}"))
+                                  store_in=custody_schemas.Store(location=f"SHELF{n}"),
+                                  today=site_today(settings))
     for label in world.labels[1:] + more:
         _add_to(name, engine, settings, world, label)
     with counting(engine) as long:

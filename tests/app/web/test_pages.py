@@ -15,12 +15,11 @@ from sqlalchemy import Engine, text
 from app.core.config import Settings
 from app.core.db import session_scope
 from app.core.principal import SYSTEM
-from app.core.time import utcnow
 from app.custody import schemas as custody_schemas
 from app.custody import service as custody_service
 from app.web import i18n
 from app.web.translations.update import extracted
-from tests.factories import PASSWORD, World, study_in
+from tests.factories import PASSWORD, World, site_today, study_in
 from tests.support.statements import counting
 
 NASTY = "<script>alert('x')</script>\"&"
@@ -237,15 +236,16 @@ class TestServiceErrorsInThePagesLanguage:
     ) -> None:
         client, token = clerk
         label = world.labels[1]
-        due = utcnow().date() + timedelta(days=20)
+        today = site_today(settings)
+        due = today + timedelta(days=20)
         with session_scope(engine) as session:
             custody_service.check_out(
-                session=session, principal=SYSTEM, label=label, settings=settings,
+                session=session, principal=SYSTEM, label=label, settings=settings, today=today,
                 checkout_in=custody_schemas.CheckOut(
                     borrower_id=world.borrower_id, purpose="TREAT", due_on=due
                 ),
             )
-        this_year = due.year == utcnow().year
+        this_year = due.year == today.year
         url, form = f"/desk/carriers/{label}/found", {"location": "SHELF1"}
         chinese = client.post(url, data=form, headers={"X-CSRF-Token": token,
                                                        "Accept-Language": "zh-CN"})
@@ -295,7 +295,7 @@ def test_a_card_loads_every_place_and_borrower_only_for_forms_that_offer_them(
     assert 'id="borrower-list"' in html and 'id="store-at"' in html
     assert every(stored) == {"borrower", "location"}
     with session_scope(engine) as session:
-        custody_service.dispatch(session=session, principal=SYSTEM,
+        custody_service.dispatch(session=session, principal=SYSTEM, today=site_today(),
                                  dispatch_in=custody_schemas.Dispatch(labels=[label],
                                                                       to_location="VAULT"))
     with counting(engine) as moving:  # in transit: receive or report missing, no list
