@@ -145,11 +145,6 @@ STATUS_WORDS = {
 }
 
 
-def say_date(day: date, *, today: date) -> str:
-    """3 Dec, or 3 Dec 2027 when not this year (``today``'s, in the archive's zone)."""
-    return str(date_phrase(day, today=today))
-
-
 # The months as a sentence says them (strftime's %b would follow the process's locale).
 MONTHS = (
     N_("Jan"), N_("Feb"), N_("Mar"), N_("Apr"), N_("May"), N_("Jun"),
@@ -158,7 +153,7 @@ MONTHS = (
 
 
 def date_phrase(day: date, *, today: date) -> Phrase:
-    """:func:`say_date`, to be said in a page's language."""
+    """3 Dec, or 3 Dec 2027 when not this year (``today``'s, in the archive's zone)."""
     month = Phrase(MONTHS[day.month - 1])
     if day.year == today.year:
         return Phrase("{day} {month}", day=day.day, month=month)
