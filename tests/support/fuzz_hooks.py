@@ -9,7 +9,7 @@ as generated.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 import schemathesis
 from schemathesis import Case, GenerationMode, HookContext
@@ -52,12 +52,17 @@ def _loan_due(body: dict[str, Any]) -> None:
         body["due_on"] = last
 
 
+def _number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _carrier(body: dict[str, Any]) -> None:
     """Part n of m: both or neither, n <= m, a set key only with them; LTO fields on tapes."""
     number, total = body.get("set_number"), body.get("set_total")
     if (number is None) != (total is None):
         body["set_number"] = body["set_total"] = None
-    elif isinstance(number, int) and isinstance(total, int) and number > total:
+    # A whole number may come as 606.0 (JSON Schema's integer allows it, and so does the API).
+    elif _number(number) and _number(total) and number > total:
         body["set_number"], body["set_total"] = total, number
     if body.get("set_key") is not None and body.get("set_total") is None:
         body["set_key"] = None
