@@ -81,6 +81,10 @@ class GroupWriter:
         """Queue ``work``; its future is set after the commit of the group that ran it."""
         return self._queue_piece(_Piece(work))
 
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """``work``'s answer, once the group that ran it is committed."""
+        return await asyncio.wrap_future(self.submit(work))
+
     def submit_together(self, together: Together, item: Any) -> Future[Any]:
         """Queue ``item`` for ``together``, which may run it with its queued neighbours."""
         alone = _Piece(lambda session: together(session, [item])[0], together=together, item=item)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
@@ -79,15 +78,13 @@ async def post_reads(
     commit of their group (app.core.writer): handhelds sending at once share one durable
     commit instead of waiting for each other's."""
     budget.take(principal, len(batch.reads))
-    results = await asyncio.wrap_future(
-        writer.submit(
-            lambda session: service.ingest(
-                session=session,
-                principal=principal,
-                campaign_id=campaign_id,
-                reads=batch.reads,
-                settings=settings,
-            )
+    results = await writer.run(
+        lambda session: service.ingest(
+            session=session,
+            principal=principal,
+            campaign_id=campaign_id,
+            reads=batch.reads,
+            settings=settings,
         )
     )
     # Serialised here, once: returned as a model, FastAPI would dump and validate its 500

@@ -17,8 +17,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep
 from app.core.deps import SettingsDep
+from app.core.writer import WriterDep
 from app.inventory import schemas
 from app.inventory import service as inventory_service
 from app.inventory.router import CampaignId
@@ -44,7 +45,7 @@ def service_worker(user: Sweeper) -> Response:
 
 @router.get("/{campaign_id}/phone", response_class=HTMLResponse)
 def phone(
-    request: Request, session: SessionDep, user: Sweeper, campaign_id: CampaignId
+    request: Request, session: ReadSessionDep, user: Sweeper, campaign_id: CampaignId
 ) -> HTMLResponse:
     campaign = inventory_service.get_campaign(session=session, campaign_id=campaign_id)
     public = inventory_service.to_public(session=session, campaign=campaign)
@@ -62,8 +63,8 @@ def phone(
 
 
 @router.post("/{campaign_id}/reads")
-def post_reads(
-    session: SessionDep,
+async def post_reads(
+    writer: WriterDep,
     settings: SettingsDep,
     user: Sweeper,
     _: Csrf,
@@ -71,13 +72,16 @@ def post_reads(
     batch: schemas.ReadBatch,
 ) -> schemas.ReadResults:
     """A batch of the phone's queued reads (JSON, the API's ReadBatch), as the logged-in
-    person; answered in JSON, errors included (the page asks for JSON)."""
-    return inventory_service.ingest(
-        session=session,
-        principal=user.principal,
-        campaign_id=campaign_id,
-        reads=batch.reads,
-        settings=settings,
+    person; answered in JSON, errors included (the page asks for JSON). Group-committed with
+    the other batches and scans of the moment, as the API's route is (app.core.writer)."""
+    return await writer.run(
+        lambda session: inventory_service.ingest(
+            session=session,
+            principal=user.principal,
+            campaign_id=campaign_id,
+            reads=batch.reads,
+            settings=settings,
+        )
     )
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import Engine, event, text
@@ -15,6 +17,14 @@ from app.core.announce import Listener, announce, hub_for
 from app.core.db import make_engine, read_only
 from app.core.writer import GroupWriter
 from tests.support.wait import wait_for
+
+T = TypeVar("T")
+
+def run_alone(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own: once a browser test has run, Playwright's sync API
+    keeps an event loop running in the main thread for the rest of the session."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @pytest.fixture
@@ -170,7 +180,7 @@ def test_what_a_failed_piece_announced_is_never_delivered(
         return [await asyncio.wait_for(sub.queue.get(), 10) for _ in range(2)]
 
     try:
-        assert asyncio.run(scenario()) == ["kept", "too"]
+        assert run_alone(scenario()) == ["kept", "too"]
     finally:
         listener.stop()
 
@@ -235,4 +245,4 @@ def test_an_announcement_leaves_only_with_its_groups_commit(
         await asyncio.wrap_future(answer)
         assert await asyncio.wait_for(sub.queue.get(), 10) == "x"
 
-    asyncio.run(scenario())
+    run_alone(scenario())
