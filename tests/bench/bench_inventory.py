@@ -100,7 +100,11 @@ def measure(
             start.wait()
             while time.perf_counter() < deadline[0]:
                 t = time.perf_counter()
-                answer = client.post(path, content=body)
+                try:
+                    answer = client.post(path, content=body)
+                except httpx.HTTPError as exc:  # said after the run, not lost in a thread
+                    failures.append(f"{type(exc).__name__}: {exc}")
+                    return
                 latencies[k].append((time.perf_counter() - t) * 1000)
                 if answer.status_code != 200:
                     failures.append(f"{answer.status_code} {answer.text[:200]}")
@@ -164,6 +168,7 @@ def main() -> None:
                           f"requests of {BATCH}, median {figures['median_ms']:.1f} ms, p99 "
                           f"{figures['p99_ms']:.1f} ms; load average "
                           f"{os.getloadavg()[0]:.1f}", flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -87,6 +87,8 @@ def prepare(page: Any, site: Site, then: str | None) -> None:
         page.wait_for_selector("#card .label")
     elif then in ("tap-unknown-tag", "register-unknown-tag"):
         _bind(page)
+        # The desk hears of a tap through its event stream: tap once it is open.
+        page.wait_for_selector("#live-status.ok")
         n = next(_UNKNOWN)
         uid = f"04C0FFEE{n:04X}80"
         _tap(site, uid, n)
