@@ -3,7 +3,7 @@
 Alone, on a fresh archive of each database (seeded like the full benchmark's, no log events):
 
     .venv/bin/python -m tests.bench.bench_inventory [--carriers 100000] [--db sqlite,postgres]
-                                                    [--seconds 10] [--clients 1,4]
+                                                    [--seconds 10] [--clients 1,4] [--floor]
 
 A campaign over the archive room is swept shelf by shelf: batches of 500 reads (each shelf's
 tag read first, then its carriers') posted to ``POST /api/v1/inventory/campaigns/{id}/reads``
@@ -12,6 +12,14 @@ its own shelves and sending its next batch when the last one is answered. Each r
 different carrier's tag (so each one is classed, stored, moves its sighting and its carrier's
 last-seen place). Every batch is answered only after the commit that holds it (SQLite
 synchronous=FULL); batches arriving together share a commit (app.core.writer).
+
+``--floor`` measures instead, in process, the least any design of this ingest must do per
+read, with the service's own pieces: validate the body (``ReadBatch``, pydantic-core from the
+JSON bytes), ask which event ids are stored already (idempotency), insert the reads into
+``inventory_read`` with its indexes (``Bulk``, one executemany), and commit durably, for
+groups of 1, 4 and 8 batches sharing a commit (what the group writer does for handhelds sending
+at once). No classing, no sightings, no last-seen place, no HTTP: what it prints is an upper
+bound on the reads per second any batch ingest could answer on this machine.
 """
 
 from __future__ import annotations
@@ -32,8 +40,10 @@ from sqlalchemy import Engine
 from app.core.db import session_scope
 from app.core.principal import SYSTEM, Role
 from app.core.security import issue_token
+from app.core.time import utcnow
 from app.inventory import service as inventory_service
-from app.inventory.schemas import CampaignCreate
+from app.inventory.models import SweepSession
+from app.inventory.schemas import CampaignCreate, ReadBatch
 from app.users.models import User
 from tests.bench import bench_http, bench_service
 from tests.bench.bench_service import PER_SHELF, pct, shelf_code, uid
@@ -133,6 +143,56 @@ def measure(
     }
 
 
+def floor(engine: Engine, *, carriers: int, groups: tuple[int, ...] = (1, 4, 8),
+          batches: int = 96) -> list[dict[str, float]]:
+    """Microseconds per read of each step every durable, idempotent batch ingest must take
+    (see the module's docstring), ``batches`` batches of 500 reads for each group size."""
+    with session_scope(engine) as session:
+        campaign = inventory_service.create_campaign(
+            session=session,
+            principal=SYSTEM,
+            campaign_in=CampaignCreate(
+                name=f"floor-{uuid.uuid4().hex[:6]}", scope="ARCH", starts_on=date.today(),
+                ends_on=date.today() + timedelta(days=1)),
+        )
+        sweep = SweepSession(uuid=str(uuid.uuid4()), campaign_id=campaign.id or 0,
+                             started_at=utcnow(), last_read_at=utcnow())
+        session.add(sweep)
+        session.flush()
+        campaign_id, session_id = campaign.id, sweep.id
+    bodies = _sweep(1, carriers)
+    results = []
+    for group in groups:
+        raw = [next(bodies) for _ in range(batches)]
+        parse = stored = insert = commit = 0.0
+        for start in range(0, batches, group):
+            with session_scope(engine) as session:
+                for body in raw[start:start + group]:
+                    t = time.perf_counter()
+                    reads = ReadBatch.model_validate_json(body).reads
+                    parse += time.perf_counter() - t
+                    event_ids = [str(r.event_id) for r in reads]
+                    t = time.perf_counter()
+                    inventory_service._stored(session, event_ids)
+                    stored += time.perf_counter() - t
+                    now = utcnow()
+                    rows = [(event_id, campaign_id, session_id, r.read_at, now, r.tag_uid, None,
+                             None, None, "found", False, "L0000001 is on its shelf.")
+                            for r, event_id in zip(reads, event_ids, strict=True)]
+                    t = time.perf_counter()
+                    inventory_service._INSERT_READS.run(session, rows)
+                    insert += time.perf_counter() - t
+                t = time.perf_counter()
+            commit += time.perf_counter() - t  # the session_scope's commit
+        per_read = 1e6 / (batches * BATCH)
+        steps = {"parse_us": parse * per_read, "stored_us": stored * per_read,
+                 "insert_us": insert * per_read, "commit_us": commit * per_read}
+        total = sum(steps.values())
+        results.append({"group": group, **steps, "total_us": total,
+                        "ceiling_reads_per_s": 1e6 / total})
+    return results
+
+
 def clerk_token(engine: Engine, carriers: int, secret: str) -> str:
     """A new clerk (the custody and inventory requests' user) and a token that outlives the
     size's measurements."""
@@ -150,6 +210,8 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite,postgres", help="sqlite, postgres or both")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", default="1,4", help="handhelds at once, e.g. 1,4")
+    parser.add_argument("--floor", action="store_true",
+                        help="measure the least any batch ingest must do, in process")
     parser.add_argument("--postgres-url", default=os.environ.get(
         "MEDIATRACK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
     opts = parser.parse_args()
@@ -158,6 +220,15 @@ def main() -> None:
         with bench_service.scratch_database(db, opts.postgres_url) as (workdir, url, engine):
             bench_service.seed_base(engine)
             bench_service.grow(engine, 0, opts.carriers)
+            if opts.floor:
+                for row in floor(engine, carriers=opts.carriers):
+                    print(f"{db}, {opts.carriers:,} carriers, {row['group']} batch(es) a "
+                          f"commit, us per read: parse {row['parse_us']:.1f}, stored ids "
+                          f"{row['stored_us']:.1f}, insert {row['insert_us']:.1f}, commit "
+                          f"{row['commit_us']:.1f}; total {row['total_us']:.1f}: at most "
+                          f"{row['ceiling_reads_per_s']:,.0f} reads/s; load average "
+                          f"{os.getloadavg()[0]:.1f}", flush=True)
+                continue
             token = clerk_token(engine, opts.carriers, secret)
             with bench_http.service(workdir, url, secret, 1) as (base, _):
                 for clients in (int(c) for c in opts.clients.split(",")):
