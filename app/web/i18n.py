@@ -20,7 +20,7 @@ from pathlib import Path
 
 from babel import Locale
 from babel.dates import format_date as babel_format_date
-from babel.dates import format_datetime as babel_format_datetime
+from babel.dates import format_skeleton
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -107,7 +107,12 @@ def format_date(value: date | None, style: str = "medium") -> str:
     return babel_format_date(value, format=style, locale=Locale.parse(current()))
 
 
-def format_datetime(value: datetime | None, style: str = "medium") -> str:
+def format_moment(value: datetime | None) -> str:
+    """A moment as staff read it: the month spelled out ("Dec 7, 2026", "2026年12月7日"), as
+    a numeric short date leaves 12/7 against 7/12 open, and the time on the 24-hour clock a
+    hospital keeps its records in."""
     if value is None:
         return ""
-    return babel_format_datetime(value, format=style, locale=Locale.parse(current()))
+    locale = Locale.parse(current())
+    day = format_skeleton("yMMMd", value, locale=locale)
+    return f"{day} {format_skeleton('Hm', value, locale=locale)}"

@@ -99,9 +99,7 @@ def render_text(
         locale=i18n.current(),
         locales=i18n.LOCALES,
         navigation=[n for n in NAVIGATION if user is not None and user.may(n[1])],
-        when=lambda moment: i18n.format_datetime(
-            moment.astimezone(zone) if moment else None, "short"
-        ),
+        when=lambda moment: i18n.format_moment(moment.astimezone(zone) if moment else None),
         **(context or {}),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -63,6 +63,15 @@ def test_every_message_is_translated_to_chinese() -> None:
             words = re.sub(r"\{\w+[^}]*\}", "", ids[-1])  # a template's fields are no words
             assert text != ids[-1] or not re.search("[A-Za-z]{3}", words), ids[0]
             assert _fields(text) == _fields(ids[-1]), ids[0]
+
+
+@pytest.mark.parametrize(
+    ("locale", "shown"), [("en", "Dec 7, 2026 17:30"), ("zh_CN", "2026年12月7日 17:30")]
+)
+def test_a_moment_spells_out_its_month_on_a_24_hour_clock(locale: str, shown: str) -> None:
+    # A numeric short date ("12/7/26") reads as 12 July in most of the world.
+    with i18n.using(locale):
+        assert i18n.format_moment(datetime(2026, 12, 7, 17, 30)) == shown
 
 
 @pytest.fixture
