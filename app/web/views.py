@@ -36,7 +36,7 @@ STATUS_NAMES: dict[str, str] = {
 
 ACTION_NAMES = {
     "register": N_("registered"),
-    "label": N_("labelled"),
+    "label": N_("given a tag"),
     "store": N_("put in storage"),
     "check_out": N_("lent out"),
     "return": N_("returned"),
