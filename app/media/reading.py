@@ -40,7 +40,15 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from app.core.errors import InvalidInputError
-from app.media.headers import Header, UnusualError, plain_text, scan
+from app.media.headers import (
+    DirectoryRecord,
+    DirectoryScan,
+    Header,
+    UnusualError,
+    plain_text,
+    scan,
+    scan_directory,
+)
 
 # Large reads keep the drive streaming and the per-call overhead negligible; the first chunk
 # also holds the DICOM header of nearly every file (headers are a few KiB).
@@ -515,14 +523,13 @@ def _parse_directory(path: Path, send: Connection) -> None:
 def _read_dicomdir(path: Path, problems: list[Problem]) -> _Directory | None:
     """The DICOMDIR's identity and records, or None (and a problem) when it is damaged."""
     try:
-        ds = dcmread(path)
-        broken = _dangling_offsets(ds)
+        scanned = scan_directory(path.read_bytes()) or _from_pydicom(dcmread(path))
+        broken = _dangling_offsets(scanned)
         if not broken:
-            # pydicom converts values lazily: everything is read here, where a failure is caught.
             return _Directory(
-                fileset_id=_text(ds, "FileSetID"),
-                fileset_uid=_text(ds.file_meta, "MediaStorageSOPInstanceUID"),
-                records=_leaf_records(ds),
+                fileset_id=scanned.fileset_id,
+                fileset_uid=scanned.fileset_uid,
+                records=_leaf_records(scanned),
             )
     except Exception as exc:  # any parse failure is a report, not a crash
         broken = type(exc).__name__
@@ -537,34 +544,71 @@ def _read_dicomdir(path: Path, problems: list[Problem]) -> _Directory | None:
     return None
 
 
-def _dangling_offsets(ds: Dataset) -> str:
+def _from_pydicom(ds: Dataset) -> DirectoryScan:
+    """What ``scan_directory`` gives, from pydicom's parse of a DICOMDIR the scan left to it.
+
+    pydicom converts values lazily, so only what the tree walk reads is converted (a patient's
+    keys only on a PATIENT record, ...), here, where a failure is caught."""
+    return DirectoryScan(
+        fileset_id=_text(ds, "FileSetID"),
+        fileset_uid=_text(ds.file_meta, "MediaStorageSOPInstanceUID"),
+        first_root=_get(ds, "OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"),
+        last_root=_get(ds, "OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity"),
+        records=[_record_of(item) for item in ds.DirectoryRecordSequence],
+    )
+
+
+def _record_of(item: Dataset) -> DirectoryRecord:
+    kind = _text(item, "DirectoryRecordType")
+    patient, study = kind == "PATIENT", kind == "STUDY"
+    in_use = _get(item, "RecordInUseFlag")
+    return DirectoryRecord(
+        offset=item.seq_item_tell,  # where pydicom found the item: what offsets point at
+        next=_get(item, "OffsetOfTheNextDirectoryRecord"),
+        in_use=in_use,
+        lower=_get(item, "OffsetOfReferencedLowerLevelDirectoryEntity"),
+        kind=kind,
+        file_id=_file_id(item) if in_use != 0 else None,
+        sop_instance_uid=_text(item, "ReferencedSOPInstanceUIDInFile"),
+        study_date=_text(item, "StudyDate") if study else None,
+        accession_number=_text(item, "AccessionNumber") if study else None,
+        patient_id=_text(item, "PatientID") if patient else None,
+        issuer_of_patient_id=_text(item, "IssuerOfPatientID") if patient else None,
+        study_instance_uid=_text(item, "StudyInstanceUID") if study else None,
+        study_id=_text(item, "StudyID") if study else None,
+    )
+
+
+def _file_id(record: Dataset) -> tuple[str, ...] | None:
+    if "ReferencedFileID" not in record:
+        return None
+    raw = record.ReferencedFileID
+    return (raw,) if isinstance(raw, str) else tuple(str(p) for p in raw)
+
+
+def _dangling_offsets(directory: DirectoryScan) -> str:
     """Why the record tree is broken, or "" when every offset lands on a record.
 
     pydicom reads a truncated DICOMDIR without complaint; the offsets (PS3.3 F.3.2.1) of the
     root (0004,1200/1202), next (0004,1400) and lower-level (0004,1420) records then point past
     the records it could read.
     """
-    items: list[Dataset] = list(ds.DirectoryRecordSequence)
-    offsets = {getattr(item, "seq_item_tell", None) for item in items}
-    pointers = [
-        _get(ds, "OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"),
-        _get(ds, "OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity"),
-    ]
-    for item in items:
-        pointers.append(_get(item, "OffsetOfTheNextDirectoryRecord"))
-        pointers.append(_get(item, "OffsetOfReferencedLowerLevelDirectoryEntity"))
+    offsets = {record.offset for record in directory.records}
+    pointers = [directory.first_root, directory.last_root]
+    for record in directory.records:
+        pointers.append(record.next)
+        pointers.append(record.lower)
     dangling = sum(1 for p in pointers if p and p not in offsets)
     return f"{dangling} record offsets point nowhere: truncated or corrupt" if dangling else ""
 
 
-def _leaf_records(ds: Dataset) -> dict[str, _Record]:
+def _leaf_records(directory: DirectoryScan) -> dict[str, _Record]:
     """Every in-use record that references a file, with the keys of its parent records.
 
     The tree is walked by offsets (PS3.10 8.6 / PS3.3 F.3.2.1: next record (0004,1400),
     lower level (0004,1420)); records no walk reaches are still kept, without parent keys.
     """
-    items: list[Dataset] = list(ds.DirectoryRecordSequence)
-    by_offset = {getattr(item, "seq_item_tell", None): item for item in items}
+    by_offset = {record.offset: record for record in directory.records}
     visited: set[int] = set()
     found: dict[str, _Record] = {}
 
@@ -574,44 +618,40 @@ def _leaf_records(ds: Dataset) -> dict[str, _Record]:
             record = by_offset[offset]
             here = _context(record, context)
             _keep_leaf(record, here, found)
-            lower = int(_get(record, "OffsetOfReferencedLowerLevelDirectoryEntity") or 0)
-            visit(lower, here)
-            offset = int(_get(record, "OffsetOfTheNextDirectoryRecord") or 0)
+            visit(int(record.lower or 0), here)
+            offset = int(record.next or 0)
 
-    visit(int(_get(ds, "OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity") or 0), {})
-    for item in items:
-        if getattr(item, "seq_item_tell", None) not in visited:
-            _keep_leaf(item, _context(item, {}), found)
+    visit(int(directory.first_root or 0), {})
+    for record in directory.records:
+        if record.offset not in visited:
+            _keep_leaf(record, _context(record, {}), found)
     return found
 
 
-def _context(record: Dataset, parent: dict[str, str | None]) -> dict[str, str | None]:
+def _context(record: DirectoryRecord, parent: dict[str, str | None]) -> dict[str, str | None]:
     here = dict(parent)
-    kind = _text(record, "DirectoryRecordType")
-    if kind == "PATIENT":
-        here["patient_id"] = _text(record, "PatientID")
-        here["issuer_of_patient_id"] = _text(record, "IssuerOfPatientID")
-    elif kind == "STUDY":
+    if record.kind == "PATIENT":
+        here["patient_id"] = record.patient_id
+        here["issuer_of_patient_id"] = record.issuer_of_patient_id
+    elif record.kind == "STUDY":
         # PS3.3 F.5.2: StudyInstanceUID is 1C, absent when (0004,1511) names the study.
-        here["study_instance_uid"] = _text(record, "StudyInstanceUID") or _text(
-            record, "ReferencedSOPInstanceUIDInFile"
-        )
-        here["accession_number"] = _text(record, "AccessionNumber")
-        here["study_date"] = _text(record, "StudyDate")
-        here["study_id"] = _text(record, "StudyID")
+        here["study_instance_uid"] = record.study_instance_uid or record.sop_instance_uid
+        here["accession_number"] = record.accession_number
+        here["study_date"] = record.study_date
+        here["study_id"] = record.study_id
     return here
 
 
-def _keep_leaf(record: Dataset, context: dict[str, str | None], found: dict[str, _Record]) -> None:
+def _keep_leaf(
+    record: DirectoryRecord, context: dict[str, str | None], found: dict[str, _Record]
+) -> None:
     # Record In-use Flag (0004,1410): 0x0000 marks a deleted record (PS3.3 F.3.2.2).
-    if "ReferencedFileID" not in record or _get(record, "RecordInUseFlag", 0xFFFF) == 0:
+    if record.file_id is None or record.in_use == 0:
         return
-    raw = record.ReferencedFileID
-    parts = [raw] if isinstance(raw, str) else [str(p) for p in raw]
-    file_id = canonical_file_id(parts)
+    file_id = canonical_file_id(record.file_id)
     found[file_id] = _Record(
         file_id=file_id,
-        sop_instance_uid=_text(record, "ReferencedSOPInstanceUIDInFile"),
+        sop_instance_uid=record.sop_instance_uid,
         study_instance_uid=context.get("study_instance_uid"),
         patient_id=context.get("patient_id"),
         issuer_of_patient_id=context.get("issuer_of_patient_id"),

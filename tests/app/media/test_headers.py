@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from io import BytesIO
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +12,8 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from app.media.headers import Header, scan
+from app.media import reading
+from app.media.headers import Header, scan, scan_directory
 from app.media.reading import _header
 from tests.app.media import factory
 
@@ -112,3 +114,82 @@ class TestScan:
 
         if header is not None:
             assert header == pydicom_header(damaged)
+
+
+def read_dicomdir(path: Path, *, scanned: bool) -> tuple[object, list[object]]:
+    """The DICOMDIR as the import reads it: by the scan where it answers, or by pydicom alone."""
+    problems: list[reading.Problem] = []
+    with config.disable_value_validation():
+        if scanned:
+            return reading._read_dicomdir(path, problems), problems
+        with patch.object(reading, "scan_directory", lambda buf: None):
+            return reading._read_dicomdir(path, problems), problems
+
+
+class TestScanDirectory:
+    def test_same_records_as_pydicom(self, tmp_path: Path) -> None:
+        root = tmp_path / "disc"
+        factory.write_fileset(root, factory.mixed_studies(), fileset_id="SCAN0001")
+        data = (root / "DICOMDIR").read_bytes()
+
+        scanned = scan_directory(data)
+
+        assert scanned is not None
+        assert scanned.fileset_id == "SCAN0001"
+        assert {r.kind for r in scanned.records} == {"PATIENT", "STUDY", "SERIES", "IMAGE"}
+        directory, problems = read_dicomdir(root / "DICOMDIR", scanned=True)
+        assert (directory, problems) == read_dicomdir(root / "DICOMDIR", scanned=False)
+        assert not problems and directory is not None
+
+    def test_an_undefined_length_record_sequence(self, tmp_path: Path) -> None:
+        root = tmp_path / "disc"
+        factory.write_fileset(root, factory.mixed_studies()[:1], fileset_id="SCAN0002")
+        data = bytearray((root / "DICOMDIR").read_bytes())
+        # The records are the last element: its length becomes undefined (PS3.5 7.5.2) and a
+        # Sequence Delimitation Item ends it. The items, and so the offsets, stay where they are.
+        at = data.index(b"\x04\x00\x20\x12SQ\x00\x00")
+        data[at + 8 : at + 12] = b"\xff\xff\xff\xff"
+        (root / "DICOMDIR").write_bytes(bytes(data) + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00")
+
+        assert scan_directory((root / "DICOMDIR").read_bytes()) is not None
+        directory, problems = read_dicomdir(root / "DICOMDIR", scanned=True)
+        assert (directory, problems) == read_dicomdir(root / "DICOMDIR", scanned=False)
+        assert not problems
+
+    def test_values_that_are_not_plain_are_left_to_pydicom(self, tmp_path: Path) -> None:
+        root = tmp_path / "disc"
+        factory.write_fileset(root, factory.mixed_studies()[:1], fileset_id="SCAN0003")
+        data = (root / "DICOMDIR").read_bytes()
+        # A File ID component with a byte outside ASCII: pydicom decides what it reads as.
+        name = data.index(b"IM000000")
+        altered = data[:name] + b"IM00000\xe9" + data[name + 8 :]
+
+        assert scan_directory(altered) is None
+
+    def test_not_a_dicomdir(self) -> None:
+        assert scan_directory(b"not a DICOMDIR" * 20) is None
+
+    @settings(
+        max_examples=200,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(st.data())
+    def test_damaged_dicomdirs_get_pydicoms_answer(
+        self, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+    ) -> None:
+        # Whatever the damage, the import reads the same records and reports the same problem
+        # as with pydicom alone: the scan answers alike or leaves the file to pydicom.
+        root = tmp_path_factory.mktemp("fuzz") / "disc"
+        spec = factory.StudySpec("PID014", [factory.SeriesSpec("CT", 3)])
+        factory.write_fileset(root, [spec], fileset_id="FUZZ0001")
+        dicomdir = bytearray((root / "DICOMDIR").read_bytes())
+        for _ in range(data.draw(st.integers(1, 8))):
+            # A position as a fraction: generated UIDs vary in length from run to run.
+            at = 132 + data.draw(st.integers(0, 9999)) * (len(dicomdir) - 132) // 10000
+            dicomdir[at] = data.draw(st.integers(0, 255))
+        (root / "DICOMDIR").write_bytes(bytes(dicomdir))
+
+        assert read_dicomdir(root / "DICOMDIR", scanned=True) == read_dicomdir(
+            root / "DICOMDIR", scanned=False
+        )
