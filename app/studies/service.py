@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.audit import service as audit_service
 from app.carriers.models import Carrier
@@ -71,7 +72,11 @@ def link(
     return linked
 
 
-def carriers_holding(*, session: Session, study_ids: list[int]) -> list[Carrier]:
+def carriers_holding(
+    *, session: Session, study_ids: list[int] | SelectOfScalar[int | None]
+) -> list[Carrier]:
+    """The carriers holding any of the studies; ``study_ids`` may be a query of them, so that
+    finding the studies and their carriers is one statement."""
     query = (
         select(Carrier)
         .join(CarrierStudy, col(CarrierStudy.carrier_id) == col(Carrier.id))
