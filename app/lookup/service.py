@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.audit import service as audit_service
 from app.carriers import service as carrier_service
@@ -38,6 +40,25 @@ def _guess(query: str) -> list[QueryKind]:
     return [*kinds, QueryKind.ACCESSION, QueryKind.PATIENT]
 
 
+def _by_study(column: Any, *, with_issuer: bool = False) -> SelectOfScalar[Carrier]:
+    """The carriers of the studies whose ``column`` is the bound ``query`` (and whose issuer is
+    the bound ``issuer``), up to MAX_HITS studies."""
+    studies = select(col(Study.id)).where(col(column) == bindparam("query"))
+    if with_issuer:
+        studies = studies.where(col(Study.issuer_of_patient_id) == bindparam("issuer"))
+    return study_service.holding(studies.limit(MAX_HITS))
+
+
+# Each kind's statement, built once: building one per call cost more than running it.
+_BY_LABEL = select(Carrier).where(col(Carrier.label) == bindparam("query"))
+_BY_STUDY = {
+    QueryKind.STUDY: _by_study(Study.study_uid),
+    QueryKind.ACCESSION: _by_study(Study.accession_number),
+    QueryKind.PATIENT: _by_study(Study.patient_id),
+}
+_BY_PATIENT_AND_ISSUER = _by_study(Study.patient_id, with_issuer=True)
+
+
 def _carriers(
     session: Session, kind: QueryKind, query: str, issuer: str | None = None
 ) -> list[Carrier]:
@@ -49,18 +70,12 @@ def _carriers(
         carrier = tag_service.carrier_of(session=session, uid=uid)
         return [carrier] if carrier else []
     if kind is QueryKind.LABEL:
-        label = query.upper()
-        found = session.exec(select(Carrier).where(Carrier.label == label)).one_or_none()
+        found = session.exec(_BY_LABEL, params={"query": query.upper()}).one_or_none()
         return [found] if found else []
-    column = {
-        QueryKind.STUDY: Study.study_uid,
-        QueryKind.ACCESSION: Study.accession_number,
-        QueryKind.PATIENT: Study.patient_id,
-    }[kind]
-    studies = select(col(Study.id)).where(column == query)
     if kind is QueryKind.PATIENT and issuer is not None:
-        studies = studies.where(Study.issuer_of_patient_id == issuer)
-    return study_service.carriers_holding(session=session, study_ids=studies.limit(MAX_HITS))
+        by_issuer = session.exec(_BY_PATIENT_AND_ISSUER, params={"query": query, "issuer": issuer})
+        return list(by_issuer)
+    return list(session.exec(_BY_STUDY[kind], params={"query": query}))
 
 
 # The other carriers that hold one of each given carrier's studies, with where they are: one
