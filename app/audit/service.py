@@ -34,6 +34,9 @@ from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.time import utcnow
 
+# Built once: every custody change and lookup runs it.
+_HEAD_FOR_UPDATE = select(LogHead).where(LogHead.id == 1).with_for_update()
+
 
 def lock_head(session: Session) -> LogHead:
     """Take the log's write lock for this transaction (once; later calls reuse it).
@@ -47,7 +50,7 @@ def lock_head(session: Session) -> LogHead:
     if held is not None and held[0] is transaction:
         head: LogHead = held[1]
         return head
-    found = session.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).one_or_none()
+    found = session.exec(_HEAD_FOR_UPDATE).one_or_none()
     if found is None:
         found = LogHead(id=1, seq=0, hash=GENESIS)
         session.add(found)

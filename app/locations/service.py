@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import inspect
+from sqlalchemy import bindparam, inspect
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, func, select
 
@@ -52,9 +52,15 @@ def get_by_tag(*, session: Session, uid: str) -> Location | None:
     return session.exec(select(Location).where(Location.tag_uid == uid)).one_or_none()
 
 
+# Built once: a scan runs it for the UIDs that are no carrier's.
+_BY_TAGS = select(Location).where(col(Location.tag_uid).in_(bindparam("uids", expanding=True)))
+
+
 def get_by_tags(*, session: Session, uids: list[str]) -> dict[str, Location]:
-    query = select(Location).where(col(Location.tag_uid).in_(uids))
-    return {loc.tag_uid: loc for loc in session.exec(query) if loc.tag_uid}
+    if not uids:
+        return {}
+    found = session.exec(_BY_TAGS, params={"uids": uids})
+    return {loc.tag_uid: loc for loc in found if loc.tag_uid}
 
 
 def create(*, session: Session, location_in: LocationCreate, by: Principal) -> Location:

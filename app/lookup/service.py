@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.audit import service as audit_service
 from app.carriers import service as carrier_service
@@ -13,7 +18,7 @@ from app.core.errors import AppError, InvalidInputError
 from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.validation import is_dicom_uid, is_label, looks_like_uid, normalise_uid
-from app.locations import service as location_service
+from app.locations.models import Location
 from app.lookup.schemas import OtherCopy, QueryKind, WhereHit, WhereResult
 from app.studies import service as study_service
 from app.studies.models import CarrierStudy, Study
@@ -35,6 +40,25 @@ def _guess(query: str) -> list[QueryKind]:
     return [*kinds, QueryKind.ACCESSION, QueryKind.PATIENT]
 
 
+def _by_study(column: Any, *, with_issuer: bool = False) -> SelectOfScalar[Carrier]:
+    """The carriers of the studies whose ``column`` is the bound ``query`` (and whose issuer is
+    the bound ``issuer``), up to MAX_HITS studies."""
+    studies = select(col(Study.id)).where(col(column) == bindparam("query"))
+    if with_issuer:
+        studies = studies.where(col(Study.issuer_of_patient_id) == bindparam("issuer"))
+    return study_service.holding(studies.limit(MAX_HITS))
+
+
+# Each kind's statement, built once: building one per call cost more than running it.
+_BY_LABEL = select(Carrier).where(col(Carrier.label) == bindparam("query"))
+_BY_STUDY = {
+    QueryKind.STUDY: _by_study(Study.study_uid),
+    QueryKind.ACCESSION: _by_study(Study.accession_number),
+    QueryKind.PATIENT: _by_study(Study.patient_id),
+}
+_BY_PATIENT_AND_ISSUER = _by_study(Study.patient_id, with_issuer=True)
+
+
 def _carriers(
     session: Session, kind: QueryKind, query: str, issuer: str | None = None
 ) -> list[Carrier]:
@@ -46,54 +70,55 @@ def _carriers(
         carrier = tag_service.carrier_of(session=session, uid=uid)
         return [carrier] if carrier else []
     if kind is QueryKind.LABEL:
-        label = query.upper()
-        found = session.exec(select(Carrier).where(Carrier.label == label)).one_or_none()
+        found = session.exec(_BY_LABEL, params={"query": query.upper()}).one_or_none()
         return [found] if found else []
-    column = {
-        QueryKind.STUDY: Study.study_uid,
-        QueryKind.ACCESSION: Study.accession_number,
-        QueryKind.PATIENT: Study.patient_id,
-    }[kind]
-    studies = select(Study.id).where(column == query)
     if kind is QueryKind.PATIENT and issuer is not None:
-        studies = studies.where(Study.issuer_of_patient_id == issuer)
-    ids = list(session.exec(studies.limit(MAX_HITS)))
-    return study_service.carriers_holding(session=session, study_ids=[i for i in ids if i])
+        by_issuer = session.exec(_BY_PATIENT_AND_ISSUER, params={"query": query, "issuer": issuer})
+        return list(by_issuer)
+    return list(session.exec(_BY_STUDY[kind], params={"query": query}))
+
+
+# The other carriers that hold one of each given carrier's studies, with where they are: one
+# statement for all, built once (a lookup is a handful of statements, each costs more in
+# Python than in the database).
+_MINE, _THEIRS = aliased(CarrierStudy), aliased(CarrierStudy)
+_HOLDERS = (
+    sa_select(
+        col(_MINE.carrier_id),
+        col(Carrier.label),
+        col(Carrier.kind),
+        col(Carrier.status),
+        col(Location.path),
+        col(Study.study_uid),
+    )
+    .join(
+        _THEIRS,
+        (col(_THEIRS.study_id) == col(_MINE.study_id))
+        & (col(_THEIRS.carrier_id) != col(_MINE.carrier_id)),
+    )
+    .join(Carrier, col(Carrier.id) == col(_THEIRS.carrier_id))
+    .join(Location, col(Location.id) == col(Carrier.current_location_id))
+    .join(Study, col(Study.id) == col(_THEIRS.study_id))
+    .where(col(_MINE.carrier_id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(Carrier.label), col(Study.study_uid))
+)
 
 
 def _other_copies(session: Session, carriers: list[Carrier]) -> dict[int, list[OtherCopy]]:
-    """For each carrier, the other carriers that hold one of its studies (one query for all)."""
+    """For each carrier, the other carriers that hold one of its studies."""
     ids = [c.id for c in carriers if c.id is not None]
-    mine = select(CarrierStudy.carrier_id, CarrierStudy.study_id).where(
-        col(CarrierStudy.carrier_id).in_(ids)
-    )
-    studies_of: dict[int, set[int]] = {}
-    for carrier_id, study_id in session.exec(mine):
-        studies_of.setdefault(carrier_id, set()).add(study_id)
-    wanted = set().union(*studies_of.values()) if studies_of else set()
-    holders = (
-        select(Carrier, CarrierStudy.study_id, Study.study_uid)
-        .join(CarrierStudy, col(CarrierStudy.carrier_id) == col(Carrier.id))
-        .join(Study, col(Study.id) == col(CarrierStudy.study_id))
-        .where(col(CarrierStudy.study_id).in_(wanted))
-        .order_by(col(Carrier.label), col(Study.study_uid))
-    )
-    rows = list(session.exec(holders)) if wanted else []
+    if not ids:
+        return {}
     copies: dict[int, dict[str, OtherCopy]] = {i: {} for i in ids}
-    for carrier_id, own in studies_of.items():
-        for other, study_id, study_uid in rows:
-            if other.id == carrier_id or study_id not in own:
-                continue
-            if other.label not in copies[carrier_id]:
-                place = location_service.get(session=session, location_id=other.current_location_id)
-                copies[carrier_id][other.label] = OtherCopy(
-                    label=other.label,
-                    kind=other.kind,
-                    status=other.status,
-                    location_path=place.path,
-                    shared_studies=[],
-                )
-            copies[carrier_id][other.label].shared_studies.append(study_uid)
+    for carrier_id, label, kind, status, path, study_uid in session.execute(
+        _HOLDERS, {"ids": ids}
+    ):
+        found = copies[carrier_id]
+        if label not in found:
+            found[label] = OtherCopy(
+                label=label, kind=kind, status=status, location_path=path, shared_studies=[]
+            )
+        found[label].shared_studies.append(study_uid)
     return {i: list(found.values()) for i, found in copies.items()}
 
 

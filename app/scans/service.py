@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
-from sqlmodel import Session, col, or_, select
+from sqlalchemy import bindparam, insert, tuple_
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
 
 from app.audit import service as audit_service
 from app.carriers import service as carrier_service
@@ -238,9 +239,13 @@ def _note_station(
         station.clock_wrong = bool(latest.row["clock_wrong"])
 
 
+# Built once: a scan runs it each time, and building it cost more than running it.
+_STATIONS = select(Station).where(col(Station.id).in_(bindparam("ids", expanding=True)))
+
+
 def _stations(session: Session, requests: list[Request]) -> dict[int, Station]:
-    ids = {principal.station_id for principal, _, _ in requests}
-    found = session.exec(select(Station).where(col(Station.id).in_(ids))).all()
+    ids = list({principal.station_id for principal, _, _ in requests})
+    found = session.exec(_STATIONS, params={"ids": ids}).all()
     return {id_of(station): station for station in found}
 
 
@@ -255,20 +260,26 @@ def _normalised(reads: list[ScanRead]) -> dict[str, str | AppError]:
     return uids
 
 
+# Stored answers by event id or by (station, sequence): built once, the sets bound as
+# expanding parameters (a scan runs it each time; building it cost more than running it).
+_STORED = sa_select(
+    col(Scan.event_id), col(Scan.station_id), col(Scan.station_seq), col(Scan.response)
+).where(
+    col(Scan.event_id).in_(bindparam("event_ids", expanding=True))
+    | tuple_(col(Scan.station_id), col(Scan.station_seq)).in_(bindparam("seqs", expanding=True))
+)
+
+
 def _already_stored(session: Session, requests: list[Request]) -> dict[tuple[object, ...], str]:
     """Stored answers of reads already delivered, by ("e", event id) and ("s", station id,
     sequence)."""
     event_ids = [str(r.event_id) for _, reads, _ in requests for r in reads]
-    by_station = [
-        (col(Scan.station_id) == principal.station_id)
-        & col(Scan.station_seq).in_([r.station_seq for r in reads])
-        for principal, reads, _ in requests
-    ]
-    query = select(Scan).where(or_(col(Scan.event_id).in_(event_ids), *by_station))
+    seqs = [(p.station_id, r.station_seq) for p, reads, _ in requests for r in reads]
     found: dict[tuple[object, ...], str] = {}
-    for scan in session.exec(query):
-        found[("e", scan.event_id)] = scan.response
-        found[("s", scan.station_id, scan.station_seq)] = scan.response
+    stored = session.execute(_STORED, {"event_ids": event_ids, "seqs": seqs})
+    for event_id, station_id, station_seq, response in stored:
+        found[("e", event_id)] = response
+        found[("s", station_id, station_seq)] = response
     return found
 
 

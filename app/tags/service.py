@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from app.audit import service as audit_service
@@ -33,14 +34,17 @@ def carrier_of(*, session: Session, uid: str) -> Carrier | None:
     return carriers_of(session=session, uids=[uid]).get(uid)
 
 
+# Built once (a scan and a lookup run it each time): building it cost more than running it.
+_CARRIERS_OF = (
+    select(Tag.uid, Carrier)
+    .join(Carrier, col(Carrier.tag_id) == col(Tag.id))
+    .where(col(Tag.uid).in_(bindparam("uids", expanding=True)))
+)
+
+
 def carriers_of(*, session: Session, uids: list[str]) -> dict[str, Carrier]:
     """Carriers by the UID of their active tag, for the UIDs that label one."""
-    query = (
-        select(Tag.uid, Carrier)
-        .join(Carrier, col(Carrier.tag_id) == col(Tag.id))
-        .where(col(Tag.uid).in_(uids))
-    )
-    return dict(session.exec(query).all())
+    return dict(session.exec(_CARRIERS_OF, params={"uids": uids}).all())
 
 
 def bind(*, session: Session, principal: Principal, label: str, bind_in: TagBind) -> Carrier:
