@@ -460,9 +460,10 @@ class _DirectoryParse:
 
     The struct walk (``scan_directory``) takes about 30 us per directory record, pydicom about
     0.2 ms (1 s for a 5,000-instance disc): in this process either would hold up the files'
-    stream, whose headers this process's main thread scans meanwhile. The worker is forked (a spawned interpreter spends
-    0.75 s importing, longer than the parse), before the reader thread starts; reading runs in
-    the command line's process, which has no other threads to fork in a locked state. It
+    stream, whose headers this process's main thread scans meanwhile. The worker is forked (a
+    spawned interpreter spends 0.75 s importing, longer than the parse), before the reader
+    thread starts; reading runs in the command line's process, which has no other threads to
+    fork in a locked state. It
     ignores Ctrl-C (the terminal sends SIGINT to the whole process group) and is killed on
     leaving, whether the read ended or failed.
     """
