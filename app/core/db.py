@@ -48,7 +48,7 @@ def make_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
         # The session's zone only decides the zone psycopg puts on a timestamptz it hands
         # back (models turn every value to UTC anyway): in UTC it is Python's fixed UTC, not
         # the server's zone as a ZoneInfo, whose offset costs a lookup on every row read
-        # (a quarter of the row's cost in the audit walk).
+        # (about a sixth of the audit walk's CPU, conversion and lookups together).
         connect_args={"options": "-c TimeZone=UTC"},
     )
     _configure_postgresql(engine)
