@@ -105,12 +105,22 @@ _INT_OR_NULL = frozenset({int, type(None)})
 # A flat object whose text is already canonical, but perhaps for its keys' order: string values
 # with nothing json.dumps escapes (", \\, control characters), integers written as json.dumps
 # writes them (no leading zero, no -0, and short: far from int()'s digit limit), true, false,
-# null. Its keys, read pair by pair from just after the brace, sorted and distinct, make it
-# canonical: the usual payload, checked without decoding and encoding it.
+# null. Its keys, sorted and distinct, make it canonical: the usual payload, checked without
+# decoding and encoding it. One match reads the keys too: each pair nests in the one before,
+# so the key groups that matched are the first ``lastindex``; an object of more pairs than
+# _FLAT_PAIRS takes the long way.
 _STRING = r'"[^"\\\x00-\x1f]*"'
 _VALUE = rf"(?:{_STRING}|-?[1-9][0-9]{{0,17}}|0|true|false|null)"
-_FLAT = re.compile(rf"\{{(?:{_STRING}:{_VALUE}(?:,{_STRING}:{_VALUE})*)?\}}")
-_PAIR_KEY = re.compile(rf'"([^"\\\x00-\x1f]*)":{_VALUE}[,}}]')
+_PAIR = rf'"([^"\\\x00-\x1f]*)":{_VALUE}'
+_FLAT_PAIRS = 16
+_FLAT = re.compile(
+    rf"\{{(?:{_PAIR}"
+    + "".join(f"(?:,{_PAIR}" for _ in range(_FLAT_PAIRS - 1))
+    + ")?" * (_FLAT_PAIRS - 1)
+    + r")?\}"
+)
+# The time as SQLite holds it, written by the service: the canonical text but for the "T".
+_STORED_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}")
 
 
 def stored_entry_text(
@@ -149,28 +159,34 @@ def stored_entry_text(
     try:
         when = datetime.fromisoformat(recorded_at) if type(recorded_at) is str else recorded_at
         if when.tzinfo is not None:  # PostgreSQL's; SQLite's text is naive UTC
-            when = when.astimezone(UTC).replace(tzinfo=None)
+            when = when.astimezone(UTC)
         # format_time's strftime gives the same fields, but for %Y below the year 1000 (not
         # padded to four digits).
         if when.year < 1000:
             return None
-        iso = when.isoformat(timespec="microseconds")
-        if _FLAT.fullmatch(payload) and (keys := _PAIR_KEY.findall(payload, 1)) == sorted(
-            set(keys)
-        ):
+        # fromisoformat has checked that the stored text is a time; where it is in the form
+        # the service writes, isoformat would only write it again (and that costs more).
+        if type(recorded_at) is str and _STORED_TIME.fullmatch(recorded_at):
+            iso = f"{recorded_at[:10]}T{recorded_at[11:]}"
+        else:
+            # The first 26 characters: the time without "+00:00" (cheaper than a naive copy).
+            iso = when.isoformat(timespec="microseconds")[:26]
+        flat = _FLAT.fullmatch(payload)
+        keys = flat.groups()[: flat.lastindex or 0] if flat else None
+        # Each key before the next: sorted and distinct.
+        if keys is not None and all(map(str.__lt__, keys, keys[1:])):
             body = payload
         else:
             body = _ENCODER.encode(_DECODER.decode(payload))
     except (ValueError, TypeError, AttributeError):
         return None
+    # The ints are written inline: a call per field costs more than the formatting.
     return (
-        f'{{"action":{encode_basestring(action)},"actor":{{"id":{_int(actor_id)},'
+        f'{{"action":{encode_basestring(action)},"actor":{{"id":'
+        f'{"null" if actor_id is None else actor_id},'
         f'"kind":{encode_basestring(actor_kind)},"role":{encode_basestring(actor_role)}}},'
-        f'"carrier_id":{_int(carrier_id)},"location_id":{_int(location_id)},'
+        f'"carrier_id":{"null" if carrier_id is None else carrier_id},'
+        f'"location_id":{"null" if location_id is None else location_id},'
         f'"payload":{body},"recorded_at":"{iso}Z","seq":{seq},'
-        f'"station_id":{_int(station_id)}}}'
+        f'"station_id":{"null" if station_id is None else station_id}}}'
     )
-
-
-def _int(value: int | None) -> str:
-    return "null" if value is None else int.__repr__(value)

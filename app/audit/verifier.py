@@ -137,8 +137,9 @@ def _split_point(session: Session) -> int | None:
     if size is None or size < SPLIT_FROM:
         return None
     # The second process starts late and its half is read from the start of the table: a
-    # little less than half evens the two out.
-    return int(size * 0.45)
+    # little less than half evens the two out (at 0.45 it ended 7-13 % of the walk before this
+    # process at 2 million entries; 0.47 is closer, a fixed start counting less on a longer log).
+    return int(size * 0.47)
 
 
 def _rows(session: Session, after: int | None, upto: int | None) -> Iterator[Row[Any]]:

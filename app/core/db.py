@@ -40,7 +40,16 @@ def make_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
         _configure_sqlite(engine, busy_timeout_ms)
         return engine
     engine = create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        hide_parameters=True,
+        # The session's zone only decides the zone psycopg puts on a timestamptz it hands
+        # back (models turn every value to UTC anyway): in UTC it is Python's fixed UTC, not
+        # the server's zone as a ZoneInfo, whose offset costs a lookup on every row read
+        # (about a sixth of the audit walk's CPU, conversion and lookups together).
+        connect_args={"options": "-c TimeZone=UTC"},
     )
     _configure_postgresql(engine)
     return engine
