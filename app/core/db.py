@@ -49,10 +49,17 @@ def make_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
         # back (models turn every value to UTC anyway): in UTC it is Python's fixed UTC, not
         # the server's zone as a ZoneInfo, whose offset costs a lookup on every row read
         # (about a sixth of the audit walk's CPU, conversion and lookups together).
-        connect_args={"options": "-c TimeZone=UTC"},
+        connect_args={"options": _with_utc(parsed.query.get("options"))},
     )
     _configure_postgresql(engine)
     return engine
+
+
+def _with_utc(options: str | tuple[str, ...] | None) -> str:
+    """libpq's ``options`` with the session in UTC; connect_args replaces the URL's own, so a
+    site's settings there (a search_path, ...) are carried over."""
+    given = " ".join(options) if isinstance(options, tuple) else options
+    return " ".join(filter(None, [given, "-c TimeZone=UTC"]))
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
