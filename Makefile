@@ -32,7 +32,7 @@ demo: venv
 test: system venv
 	$(VENV)/bin/ruff check app readers tests
 	$(VENV)/bin/mypy app readers
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest --durations=40 $(PYTEST_ARGS)
 
 # Screenshots of every page (both languages, desk and phone size) into docs/screens/.
 screens: system venv
