@@ -60,7 +60,7 @@ def run_schemathesis(
                 "--max-examples", str(examples),
                 "--seed", str(seed),
                 "--workers", "1",
-                # Its 10 s default turned one stalled request on a loaded CI machine into a failure
+                # Its 10 s default turned one stalled request on a loaded CI machine into a failure.
                 # The run checks what is answered, not how fast (docs/performance.md); a hang
                 # still fails, here or at the test's own timeout.
                 "--request-timeout", "120",
