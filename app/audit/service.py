@@ -13,7 +13,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, Table, bindparam, insert, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.audit import verifier
@@ -34,29 +35,53 @@ from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.time import utcnow
 
-# Built once: every custody change and lookup runs it.
-_HEAD_FOR_UPDATE = select(LogHead).where(LogHead.id == 1).with_for_update()
+_EVENTS: Table = CustodyEvent.__table__  # type: ignore[attr-defined]
+_HEADS: Table = LogHead.__table__  # type: ignore[attr-defined]
+# Built once, in Core: every custody change and lookup runs them, and the head is two values
+# to read and write, not an object for the ORM to track and flush (that cost more than the SQL).
+_HEAD = sa_select(_HEADS.c.seq, _HEADS.c.hash).where(_HEADS.c.id == 1)
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_HEAD_CREATE = insert(_HEADS).values(id=1, seq=0, hash=GENESIS)
+_HEAD_MOVE = (
+    update(_HEADS)
+    .where(_HEADS.c.id == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+_EVENT_INSERT = insert(_EVENTS)
 
 
-def lock_head(session: Session) -> LogHead:
-    """Take the log's write lock for this transaction (once; later calls reuse it).
+@dataclass
+class Head:
+    """The log's last entry as this transaction sees it: its sequence number and hash."""
+
+    seq: int
+    hash: str
+
+
+def lock_head(session: Session) -> Head:
+    """Take the log's write lock for this transaction; the head as it stands.
 
     Every custody change calls this before reading the state it checks, so on PostgreSQL
     writers queue here and each sees the previous one's committed state; on SQLite
     BEGIN IMMEDIATE already made the transaction the only writer.
+
+    The head read is kept for the innermost transaction it was read in: a rolled-back
+    SAVEPOINT (the group writer's pieces run in one each) takes its appends back, and the next
+    transaction reads the head again rather than chain after entries that are gone.
     """
-    transaction = session.get_transaction()
+    current = session.get_nested_transaction() or session.get_transaction()
     held = session.info.get("log_head")
-    if held is not None and held[0] is transaction:
-        head: LogHead = held[1]
+    if held is not None and held[0] is current:
+        head: Head = held[1]
         return head
-    found = session.exec(_HEAD_FOR_UPDATE).one_or_none()
+    found = session.execute(_HEAD_FOR_UPDATE).one_or_none()
     if found is None:
-        found = LogHead(id=1, seq=0, hash=GENESIS)
-        session.add(found)
-        session.flush()
-    session.info["log_head"] = (transaction, found)
-    return found
+        session.execute(_HEAD_CREATE)
+        head = Head(seq=0, hash=GENESIS)
+    else:
+        head = Head(seq=found.seq, hash=found.hash)
+    session.info["log_head"] = (current, head)
+    return head
 
 
 @dataclass(frozen=True)
@@ -116,8 +141,8 @@ def append_many(session: Session, *, principal: Principal, entries: list[Entry])
         head.seq, head.hash = row["seq"], row["hash"]
         rows.append(row)
     if rows:
-        session.execute(insert(CustodyEvent), rows)
-        session.add(head)
+        session.execute(_EVENT_INSERT, rows)
+        session.execute(_HEAD_MOVE, {"new_seq": head.seq, "new_hash": head.hash})
     return [Appended(seq=r["seq"], recorded_at=recorded_at, hash=r["hash"]) for r in rows]
 
 
@@ -205,8 +230,14 @@ def read_cursor(secret: str, principal: Principal, cursor: str) -> LogQuery:
     return LogQuery(carrier_id=carrier or None, after=after, until=until)
 
 
+def _head(session: Session) -> Head | None:
+    """The head as this transaction sees it, without locking it."""
+    found = session.execute(_HEAD).one_or_none()
+    return None if found is None else Head(seq=found.seq, hash=found.hash)
+
+
 def head_seq(session: Session) -> int:
-    head = session.get(LogHead, 1)
+    head = _head(session)
     return head.seq if head is not None else 0
 
 
@@ -273,7 +304,7 @@ def log_verification(session: Session, *, principal: Principal, report: VerifyRe
 
 def _head_mismatch(session: Session, chain: verifier.Chain) -> VerifyReport | None:
     """The log head must record the chain's size and last hash (entries cut off the end)."""
-    head = session.get(LogHead, 1)
+    head = _head(session)
     if head is None or (head.seq, head.hash) == (chain.size, chain.head):
         return None
     return VerifyReport(

@@ -13,8 +13,10 @@ import pytest
 from sqlalchemy import Engine, event, text
 from sqlmodel import Session
 
+from app.audit import service as audit_service
 from app.core.announce import Listener, announce, hub_for
-from app.core.db import make_engine, read_only
+from app.core.db import make_engine, read_only, session_scope
+from app.core.principal import SYSTEM
 from app.core.writer import GroupWriter
 from tests.support.wait import wait_for
 
@@ -118,6 +120,46 @@ def test_a_failing_piece_is_rolled_back_alone(writer: GroupWriter, writer_engine
     with pytest.raises(ValueError, match="refused"):
         answers[1].result(10)
     assert names(writer_engine) == ["before", "after"]
+
+
+def test_a_failed_pieces_log_entries_leave_no_gap_in_the_chain(
+    writer: GroupWriter, writer_engine: Engine
+) -> None:
+    """Each piece chains after the log head its own savepoint sees: an entry rolled back with
+    its piece is not what the next piece's entry points at."""
+    running, release = threading.Event(), threading.Event()
+
+    def blocker(session: Session) -> None:
+        running.set()
+        release.wait(10)
+
+    def logs(action: str, *, fail: bool = False) -> Callable[[Session], str]:
+        def work(session: Session) -> str:
+            audit_service.lock_head(session)  # as every custody change does first
+            audit_service.append(session, principal=SYSTEM, action=action, payload={})
+            if fail:
+                raise ValueError("refused")
+            audit_service.append(session, principal=SYSTEM, action=f"{action}-2", payload={})
+            return action
+
+        return work
+
+    writer.submit(blocker)
+    wait_for(running.is_set, what="the first group to run")
+    answers = [writer.submit(logs("one")), writer.submit(logs("two", fail=True))]
+    answers.append(writer.submit(logs("three")))
+    release.set()
+    assert answers[0].result(10) == "one" and answers[2].result(10) == "three"
+    with pytest.raises(ValueError, match="refused"):
+        answers[1].result(10)
+    assert writer.groups == 2  # the three pieces shared the second group's transaction
+    with session_scope(read_only(writer_engine)) as session:
+        report = audit_service.verify(session)
+        actions = [e.action for e in audit_service.list_events(
+            session, carrier_id=None, after_seq=0, limit=10, until=10
+        )]
+    assert report.ok, report.reason
+    assert (report.size, actions) == (4, ["one", "one-2", "three", "three-2"])
 
 
 def test_a_failed_commit_fails_every_piece_and_keeps_nothing(
