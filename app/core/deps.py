@@ -12,12 +12,17 @@ from app.core.ratelimit import ReadBudget
 from app.core.time import local_today
 
 
-def get_settings(request: Request) -> Settings:
+# The dependencies here only read what the app holds: async, so FastAPI calls them on the event
+# loop; a plain def would send each one through the thread pool and back (a scan's four of them
+# cost more than its SQL).
+
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_read_budget(request: Request) -> ReadBudget:
+async def get_read_budget(request: Request) -> ReadBudget:
     budget: ReadBudget = request.app.state.read_budget
     return budget
 
@@ -25,7 +30,7 @@ def get_read_budget(request: Request) -> ReadBudget:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_today(settings: SettingsDep) -> date:
+async def get_today(settings: SettingsDep) -> date:
     """Today in the archive's zone: the day due dates and "overdue" are counted in."""
     return local_today(settings.zone)
 

@@ -199,7 +199,8 @@ def _in_savepoint(
     return value, None
 
 
-def get_writer(request: Request) -> GroupWriter:
+async def get_writer(request: Request) -> GroupWriter:
+    """Async: FastAPI calls it on the event loop, not through the thread pool."""
     writer: GroupWriter = request.app.state.writer
     return writer
 
