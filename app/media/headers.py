@@ -66,6 +66,11 @@ _UNDEFINED = 0xFFFFFFFF
 # PS3.5 7.1.2: these explicit VRs have two reserved bytes and a 4-byte length.
 _LONG_VRS = frozenset(vr.encode() for vr in EXPLICIT_VR_LENGTH_32)
 _SHORT_VRS = frozenset(vr.encode() for vr in EXPLICIT_VR_LENGTH_16)
+# PS3.5 6.2: binary VRs of fixed-width values. A length that is not a whole number of values is
+# damage pydicom refuses (BytesLengthException), even where the walk could step over it.
+_VALUE_WIDTHS = {
+    b"AT": 4, b"FL": 4, b"FD": 8, b"SL": 4, b"SS": 2, b"SV": 8, b"UL": 4, b"US": 2, b"UV": 8
+}
 # Printable ASCII without the backslash (the value separator, PS3.5 6.1.3): such bytes decode
 # alike in every DICOM character set, and pydicom keeps them as one string.
 _PLAIN = frozenset(range(0x20, 0x7F)) - {0x5C}
@@ -167,6 +172,8 @@ def _walk(
                 length = unpack_from("<I", buf, pos + 8)[0]
                 pos += 12
             else:
+                raise UnusualError
+            if length % _VALUE_WIDTHS.get(vr, 1):
                 raise UnusualError
         kept = keep is not None and tag in wanted
         if kept and (length == _UNDEFINED or not (implicit or vr == wanted[tag])):

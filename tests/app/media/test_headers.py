@@ -166,6 +166,20 @@ class TestScanDirectory:
 
         assert scan_directory(altered) is None
 
+    def test_a_binary_value_of_the_wrong_length(self, tmp_path: Path) -> None:
+        # The group length (0002,0000) UL said to be 18 bytes long: the walk would land on the
+        # element after the next one, whole, but pydicom refuses a UL of 18 bytes.
+        root = tmp_path / "disc"
+        factory.write_fileset(root, factory.mixed_studies()[:1], fileset_id="SCAN0004")
+        data = bytearray((root / "DICOMDIR").read_bytes())
+        assert data[132:140] == b"\x02\x00\x00\x00UL\x04\x00"
+        data[138] = 18
+        (root / "DICOMDIR").write_bytes(bytes(data))
+
+        assert scan_directory(bytes(data)) is None
+        directory, problems = read_dicomdir(root / "DICOMDIR", scanned=True)
+        assert directory is None and [p.code for p in problems] == ["dicomdir_unreadable"]
+
     def test_not_a_dicomdir(self) -> None:
         assert scan_directory(b"not a DICOMDIR" * 20) is None
 
