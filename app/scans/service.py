@@ -216,6 +216,10 @@ def _scan_row(
     }
 
 
+# Built once, on the table: the ORM's bulk insert cost more than the insert itself.
+_SCAN_INSERT = insert(Scan.__table__)  # type: ignore[attr-defined]
+
+
 def _store(session: Session, principal: Principal, fresh: list[_Fresh]) -> None:
     """Append the "seen" events in read order, then the scan rows that point at them."""
     with_entry = [f for f in fresh if f.entry is not None]
@@ -226,10 +230,6 @@ def _store(session: Session, principal: Principal, fresh: list[_Fresh]) -> None:
         item.row["event_seq"] = event.seq
     if fresh:
         session.execute(_SCAN_INSERT, [f.row for f in fresh])
-
-
-# Built once, on the table: the ORM's bulk insert cost more than the insert itself.
-_SCAN_INSERT = insert(Scan.__table__)  # type: ignore[attr-defined]
 
 
 def _note_station(
