@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, tuple_
-from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, select
+from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlmodel import Session
 
 from app.audit import service as audit_service
 from app.carriers import service as carrier_service
@@ -31,7 +30,6 @@ from app.locations import service as location_service
 from app.scans.models import Scan
 from app.scans.schemas import Outcome, ScanCarrier, ScanRead, ScanResult, ScanResults
 from app.stations.models import Station
-from app.tags import service as tag_service
 
 # One station's request: who sent it, its reads, and the archive's day as its router saw it
 # (app.core.time.local_today): a lent carrier's answer counts days overdue from it.
@@ -97,7 +95,7 @@ def ingest_together(session: Session, requests: list[Request]) -> list[ScanResul
             announce(session, SCAN_CHANNEL, latest)
         answers.append(ScanResults(results=results, received_at=now))
     carrier_service.note_seen(session=session, seen=sightings)
-    session.flush()
+    _move_stations(session, list(stations.values()))
     return answers
 
 
@@ -122,20 +120,18 @@ class _Facts:
     UID), loaded with a fixed number of queries."""
 
     uids: dict[str, str | AppError]
-    carriers: dict[str, Any]
+    carriers: dict[str, carrier_service.Snapshot]
     places: dict[str, Any]
-    snaps: dict[int, carrier_service.Snapshot]
 
     @classmethod
     def load(cls, session: Session, reads: list[ScanRead]) -> _Facts:
         uids = _normalised(reads)
         valid = sorted({uid for uid in uids.values() if isinstance(uid, str)})
-        carriers = tag_service.carriers_of(session=session, uids=valid)
+        carriers = carrier_service.snapshots_by_tag(session=session, uids=valid)
         places = location_service.get_by_tags(
             session=session, uids=[u for u in valid if u not in carriers]
         )
-        snaps = carrier_service.snapshots(session=session, carriers=list(carriers.values()))
-        return cls(uids, carriers, places, snaps)
+        return cls(uids, carriers, places)
 
 
 @dataclass
@@ -159,7 +155,7 @@ class _Resolver:
         session: Session,
         facts: _Facts,
         principal: Principal,
-        station: Station,
+        station: _Station,
         now: datetime,
         today: date,
     ) -> _Resolver:
@@ -183,7 +179,7 @@ class _Resolver:
         if isinstance(uid, AppError):
             return _answer(read, Outcome.REJECTED, f"Unreadable tag: {uid.message}"), None
         if uid in facts.carriers:
-            snap = facts.snaps[id_of(facts.carriers[uid])]
+            snap = facts.carriers[uid]
             where = self.shelf_id or self.principal.location_id
             entry, seen = _seen_entry(where, snap, read, received_at, clock_wrong)
             self.seen.append(seen)
@@ -229,11 +225,11 @@ def _store(session: Session, principal: Principal, fresh: list[_Fresh]) -> None:
     for item, event in zip(with_entry, appended, strict=True):
         item.row["event_seq"] = event.seq
     if fresh:
-        session.execute(_SCAN_INSERT, [f.row for f in fresh])
+        session.connection().execute(_SCAN_INSERT, [f.row for f in fresh])
 
 
 def _note_station(
-    station: Station, reads: list[ScanRead], fresh: list[_Fresh], now: datetime
+    station: _Station, reads: list[ScanRead], fresh: list[_Fresh], now: datetime
 ) -> None:
     """The station was heard from; its clock is as wrong as its latest new read says."""
     station.last_seen_at = now
@@ -243,14 +239,59 @@ def _note_station(
         station.clock_wrong = bool(latest.row["clock_wrong"])
 
 
-# Built once: a scan runs it each time, and building it cost more than running it.
-_STATIONS = select(Station).where(col(Station.id).in_(bindparam("ids", expanding=True)))
+@dataclass
+class _Station:
+    """What a scan reads and moves of the station that sent it. Columns, not the ORM's Station:
+    loading that object and flushing its changes cost more than the two statements below."""
+
+    id: int
+    last_seq: int
+    clock_wrong: bool
+    shelf_id: int | None
+    shelf_set_at: datetime | None
+    last_seen_at: datetime | None = None
 
 
-def _stations(session: Session, requests: list[Request]) -> dict[int, Station]:
+_STATION_TABLE: Table = Station.__table__  # type: ignore[attr-defined]
+_S = _STATION_TABLE.c
+# Built once: a scan runs them each time, and building them cost more than running them.
+_STATIONS = select(_S.id, _S.last_seq, _S.clock_wrong, _S.shelf_id, _S.shelf_set_at).where(
+    _S.id.in_(bindparam("ids", expanding=True))
+)
+_STATION_MOVE = (
+    update(_STATION_TABLE)
+    .where(_S.id == bindparam("station_id"))
+    .values(
+        last_seen_at=bindparam("seen_at", type_=_S.last_seen_at.type),
+        last_seq=bindparam("seq"),
+        clock_wrong=bindparam("wrong"),
+        shelf_id=bindparam("shelf"),
+        shelf_set_at=bindparam("shelf_at", type_=_S.shelf_set_at.type),
+    )
+)
+
+
+def _stations(session: Session, requests: list[Request]) -> dict[int, _Station]:
     ids = list({principal.station_id for principal, _, _ in requests})
-    found = session.exec(_STATIONS, params={"ids": ids}).all()
-    return {id_of(station): station for station in found}
+    found = session.connection().execute(_STATIONS, {"ids": ids})
+    return {row.id: _Station(*row) for row in found}
+
+
+def _move_stations(session: Session, stations: list[_Station]) -> None:
+    """Write back what the group's reads moved: when each station was heard from, its last
+    sequence number, its clock, its shelf."""
+    rows = [
+        {
+            "station_id": s.id,
+            "seen_at": s.last_seen_at,
+            "seq": s.last_seq,
+            "wrong": s.clock_wrong,
+            "shelf": s.shelf_id,
+            "shelf_at": s.shelf_set_at,
+        }
+        for s in stations
+    ]
+    session.connection().execute(_STATION_MOVE, rows)
 
 
 def _normalised(reads: list[ScanRead]) -> dict[str, str | AppError]:
@@ -266,11 +307,10 @@ def _normalised(reads: list[ScanRead]) -> dict[str, str | AppError]:
 
 # Stored answers by event id or by (station, sequence): built once, the sets bound as
 # expanding parameters (a scan runs it each time; building it cost more than running it).
-_STORED = sa_select(
-    col(Scan.event_id), col(Scan.station_id), col(Scan.station_seq), col(Scan.response)
-).where(
-    col(Scan.event_id).in_(bindparam("event_ids", expanding=True))
-    | tuple_(col(Scan.station_id), col(Scan.station_seq)).in_(bindparam("seqs", expanding=True))
+_SCANS = Scan.__table__.c  # type: ignore[attr-defined]
+_STORED = select(_SCANS.event_id, _SCANS.station_id, _SCANS.station_seq, _SCANS.response).where(
+    _SCANS.event_id.in_(bindparam("event_ids", expanding=True))
+    | tuple_(_SCANS.station_id, _SCANS.station_seq).in_(bindparam("seqs", expanding=True))
 )
 
 
@@ -280,7 +320,7 @@ def _already_stored(session: Session, requests: list[Request]) -> dict[tuple[obj
     event_ids = [str(r.event_id) for _, reads, _ in requests for r in reads]
     seqs = [(p.station_id, r.station_seq) for p, reads, _ in requests for r in reads]
     found: dict[tuple[object, ...], str] = {}
-    stored = session.execute(_STORED, {"event_ids": event_ids, "seqs": seqs})
+    stored = session.connection().execute(_STORED, {"event_ids": event_ids, "seqs": seqs})
     for event_id, station_id, station_seq, response in stored:
         found[("e", event_id)] = response
         found[("s", station_id, station_seq)] = response

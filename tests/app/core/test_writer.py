@@ -288,3 +288,61 @@ def test_an_announcement_leaves_only_with_its_groups_commit(
         assert await asyncio.wait_for(sub.queue.get(), 10) == "x"
 
     run_alone(scenario())
+
+
+def test_a_lone_failing_piece_keeps_nothing_and_the_next_chains_after_the_head(
+    writer: GroupWriter, writer_engine: Engine
+) -> None:
+    """A group of one piece runs without a SAVEPOINT: its failure rolls back the whole
+    transaction, and the next group chains after the head the database holds."""
+
+    def logs(action: str, *, fail: bool = False) -> Callable[[Session], str]:
+        def work(session: Session) -> str:
+            audit_service.lock_head(session)
+            add_borrower(action)(session)
+            audit_service.append(session, principal=SYSTEM, action=action, payload={})
+            if fail:
+                raise ValueError("refused")
+            return action
+
+        return work
+
+    assert writer.submit(logs("one")).result(10) == "one"
+    with pytest.raises(ValueError, match="refused"):
+        writer.submit(logs("two", fail=True)).result(10)
+    assert writer.submit(logs("three")).result(10) == "three"
+    assert writer.groups == 3  # each piece was its group's only one
+    with session_scope(read_only(writer_engine)) as session:
+        report = audit_service.verify(session)
+    assert report.ok, report.reason
+    assert report.size == 2
+    assert names(writer_engine) == ["one", "three"]
+
+
+def test_a_groups_only_joint_call_that_fails_runs_its_pieces_alone(
+    writer: GroupWriter, writer_engine: Engine
+) -> None:
+    running, release = threading.Event(), threading.Event()
+    calls: list[list[str]] = []
+
+    def blocker(session: Session) -> None:
+        running.set()
+        release.wait(10)
+
+    def together(session: Session, words: list[str]) -> list[str]:
+        calls.append(list(words))
+        done = [add_borrower(word)(session) for word in words]
+        if "bad" in words:
+            raise ValueError("bad")
+        return done
+
+    writer.submit(blocker)
+    wait_for(running.is_set, what="the first group to run")
+    answers = [writer.submit_together(together, w) for w in ("d", "bad", "e")]
+    release.set()
+    assert answers[0].result(10) == "d" and answers[2].result(10) == "e"
+    with pytest.raises(ValueError, match="bad"):
+        answers[1].result(10)
+    # The joint call wrote all three before it failed: none of that is kept.
+    assert calls == [["d", "bad", "e"], ["d"], ["bad"], ["e"]]
+    assert names(writer_engine) == ["d", "e"]
