@@ -110,7 +110,9 @@ def _other_copies(session: Session, carriers: list[Carrier]) -> dict[int, list[O
     if not ids:
         return {}
     copies: dict[int, dict[str, OtherCopy]] = {i: {} for i in ids}
-    for carrier_id, label, kind, status, path, study_uid in session.execute(
+    # On the connection (Session.execute costs as much again): the snapshots read before
+    # this have flushed whatever the session held.
+    for carrier_id, label, kind, status, path, study_uid in session.connection().execute(
         _HOLDERS, {"ids": ids}
     ):
         found = copies[carrier_id]
