@@ -5,6 +5,7 @@ permission table as the API; nothing is fetched from the internet (assets are ve
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -50,6 +51,28 @@ class Language:
             await self.app(scope, receive, send)
 
 
+class PagesOnly:
+    """Middleware only the pages need (their session cookie, their language) run for every
+    request but the API's, which reads neither: a station's scan skips parsing cookies and
+    wrapping its answer twice. A request is the API's when its path starts with /api/ (so
+    render.is_page gives it the API's errors) and no root path is set (so the routes match
+    that same path, and no page can be reached under it)."""
+
+    def __init__(self, app: ASGIApp, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
+        self.app = app
+        self.pages = wrap(app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and not scope.get("root_path")
+            and scope["path"].startswith("/api/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        await self.pages(scope, receive, send)
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     app.state.templates = make_environment()
     docs.install(app, settings)  # before /static: its assets live under /static/api-docs
@@ -65,12 +88,17 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(phone.router)
     app.include_router(inventory.router)
     install_error_pages(app)
-    app.add_middleware(Language)
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=session_secret(settings.secret_key),
-        session_cookie=SESSION_COOKIE,
-        max_age=None,  # a browser-session cookie; the idle timeout is checked on the server
-        same_site="strict",
-        https_only=settings.PUBLIC_URL.startswith("https://"),
-    )
+    secret = session_secret(settings.secret_key)
+
+    def page_middleware(app: ASGIApp) -> ASGIApp:
+        # The session outside, the language inside it, as when each was added on its own.
+        return SessionMiddleware(
+            Language(app),
+            secret_key=secret,
+            session_cookie=SESSION_COOKIE,
+            max_age=None,  # a browser-session cookie; the idle timeout is checked on the server
+            same_site="strict",
+            https_only=settings.PUBLIC_URL.startswith("https://"),
+        )
+
+    app.add_middleware(PagesOnly, wrap=page_middleware)
