@@ -183,14 +183,19 @@ class Snapshot:
 _PLACE, _HOME = aliased(Location), aliased(Location)
 
 
-def _facts(*first: Any, key: Any) -> Select[Any]:
-    return (
+def _facts(*first: Any, key: Any, tagged: bool = False) -> Select[Any]:
+    query = (
         sa_select(*first, _PLACE, _HOME, Tag, Loan, Borrower)
         .select_from(Carrier)
         .join(_PLACE, col(_PLACE.id) == col(Carrier.current_location_id))
         .join(_HOME, col(_HOME.id) == col(Carrier.home_location_id))
-        .outerjoin(Tag, col(Tag.id) == col(Carrier.tag_id))
-        .outerjoin(
+    )
+    # By tag, an inner join: SQLite does not turn a LEFT JOIN whose right side is filtered by
+    # an IN list of more than one value into a join, and plans it as a scan of every carrier.
+    on_tag = col(Tag.id) == col(Carrier.tag_id)
+    query = query.join(Tag, on_tag) if tagged else query.outerjoin(Tag, on_tag)
+    return (
+        query.outerjoin(
             Loan, (col(Loan.carrier_id) == col(Carrier.id)) & col(Loan.returned_at).is_(None)
         )
         .outerjoin(Borrower, col(Borrower.id) == col(Loan.borrower_id))
@@ -200,7 +205,7 @@ def _facts(*first: Any, key: Any) -> Select[Any]:
 
 _FACTS = _facts(col(Carrier.id), key=col(Carrier.id))
 # By the UID of the carrier's active tag, the carrier with them (a scan's reads).
-_FACTS_BY_TAG = _facts(col(Tag.uid), Carrier, key=col(Tag.uid))
+_FACTS_BY_TAG = _facts(col(Tag.uid), Carrier, key=col(Tag.uid), tagged=True)
 # Columns, not Study entities: building ORM objects was most of a big batch's cost.
 _STUDIES = (
     sa_select(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlmodel import Session
 
 from app.audit import service as audit_service
@@ -306,24 +306,37 @@ def _normalised(reads: list[ScanRead]) -> dict[str, str | AppError]:
 
 
 # Stored answers by event id or by (station, sequence): built once, the sets bound as
-# expanding parameters (a scan runs it each time; building it cost more than running it).
+# expanding parameters (a scan runs it each time; building it cost more than running it). The
+# (station, sequence) pairs are asked for as stations x sequences, a superset cut down to the
+# pairs below: SQLite plans a row-value IN list of more than one pair as a scan of the whole
+# table, and an IN list per column as probes of the unique index (tests/app/scans/test_plans.py).
 _SCANS = Scan.__table__.c  # type: ignore[attr-defined]
 _STORED = select(_SCANS.event_id, _SCANS.station_id, _SCANS.station_seq, _SCANS.response).where(
     _SCANS.event_id.in_(bindparam("event_ids", expanding=True))
-    | tuple_(_SCANS.station_id, _SCANS.station_seq).in_(bindparam("seqs", expanding=True))
+    | (
+        _SCANS.station_id.in_(bindparam("stations", expanding=True))
+        & _SCANS.station_seq.in_(bindparam("seqs", expanding=True))
+    )
 )
 
 
 def _already_stored(session: Session, requests: list[Request]) -> dict[tuple[object, ...], str]:
     """Stored answers of reads already delivered, by ("e", event id) and ("s", station id,
     sequence)."""
-    event_ids = [str(r.event_id) for _, reads, _ in requests for r in reads]
-    seqs = [(p.station_id, r.station_seq) for p, reads, _ in requests for r in reads]
+    event_ids = {str(r.event_id) for _, reads, _ in requests for r in reads}
+    pairs = {(p.station_id, r.station_seq) for p, reads, _ in requests for r in reads}
+    params = {
+        "event_ids": sorted(event_ids),
+        "stations": sorted({station for station, _ in pairs if station is not None}),
+        "seqs": sorted({seq for _, seq in pairs}),
+    }
     found: dict[tuple[object, ...], str] = {}
-    stored = session.connection().execute(_STORED, {"event_ids": event_ids, "seqs": seqs})
-    for event_id, station_id, station_seq, response in stored:
-        found[("e", event_id)] = response
-        found[("s", station_id, station_seq)] = response
+    for event_id, station_id, station_seq, response in session.connection().execute(
+        _STORED, params
+    ):
+        if event_id in event_ids or (station_id, station_seq) in pairs:
+            found[("e", event_id)] = response
+            found[("s", station_id, station_seq)] = response
     return found
 
 

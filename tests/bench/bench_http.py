@@ -4,10 +4,17 @@ bare FastAPI endpoint, each its own process, loaded by ``wrk`` or one sequential
 ``wrk`` (C, epoll, one thread per station) is the load generator for the scans: a Python client
 driving 16 connections would take most of one of the machine's two cores itself and measure its
 own speed; wrk needs a few per cent. Its Lua script (scan.lua) makes every request a new read.
+
+Run alone, it says where a scan's CPU goes in the service, thread by thread (the event loop, which
+does the HTTP side, and the others: the group writer, which does the database work, and the
+thread pool), against the bare endpoint in the same minutes:
+
+    .venv/bin/python -m tests.bench.bench_http [--db sqlite] [--stations 1,8] [--rounds 3]
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -25,6 +32,7 @@ import httpx
 from fastapi import FastAPI
 
 from app.scans.schemas import ScanBatch
+from tests.bench import bench_service
 from tests.bench.bench_service import label
 from tests.support.ports import free_port
 from tests.support.wait import wait_for
@@ -101,7 +109,7 @@ def service(
 
 def bare(workdir: Path) -> contextlib.AbstractContextManager[tuple[str, int]]:
     """The bare endpoint under uvicorn with serve's log level (access lines included)."""
-    command = [sys.executable, "-m", "uvicorn", "--factory", f"{__name__}:bare_app",
+    command = [sys.executable, "-m", "uvicorn", "--factory", "tests.bench.bench_http:bare_app",
                "--log-level", "info"]
     return _process(command, {}, workdir / "bare.log")
 
@@ -159,3 +167,55 @@ def memory(pid: int) -> dict[str, float]:
                 rss, hwm = (rss + kib, hwm) if name == "VmRSS" else (rss, hwm + kib)
     return {"rss_mb": rss / 1024, "hwm_mb": hwm / 1024, "processes": len(pids)}
 
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user and system) each thread of a process has used so far, by thread id."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        used[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return used
+
+
+def main() -> None:
+    from tests.bench.__main__ import SECRET  # the full benchmark's, for the same service
+
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.bench_http")
+    parser.add_argument("--db", default="sqlite", help="sqlite or postgres")
+    parser.add_argument("--carriers", type=int, default=10_000)
+    parser.add_argument("--stations", default="1,8", help="stations at once, e.g. 1,8")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--postgres-url", default=os.environ.get(
+        "MEDIATRACK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    opts = parser.parse_args()
+    with bench_service.scratch_database(opts.db, opts.postgres_url) as (workdir, url, engine):
+        bench_service.seed(engine, opts.carriers)
+        with service(workdir, url, SECRET, 1) as (base, pid), bare(workdir) as (bare_base, _):
+            warm = [bench_service.new_station(engine, "warm")[1]]
+            wrk(base, keys=warm, carriers=opts.carriers, seconds=3)
+            for n in (int(x) for x in opts.stations.split(",")):
+                for r in range(opts.rounds):
+                    keys = [bench_service.new_station(engine, f"s{n}r{r}n{i}")[1]
+                            for i in range(n)]
+                    before = thread_cpu(pid)
+                    scans = wrk(base, keys=keys, carriers=opts.carriers, seconds=opts.seconds)
+                    after = thread_cpu(pid)
+                    floor = wrk(bare_base, keys=keys, carriers=opts.carriers,
+                                seconds=opts.seconds)
+                    per = {t: (after[t] - before.get(t, 0.0)) * 1000 / scans["requests"]
+                           for t in after}
+                    loop = per.pop(pid, 0.0)  # the main thread runs the event loop
+                    print(f"{opts.db}, {n} station(s): {scans['per_s']:,.0f} scans/s against "
+                          f"{floor['per_s']:,.0f}/s bare (ratio "
+                          f"{scans['per_s'] / floor['per_s']:.2f}), p50 {scans['p50_ms']:.1f} "
+                          f"ms, p99 {scans['p99_ms']:.1f} ms; CPU per scan: event loop "
+                          f"{loop:.2f} ms, other threads {sum(per.values()):.2f} ms "
+                          f"(the busiest {max(per.values(), default=0.0):.2f}); load average "
+                          f"{os.getloadavg()[0]:.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
