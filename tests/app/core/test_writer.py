@@ -54,6 +54,30 @@ def add_borrower(name: str) -> Callable[[Session], str]:
     return work
 
 
+def held(running: threading.Event, release: threading.Event) -> Callable[[Session], None]:
+    """A piece that holds the writer until released: what is queued meanwhile is one group."""
+
+    def blocker(session: Session) -> None:
+        running.set()
+        release.wait(10)
+
+    return blocker
+
+
+def joint(calls: list[list[str]]) -> Callable[[Session, list[str]], list[str]]:
+    """Work submitted together: adds a borrower for each word in one call, and fails after
+    writing them all when one word is "bad" (so a failed call's writes must be undone)."""
+
+    def together(session: Session, words: list[str]) -> list[str]:
+        calls.append(list(words))
+        done = [add_borrower(word)(session) for word in words]
+        if "bad" in words:
+            raise ValueError("bad")
+        return done
+
+    return together
+
+
 def names(engine: Engine) -> list[str]:
     with read_only(engine).connect() as conn:  # does not wait for the writer
         return [r[0] for r in conn.execute(text("SELECT name FROM borrower ORDER BY id"))]
@@ -227,36 +251,31 @@ def test_what_a_failed_piece_announced_is_never_delivered(
         listener.stop()
 
 
+@pytest.mark.parametrize("beside", [True, False], ids=["beside-other-work", "alone-in-its-group"])
 def test_work_submitted_together_runs_in_one_call_and_alone_when_that_fails(
-    writer: GroupWriter, writer_engine: Engine
+    writer: GroupWriter, writer_engine: Engine, beside: bool
 ) -> None:
+    """Beside other work, each call runs in a SAVEPOINT; a group's only call runs without one
+    (its failure rolls back the whole transaction). Either way a failed call's writes are
+    undone and its pieces run again alone."""
     running, release = threading.Event(), threading.Event()
     calls: list[list[str]] = []
+    together = joint(calls)
 
-    def blocker(session: Session) -> None:
-        running.set()
-        release.wait(10)
-
-    def together(session: Session, words: list[str]) -> list[str]:
-        calls.append(list(words))
-        if "bad" in words:
-            raise ValueError("bad")
-        return [add_borrower(word)(session) for word in words]
-
-    writer.submit(blocker)
+    writer.submit(held(running, release))
     wait_for(running.is_set, what="the first group to run")
-    first = [writer.submit_together(together, w) for w in ("a", "b", "c")]
-    alone = writer.submit(add_borrower("between"))
+    before = ["a", "b", "c", "between"] if beside else []
+    first = [writer.submit_together(together, w) for w in before[:3]]
+    others = [writer.submit(add_borrower(w)) for w in before[3:]]
     second = [writer.submit_together(together, w) for w in ("d", "bad", "e")]
     release.set()
-    assert [a.result(10) for a in first] == ["a", "b", "c"]
-    assert alone.result(10) == "between"
+    assert [a.result(10) for a in first + others] == before
     assert second[0].result(10) == "d" and second[2].result(10) == "e"
     with pytest.raises(ValueError, match="bad"):
         second[1].result(10)
     # One call for a-b-c; the joint call for d-bad-e failed, so each ran alone.
-    assert calls == [["a", "b", "c"], ["d", "bad", "e"], ["d"], ["bad"], ["e"]]
-    assert names(writer_engine) == ["a", "b", "c", "between", "d", "e"]
+    assert calls == ([before[:3]] if beside else []) + [["d", "bad", "e"], ["d"], ["bad"], ["e"]]
+    assert names(writer_engine) == [*before, "d", "e"]
 
 
 def test_an_announcement_leaves_only_with_its_groups_commit(
@@ -317,32 +336,3 @@ def test_a_lone_failing_piece_keeps_nothing_and_the_next_chains_after_the_head(
     assert report.ok, report.reason
     assert report.size == 2
     assert names(writer_engine) == ["one", "three"]
-
-
-def test_a_groups_only_joint_call_that_fails_runs_its_pieces_alone(
-    writer: GroupWriter, writer_engine: Engine
-) -> None:
-    running, release = threading.Event(), threading.Event()
-    calls: list[list[str]] = []
-
-    def blocker(session: Session) -> None:
-        running.set()
-        release.wait(10)
-
-    def together(session: Session, words: list[str]) -> list[str]:
-        calls.append(list(words))
-        done = [add_borrower(word)(session) for word in words]
-        if "bad" in words:
-            raise ValueError("bad")
-        return done
-
-    writer.submit(blocker)
-    wait_for(running.is_set, what="the first group to run")
-    answers = [writer.submit_together(together, w) for w in ("d", "bad", "e")]
-    release.set()
-    assert answers[0].result(10) == "d" and answers[2].result(10) == "e"
-    with pytest.raises(ValueError, match="bad"):
-        answers[1].result(10)
-    # The joint call wrote all three before it failed: none of that is kept.
-    assert calls == [["d", "bad", "e"], ["d"], ["bad"], ["e"]]
-    assert names(writer_engine) == ["d", "e"]
