@@ -271,8 +271,8 @@ def _complete(session: Session, found: dict[int, Snapshot]) -> None:
         for transfer, item, destination in session.exec(transfers):
             snap = found[item.carrier_id]
             snap.transfer, snap.destination = transfer, destination
-    # On the connection: Session.execute costs as much again as the statement; the
-    # statement before this one has flushed whatever the session held.
+    # On the connection (Session.execute adds a third or more: tests.bench.bench_statements);
+    # the statement before this one has flushed whatever the session held.
     studies = session.connection().execute(_STUDIES, {"ids": ids})
     for carrier_id, count, study_uid, study_date, modalities, accession in studies:
         found[carrier_id].studies.append(

@@ -110,8 +110,8 @@ def _other_copies(session: Session, carriers: list[Carrier]) -> dict[int, list[O
     if not ids:
         return {}
     copies: dict[int, dict[str, OtherCopy]] = {i: {} for i in ids}
-    # On the connection (Session.execute costs as much again): the snapshots read before
-    # this have flushed whatever the session held.
+    # On the connection (Session.execute adds a third or more: tests.bench.bench_statements):
+    # the snapshots read before this have flushed whatever the session held.
     for carrier_id, label, kind, status, path, study_uid in session.connection().execute(
         _HOLDERS, {"ids": ids}
     ):
