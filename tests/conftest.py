@@ -21,6 +21,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from app.auth.deps import StationKeys
 from app.core.config import Settings
 from app.core.db import make_engine
 from app.core.migrations import upgrade
@@ -129,6 +130,21 @@ def engine(app: FastAPI) -> Engine:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def key_memory_lapses(app: FastAPI) -> Callable[[], None]:
+    """What waiting out the station keys the app remembers (app.auth.deps.StationKeys) does,
+    without the wait: their clock stands still until the function this returns moves it on by
+    the time a key is kept. A wall-clock deadline of a few seconds failed on a busy machine."""
+    keys: StationKeys = app.state.station_keys
+    now = [0.0]
+    keys.clock = lambda: now[0]
+
+    def lapse() -> None:
+        now[0] += keys.ttl
+
+    return lapse
 
 
 @pytest.fixture

@@ -93,8 +93,9 @@ class StationKeys:
     nothing from this.
     """
 
-    def __init__(self, ttl: float = 1.0) -> None:
+    def __init__(self, ttl: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
+        self.clock = clock
         self._known: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
@@ -102,13 +103,13 @@ class StationKeys:
         """The station of a key let in less than ``ttl`` ago (no database work)."""
         with self._lock:
             known = self._known.get(hash_api_key(key))
-        if known is not None and time.monotonic() - known[0] < self.ttl:
+        if known is not None and self.clock() - known[0] < self.ttl:
             return known[1]
         return None
 
     def check(self, engine: Engine, key: str) -> Principal:
         """The key's station, from the database; remembered if it let the key in."""
-        now = time.monotonic()
+        now = self.clock()
         with session_scope(read_only(engine)) as session:
             principal = _station_principal(session, key)
         with self._lock:

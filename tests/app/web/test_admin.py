@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,7 +12,6 @@ from sqlalchemy import Engine, text
 
 from tests.app.web.test_pages import _log_in
 from tests.factories import PASSWORD, World
-from tests.support.wait import wait_for
 
 NEW_PASSWORD = "a long initial password"
 
@@ -37,7 +36,8 @@ def _all_payloads(engine: Engine) -> str:
 
 class TestStations:
     def test_the_key_is_shown_once_and_works(
-        self, admin: tuple[TestClient, str], engine: Engine
+        self, admin: tuple[TestClient, str], engine: Engine,
+        key_memory_lapses: Callable[[], None],
     ) -> None:
         client, token = admin
         r = client.post("/admin/stations", data={"name": "desk-9", "kind": "desk",
@@ -62,12 +62,8 @@ class TestStations:
         assert "The key of station desk-9 is revoked." in page
         assert "The key of station desk-9 is revoked." not in client.get("/admin/stations").text
         # A key check is remembered for a second (app.auth.deps.StationKeys), not longer.
-        wait_for(
-            lambda: client.get("/api/v1/stations/me", headers={"X-API-Key": api_key}).status_code
-            == 401,
-            timeout=3,
-            what="the revoked key to be refused",
-        )
+        key_memory_lapses()
+        assert client.get("/api/v1/stations/me", headers={"X-API-Key": api_key}).status_code == 401
         assert _events(engine, "admin_station_revoked")[-1]["name"] == "desk-9"
 
     def test_a_bad_name_is_refused(self, admin: tuple[TestClient, str]) -> None:
