@@ -73,6 +73,12 @@ def lock_head(session: Session) -> Head:
     transaction reads the head again rather than chain after entries that are gone.
     """
     current = session.get_nested_transaction() or session.get_transaction()
+    if current is None:
+        # Nothing has run yet: begin the transaction the head is read for. Kept as read "in
+        # no transaction", it was read again by the next call (the one in append_many), and
+        # would have been taken as current by the session's next transaction.
+        session.connection()
+        current = session.get_transaction()
     held = session.info.get("log_head")
     if held is not None and held[0] is current:
         head: Head = held[1]
