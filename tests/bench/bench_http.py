@@ -30,6 +30,7 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from app.scans.schemas import ScanBatch
 from tests.bench import bench_service
@@ -179,36 +180,54 @@ def thread_cpu(pid: int) -> dict[int, float]:
     return used
 
 
-def main() -> None:
-    from tests.bench.__main__ import SECRET  # the full benchmark's, for the same service
-
-    parser = argparse.ArgumentParser(prog="python -m tests.bench.bench_http")
-    parser.add_argument("--db", default="sqlite", help="sqlite or postgres")
+def arguments(prog: str, *, db: str) -> argparse.ArgumentParser:
+    """The options of the HTTP benchmarks run alone (this one and bench_scan)."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--db", default=db, help="sqlite, postgres or both (sqlite,postgres)")
     parser.add_argument("--carriers", type=int, default=10_000)
-    parser.add_argument("--stations", default="1,8", help="stations at once, e.g. 1,8")
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--postgres-url", default=os.environ.get(
         "MEDIATRACK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
-    opts = parser.parse_args()
-    with bench_service.scratch_database(opts.db, opts.postgres_url) as (workdir, url, engine):
+    return parser
+
+
+@contextmanager
+def served(db: str, opts: argparse.Namespace) -> Iterator[tuple[Path, str, Engine, int]]:
+    """A seeded scratch archive, the service on it and the bare endpoint, both warmed up: the
+    folder, the database URL, an engine, and the service's pid; the two URLs are in
+    ``opts.base`` and ``opts.bare_base``."""
+    from tests.bench.__main__ import SECRET  # the full benchmark's, for the same service
+
+    with bench_service.scratch_database(db, opts.postgres_url) as (workdir, url, engine):
         bench_service.seed(engine, opts.carriers)
         with service(workdir, url, SECRET, 1) as (base, pid), bare(workdir) as (bare_base, _):
+            opts.base, opts.bare_base = base, bare_base
             warm = [bench_service.new_station(engine, "warm")[1]]
             wrk(base, keys=warm, carriers=opts.carriers, seconds=3)
+            yield workdir, url, engine, pid
+
+
+def main() -> None:
+    parser = arguments("python -m tests.bench.bench_http", db="sqlite")
+    parser.add_argument("--stations", default="1,8", help="stations at once, e.g. 1,8")
+    parser.add_argument("--rounds", type=int, default=3)
+    opts = parser.parse_args()
+    for db in (d.strip() for d in opts.db.split(",") if d.strip()):
+        with served(db, opts) as (_, _url, engine, pid):
             for n in (int(x) for x in opts.stations.split(",")):
                 for r in range(opts.rounds):
                     keys = [bench_service.new_station(engine, f"s{n}r{r}n{i}")[1]
                             for i in range(n)]
                     before = thread_cpu(pid)
-                    scans = wrk(base, keys=keys, carriers=opts.carriers, seconds=opts.seconds)
+                    scans = wrk(opts.base, keys=keys, carriers=opts.carriers,
+                                seconds=opts.seconds)
                     after = thread_cpu(pid)
-                    floor = wrk(bare_base, keys=keys, carriers=opts.carriers,
+                    floor = wrk(opts.bare_base, keys=keys, carriers=opts.carriers,
                                 seconds=opts.seconds)
                     per = {t: (after[t] - before.get(t, 0.0)) * 1000 / scans["requests"]
                            for t in after}
                     loop = per.pop(pid, 0.0)  # the main thread runs the event loop
-                    print(f"{opts.db}, {n} station(s): {scans['per_s']:,.0f} scans/s against "
+                    print(f"{db}, {n} station(s): {scans['per_s']:,.0f} scans/s against "
                           f"{floor['per_s']:,.0f}/s bare (ratio "
                           f"{scans['per_s'] / floor['per_s']:.2f}), p50 {scans['p50_ms']:.1f} "
                           f"ms, p99 {scans['p99_ms']:.1f} ms; CPU per scan: event loop "

@@ -18,7 +18,6 @@ endpoint's time. docs/performance.md has the figures.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import os
 import time
@@ -106,27 +105,15 @@ def report(db: str, parts: dict[str, float]) -> None:
 
 
 def main() -> None:
-    from tests.bench.__main__ import SECRET  # the full benchmark's, for the same service
-
-    parser = argparse.ArgumentParser(prog="python -m tests.bench.bench_scan")
-    parser.add_argument("--db", default="sqlite,postgres", help="sqlite, postgres or both")
-    parser.add_argument("--carriers", type=int, default=10_000)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--postgres-url", default=os.environ.get(
-        "MEDIATRACK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    parser = bench_http.arguments("python -m tests.bench.bench_scan", db="sqlite,postgres")
     opts = parser.parse_args()
     for db in (d.strip() for d in opts.db.split(",") if d.strip()):
-        with bench_service.scratch_database(db, opts.postgres_url) as (workdir, url, engine):
-            bench_service.seed(engine, opts.carriers)
-            with bench_http.service(workdir, url, SECRET, 1) as (base, _), \
-                    bench_http.bare(workdir) as (bare_base, _):
-                warm = [bench_service.new_station(engine, "warm")[1]]
-                bench_http.wrk(base, keys=warm, carriers=opts.carriers, seconds=3)
-                key = [bench_service.new_station(engine, "one")[1]]
-                scans = bench_http.wrk(base, keys=key, carriers=opts.carriers,
-                                       seconds=opts.seconds)
-                floor = bench_http.wrk(bare_base, keys=key, carriers=opts.carriers,
-                                       seconds=opts.seconds)
+        with bench_http.served(db, opts) as (workdir, url, engine, _):
+            key = [bench_service.new_station(engine, "one")[1]]
+            scans = bench_http.wrk(opts.base, keys=key, carriers=opts.carriers,
+                                   seconds=opts.seconds)
+            floor = bench_http.wrk(opts.bare_base, keys=key, carriers=opts.carriers,
+                                   seconds=opts.seconds)
             times = in_process(engine, opts.carriers, RUNS)
             parts = {
                 "bare_ms": 1000 / floor["per_s"],
@@ -136,7 +123,7 @@ def main() -> None:
             }
             if db == "sqlite":
                 parts["pages"] = wal_pages(url, workdir / "bench.db", opts.carriers)
-            report(db, parts)
+        report(db, parts)
 
 
 if __name__ == "__main__":
