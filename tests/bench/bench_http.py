@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -191,20 +192,30 @@ def arguments(prog: str, *, db: str) -> argparse.ArgumentParser:
     return parser
 
 
+@dataclass(frozen=True)
+class Served:
+    """A seeded scratch archive with the service and the bare endpoint running on it."""
+
+    workdir: Path
+    url: str  # the database's
+    engine: Engine
+    base: str  # the service's
+    pid: int  # the service's
+    bare_base: str
+
+
 @contextmanager
-def served(db: str, opts: argparse.Namespace) -> Iterator[tuple[Path, str, Engine, int]]:
-    """A seeded scratch archive, the service on it and the bare endpoint, both warmed up: the
-    folder, the database URL, an engine, and the service's pid; the two URLs are in
-    ``opts.base`` and ``opts.bare_base``."""
+def served(db: str, opts: argparse.Namespace) -> Iterator[Served]:
+    """``opts.carriers`` seeded in a scratch database, the service on it and the bare endpoint,
+    both warmed up."""
     from tests.bench.__main__ import SECRET  # the full benchmark's, for the same service
 
     with bench_service.scratch_database(db, opts.postgres_url) as (workdir, url, engine):
         bench_service.seed(engine, opts.carriers)
         with service(workdir, url, SECRET, 1) as (base, pid), bare(workdir) as (bare_base, _):
-            opts.base, opts.bare_base = base, bare_base
             warm = [bench_service.new_station(engine, "warm")[1]]
             wrk(base, keys=warm, carriers=opts.carriers, seconds=3)
-            yield workdir, url, engine, pid
+            yield Served(workdir, url, engine, base, pid, bare_base)
 
 
 def main() -> None:
@@ -213,20 +224,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     opts = parser.parse_args()
     for db in (d.strip() for d in opts.db.split(",") if d.strip()):
-        with served(db, opts) as (_, _url, engine, pid):
+        with served(db, opts) as run:
             for n in (int(x) for x in opts.stations.split(",")):
                 for r in range(opts.rounds):
-                    keys = [bench_service.new_station(engine, f"s{n}r{r}n{i}")[1]
+                    keys = [bench_service.new_station(run.engine, f"s{n}r{r}n{i}")[1]
                             for i in range(n)]
-                    before = thread_cpu(pid)
-                    scans = wrk(opts.base, keys=keys, carriers=opts.carriers,
+                    before = thread_cpu(run.pid)
+                    scans = wrk(run.base, keys=keys, carriers=opts.carriers,
                                 seconds=opts.seconds)
-                    after = thread_cpu(pid)
-                    floor = wrk(opts.bare_base, keys=keys, carriers=opts.carriers,
+                    after = thread_cpu(run.pid)
+                    floor = wrk(run.bare_base, keys=keys, carriers=opts.carriers,
                                 seconds=opts.seconds)
                     per = {t: (after[t] - before.get(t, 0.0)) * 1000 / scans["requests"]
                            for t in after}
-                    loop = per.pop(pid, 0.0)  # the main thread runs the event loop
+                    loop = per.pop(run.pid, 0.0)  # the main thread runs the event loop
                     print(f"{db}, {n} station(s): {scans['per_s']:,.0f} scans/s against "
                           f"{floor['per_s']:,.0f}/s bare (ratio "
                           f"{scans['per_s'] / floor['per_s']:.2f}), p50 {scans['p50_ms']:.1f} "

@@ -108,13 +108,13 @@ def main() -> None:
     parser = bench_http.arguments("python -m tests.bench.bench_scan", db="sqlite,postgres")
     opts = parser.parse_args()
     for db in (d.strip() for d in opts.db.split(",") if d.strip()):
-        with bench_http.served(db, opts) as (workdir, url, engine, _):
-            key = [bench_service.new_station(engine, "one")[1]]
-            scans = bench_http.wrk(opts.base, keys=key, carriers=opts.carriers,
+        with bench_http.served(db, opts) as run:
+            key = [bench_service.new_station(run.engine, "one")[1]]
+            scans = bench_http.wrk(run.base, keys=key, carriers=opts.carriers,
                                    seconds=opts.seconds)
-            floor = bench_http.wrk(opts.bare_base, keys=key, carriers=opts.carriers,
+            floor = bench_http.wrk(run.bare_base, keys=key, carriers=opts.carriers,
                                    seconds=opts.seconds)
-            times = in_process(engine, opts.carriers, RUNS)
+            times = in_process(run.engine, opts.carriers, RUNS)
             parts = {
                 "bare_ms": 1000 / floor["per_s"],
                 "service_ms": 1000 / scans["per_s"],
@@ -122,7 +122,7 @@ def main() -> None:
                 **{f"{k}_p99": pct(v, 0.99) for k, v in times.items()},
             }
             if db == "sqlite":
-                parts["pages"] = wal_pages(url, workdir / "bench.db", opts.carriers)
+                parts["pages"] = wal_pages(run.url, run.workdir / "bench.db", opts.carriers)
         report(db, parts)
 
 
