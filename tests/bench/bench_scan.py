@@ -22,7 +22,6 @@ import itertools
 import os
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,8 @@ from sqlmodel import Session
 
 from app.core.db import make_engine
 from app.scans import service as scan_service
-from app.scans.schemas import ScanRead
 from tests.bench import bench_http, bench_service
-from tests.bench.bench_service import pct, uid
+from tests.bench.bench_service import pct
 from tests.factories import site_today
 
 RUNS = 2000
@@ -48,13 +46,7 @@ def in_process(engine: Engine, carriers: int, runs: int) -> dict[str, list[float
     today = site_today()
     times: dict[str, list[float]] = {"work": [], "commit": []}
     for i in range(runs + 100):
-        read = ScanRead(
-            event_id=uuid.uuid4(),
-            station_seq=next(seq),
-            tag_uid=uid((i * 7919) % carriers + 1),
-            technology="iso14443a",
-            read_at=datetime.now(UTC),
-        )
+        read = bench_service.new_read(next(seq), (i * 7919) % carriers + 1)
         with Session(engine, expire_on_commit=False) as session:  # as the group writer's
             t0 = time.perf_counter()
             scan_service.ingest_together(session, [(principal, [read], today)])

@@ -211,6 +211,17 @@ def new_station(engine: Engine, name: str) -> tuple[Principal, str]:
     return principal, key
 
 
+def new_read(station_seq: int, carrier: int) -> ScanRead:
+    """A station's read of carrier number ``carrier``'s tag, now, as a new event."""
+    return ScanRead(
+        event_id=uuid.uuid4(),
+        station_seq=station_seq,
+        tag_uid=uid(carrier),
+        technology="iso14443a",
+        read_at=datetime.now(UTC),
+    )
+
+
 @contextmanager
 def scratch_database(
     db: str, postgres_url: str, name: str = POSTGRES_SCRATCH
@@ -276,13 +287,7 @@ def measure(
     today = site_today()
 
     def scan(i: int) -> None:
-        read = ScanRead(
-            event_id=uuid.uuid4(),
-            station_seq=next(seq),
-            tag_uid=uid(picks[i % runs]),
-            technology="iso14443a",
-            read_at=datetime.now(UTC),
-        )
+        read = new_read(next(seq), picks[i % runs])
         with session_scope(engine) as session:
             scan_service.ingest(
                 session=session, principal=principal, reads=[read], today=today
