@@ -83,6 +83,11 @@ def run_schemathesis(
             cwd=workdir,  # schemathesis keeps a cache in its working folder
         )
     data = json.loads(report.read_text())
+    if data["operations"] is None:  # the run stopped before testing anything: say why
+        raise AssertionError(
+            f"schemathesis tested nothing (exit {done.returncode}):\n"
+            f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     failures = [
         f"{f['code']} {f['title']}: {', '.join(f['operations'])}" for f in data["failures"]
     ]
