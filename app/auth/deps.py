@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from functools import partial
+from functools import cache, partial
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
@@ -160,8 +160,14 @@ def _route_path(request: Request) -> str:
     return "/".join(segments[: len(segments) - template.count("/")]) + template
 
 
+@cache
 def require(permission: str) -> Callable[..., Awaitable[Principal]]:
-    """Dependency: the caller, if the permission table lets their role do ``permission``."""
+    """Dependency: the caller, if the permission table lets their role do ``permission``.
+
+    One function per permission, made once: the routers' annotations are strings (``from
+    __future__ import annotations``) that FastAPI evaluates again for every app it builds, and
+    each new function would take a place in FastAPI's process-wide caches of inspected
+    callables (4096 entries), pushing out older ones."""
     if permission not in PERMISSIONS:
         raise KeyError(permission)
 

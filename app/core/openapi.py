@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
@@ -118,11 +118,19 @@ def install(app: FastAPI, *, url: str | None, current: Callable[[], dict[str, An
     app.openapi = lambda: document(app)  # type: ignore[method-assign]
     if url is None:
         return
+    app.state.openapi_current = current
+    # One endpoint for every app, never a closure over this one: FastAPI keeps each endpoint
+    # and dependency it inspects in process-wide caches (4096 entries), which would keep a
+    # closure's app alive, with its engine and all, long after the app is gone (a test run
+    # makes an app per test).
+    app.add_api_route(url, _serve, include_in_schema=False)
 
-    def openapi() -> JSONResponse:
-        schema = document(app)
-        fresh = {**schema, "components": {**schema["components"]}}
-        fresh["components"]["schemas"] = {**schema["components"]["schemas"], **current()}
-        return JSONResponse(fresh)
 
-    app.add_api_route(url, openapi, include_in_schema=False)
+def _serve(request: Request) -> JSONResponse:
+    """The document with the component schemas ``install``'s ``current`` gives now."""
+    app: FastAPI = request.app
+    current: Callable[[], dict[str, Any]] = app.state.openapi_current
+    schema = document(app)
+    fresh = {**schema, "components": {**schema["components"]}}
+    fresh["components"]["schemas"] = {**schema["components"]["schemas"], **current()}
+    return JSONResponse(fresh)

@@ -1,0 +1,27 @@
+"""An app is freed once nothing uses it: a test run builds one per test, and apps kept alive
+(each with its engine, its routes' dependency trees and its compiled statements) made the run
+hold gigabytes and its garbage collections last seconds."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from app.core.config import Settings
+from app.main import create_app
+
+
+def test_an_app_is_freed_after_use(settings: Settings) -> None:
+    def use() -> weakref.ref[FastAPI]:
+        app = create_app(settings)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            assert client.get("/openapi.json").status_code == 200
+        app.state.engine.dispose()
+        return weakref.ref(app)
+
+    gone = use()
+    gc.collect()
+    assert gone() is None, "something still holds the app (see gc.get_referrers)"
