@@ -117,6 +117,9 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 def app(settings: Settings) -> Iterator[FastAPI]:
     application = create_app(settings)
     yield application
+    # As the app's shutdown does, for a test that served it without one (lifespan="off"): a
+    # writer thread left waiting would keep its engine for the rest of the run.
+    application.state.writer.stop()
     application.state.engine.dispose()
 
 
