@@ -43,7 +43,7 @@ def test_the_thread_copies_committed_pages_into_the_database_file(
     checkpointer.run_once()  # the table is in the file; its rows are not yet
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO t VALUES (1), (2), (3)"))
-        # The service's connections would copy back only past the safety net's size.
+        # A commit on this engine would copy the WAL back only past the safety net's size.
         assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == SAFETY_NET_PAGES
     assert _rows_in_database_file(database, tmp_path / "before.db") == 0
     passes = checkpointer.passes
