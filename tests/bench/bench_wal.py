@@ -3,30 +3,24 @@
     .venv/bin/python -m tests.bench.bench_wal [--carriers 10000] [--events 0] [--phases 6]
 
 Lone scans in process, as the group writer runs them (``bench_scan.in_process``: the work, then
-its commit), in alternating phases of 2,000 on one archive: SQLite's default (a commit copies
-the WAL back once it is over 1,000 pages) and the serving process's way (a thread copies it
-back every second, ``app.core.wal``). Each phase of the thread ends with a checkpoint, so every
-phase begins with the WAL copied back. ``--events`` seeds the log first (bench_audit).
-docs/performance.md has the figures.
+its commit, after 100 scans to warm the caches), in alternating phases of 2,000 on one archive:
+SQLite's default (a commit copies the WAL back once it is over 1,000 pages) and the serving
+process's way (a thread copies it back every second, ``app.core.wal``). Each phase of the thread
+ends with a checkpoint, so every phase begins with the WAL copied back. ``--events`` seeds the
+log first (bench_audit). docs/performance.md has the figures.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
-import time
-import uuid
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlmodel import Session
 
 from app.core.db import make_engine
 from app.core.wal import WalCheckpointer
-from app.scans import service as scan_service
-from tests.bench import bench_audit, bench_service
+from tests.bench import bench_audit, bench_scan, bench_service
 from tests.bench.bench_service import pct
-from tests.factories import site_today
 
 PHASE = 2000
 SQLITE_DEFAULT_PAGES = 1000  # sqlite.org/pragma.html#pragma_wal_autocheckpoint
@@ -54,33 +48,23 @@ def main() -> None:
         bench_service.seed(seeding, opts.carriers)
         if opts.events:
             bench_audit.seed_events(seeding, opts.events)
-        principal, _ = bench_service.new_station(seeding, f"wal-{uuid.uuid4().hex[:8]}")
         seeding.dispose()
         engines = {"default": _sqlite_default(url), "thread": make_engine(url)}
         thread = WalCheckpointer(engines["thread"])
         times: dict[str, dict[str, list[float]]] = {
             way: {"work": [], "commit": []} for way in engines
         }
-        seq, today, n = itertools.count(1), site_today(), 0
         for phase in range(opts.phases + 1):
             for way, engine in engines.items():
                 if way == "thread":
                     thread.start()
-                for _ in range(PHASE):
-                    n += 1
-                    read = bench_service.new_read(next(seq), (n * 7919) % opts.carriers + 1)
-                    with Session(engine, expire_on_commit=False) as session:
-                        t0 = time.perf_counter()
-                        scan_service.ingest_together(session, [(principal, [read], today)])
-                        t1 = time.perf_counter()
-                        session.commit()
-                        t2 = time.perf_counter()
-                    if phase:  # the first phase of each warms the caches
-                        times[way]["work"].append((t1 - t0) * 1000)
-                        times[way]["commit"].append((t2 - t1) * 1000)
+                phase_times = bench_scan.in_process(engine, opts.carriers, PHASE)
                 if way == "thread":
                     thread.stop()
                     thread.run_once()
+                if phase:  # the first phase of each warms the caches
+                    for part, samples in phase_times.items():
+                        times[way][part] += samples
         for engine in engines.values():
             engine.dispose()
     for way, parts in times.items():
