@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import web
 from app.api import api_router
 from app.audit import service as audit_service
-from app.auth.deps import StationKeys
+from app.auth.deps import Callers
 from app.core.announce import Listener
 from app.core.config import Settings
 from app.core.db import make_engine, read_only, session_scope
@@ -237,7 +237,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.writer = writer
     app.state.listener = listener
     app.state.checkpointer = checkpointer
-    app.state.station_keys = StationKeys()
+    app.state.callers = Callers()
     app.state.read_budget = ReadBudget(
         rate=settings.STATION_READS_PER_SECOND, burst=settings.STATION_READ_BURST
     )

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from app.auth.deps import StationKeys
+from app.auth.deps import Callers
 from app.core.config import Settings
 from app.core.db import make_engine
 from app.core.migrations import upgrade
@@ -136,16 +136,17 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def key_memory_lapses(app: FastAPI) -> Callable[[], None]:
-    """What waiting out the station keys the app remembers (app.auth.deps.StationKeys) does,
-    without the wait: their clock stands still until the function this returns moves it on by
-    the time a key is kept. A wall-clock deadline of a few seconds failed on a busy machine."""
-    keys: StationKeys = app.state.station_keys
+def memory_lapses(app: FastAPI) -> Callable[[], None]:
+    """What waiting out the callers the app remembers (app.auth.deps.Callers: station keys and
+    accounts) does, without the wait: their clock stands still until the function this returns
+    moves it on by the time a caller is kept. A wall-clock deadline of a few seconds failed on
+    a busy machine."""
+    callers: Callers = app.state.callers
     now = [0.0]
-    keys.clock = lambda: now[0]
+    callers.clock = lambda: now[0]
 
     def lapse() -> None:
-        now[0] += keys.ttl
+        now[0] += callers.ttl
 
     return lapse
 

@@ -19,7 +19,6 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlmodel import Session, col, or_, select
 
-from app.core.config import Settings
 from app.core.db import get_engine, read_only, session_scope
 from app.core.errors import ForbiddenError, UnauthorizedError
 from app.core.permissions import PERMISSIONS, allowed
@@ -41,8 +40,8 @@ class DeniedRecorder(Protocol):
     ) -> None: ...
 
 
-def _user_principal(session: Session, token: str, secret: str) -> Principal:
-    user = session.get(User, read_token(token, secret=secret))
+def _user_principal(session: Session, user_id: int) -> Principal:
+    user = session.get(User, user_id)
     if user is None or not user.active:
         raise UnauthorizedError("That account no longer exists or is disabled.")
     return Principal(kind="user", id=user.id, role=Role(user.role))
@@ -84,13 +83,16 @@ def _station_principal(session: Session, key: str) -> Principal:
     )
 
 
-class StationKeys:
-    """Stations recently let in, by the hash of their key, for at most ``ttl`` seconds.
+class Callers:
+    """Callers recently let in, for at most ``ttl`` seconds: a station by the hash of its key,
+    a person by the account their token names.
 
-    A station posts a scan per tap: checking its key in a transaction of its own each time was a
-    fifth of a scan's cost. A key revoked, or replaced and past its grace period (or a station
-    moved) takes effect within ``ttl``; keys that failed are never kept, so guessing gains
-    nothing from this.
+    A station posts a scan per tap, and a clerk's desk a request per carrier: checking the
+    caller in a transaction of its own each time was a fifth of a scan's cost, and five round
+    trips of every request a person makes on PostgreSQL. A key revoked, or replaced and past
+    its grace period, a station moved, an account disabled or given another role: each takes
+    effect within ``ttl``. A token's signature and expiry are still checked on every request
+    (no database work), and callers refused are never kept, so guessing gains nothing.
     """
 
     def __init__(self, ttl: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -99,21 +101,23 @@ class StationKeys:
         self._known: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
-    def known(self, key: str) -> Principal | None:
-        """The station of a key let in less than ``ttl`` ago (no database work)."""
+    def known(self, caller: str) -> Principal | None:
+        """Who ``caller`` was found to be less than ``ttl`` ago (no database work)."""
         with self._lock:
-            known = self._known.get(hash_api_key(key))
+            known = self._known.get(caller)
         if known is not None and self.clock() - known[0] < self.ttl:
             return known[1]
         return None
 
-    def check(self, engine: Engine, key: str) -> Principal:
-        """The key's station, from the database; remembered if it let the key in."""
+    def check(
+        self, engine: Engine, caller: str, find: Callable[[Session], Principal]
+    ) -> Principal:
+        """Who ``caller`` is, found in the database by ``find``; remembered if let in."""
         now = self.clock()
         with session_scope(read_only(engine)) as session:
-            principal = _station_principal(session, key)
+            principal = find(session)
         with self._lock:
-            self._known[hash_api_key(key)] = (now, principal)
+            self._known[caller] = (now, principal)
         return principal
 
 
@@ -122,9 +126,9 @@ async def current_principal(
     token: Annotated[str | None, Depends(_bearer)],
     key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    """A short read-only transaction of its own, separate from the request's work, in a worker
-    thread; a station key let in a moment ago needs neither (a tap's request stays on the
-    event loop until its work is queued)."""
+    """A caller let in a moment ago needs no database work and stays on the event loop (a
+    tap's request until its work is queued); otherwise a short read-only transaction of its
+    own, separate from the request's work, in a worker thread."""
     if not token and not key:
         raise UnauthorizedError("Log in first (or send the station's API key).")
     if token and key:
@@ -133,18 +137,18 @@ async def current_principal(
             "Send either a log-in token or a station's API key, not both: the request is "
             "ambiguous."
         )
-    engine = get_engine(request)
+    find: Callable[[Session], Principal]
     if key:
-        keys: StationKeys = request.app.state.station_keys
-        known = keys.known(key)
-        return known if known is not None else await run_in_threadpool(keys.check, engine, key)
-    assert token is not None
-    return await run_in_threadpool(_user_of_token, engine, token, request.app.state.settings)
-
-
-def _user_of_token(engine: Engine, token: str, settings: Settings) -> Principal:
-    with session_scope(read_only(engine)) as session:
-        return _user_principal(session, token, settings.secret_key)
+        caller, find = f"key {hash_api_key(key)}", partial(_station_principal, key=key)
+    else:
+        assert token is not None
+        user_id = read_token(token, secret=request.app.state.settings.secret_key)
+        caller, find = f"user {user_id}", partial(_user_principal, user_id=user_id)
+    callers: Callers = request.app.state.callers
+    known = callers.known(caller)
+    if known is not None:
+        return known
+    return await run_in_threadpool(callers.check, get_engine(request), caller, find)
 
 
 def _route_path(request: Request) -> str:

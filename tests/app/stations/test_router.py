@@ -48,7 +48,7 @@ def _end_grace(engine: Engine, name: str) -> None:
 class TestRotateKey:
     def test_old_and_new_keys_work_during_the_grace_period_then_only_the_new(
         self, client: TestClient, world: World, engine: Engine,
-        key_memory_lapses: Callable[[], None],
+        memory_lapses: Callable[[], None],
     ) -> None:
         old = world.station_key
         assert _as(client, old) == 200
@@ -67,7 +67,7 @@ class TestRotateKey:
             assert me["name"] == "desk-1"
 
         _end_grace(engine, "desk-1")
-        key_memory_lapses()
+        memory_lapses()
         assert _as(client, old) == 401
         r = client.get(STATION_ONLY, headers={"X-API-Key": old})
         assert "replaced" in r.json()["detail"]
@@ -90,22 +90,22 @@ class TestRotateKey:
             assert secret and key not in logged and secret not in logged
 
     def test_no_grace_stops_the_old_key_at_once(
-        self, client: TestClient, world: World, key_memory_lapses: Callable[[], None]
+        self, client: TestClient, world: World, memory_lapses: Callable[[], None]
     ) -> None:
         """For a key that leaked: within the second a key check is remembered for."""
         assert _as(client, world.station_key) == 200
         new = _rotate(client, world, grace_minutes=0)
-        key_memory_lapses()
+        memory_lapses()
         assert _as(client, world.station_key) == 401
         assert _as(client, new) == 200
 
     def test_a_second_rotation_ends_the_first_old_key(
-        self, client: TestClient, world: World, key_memory_lapses: Callable[[], None]
+        self, client: TestClient, world: World, memory_lapses: Callable[[], None]
     ) -> None:
         assert _as(client, world.station_key) == 200
         second = _rotate(client, world)
         third = _rotate(client, world)
-        key_memory_lapses()
+        memory_lapses()
         assert _as(client, world.station_key) == 401
         assert _as(client, second) == 200 and _as(client, third) == 200
         assert _as(client, world.other_station_key) == 200  # another station is untouched
@@ -122,12 +122,12 @@ class TestRotateKey:
     @pytest.mark.parametrize("key_of", ["old", "new"])
     def test_revoking_stops_both_keys(
         self, key_of: str, client: TestClient, world: World,
-        key_memory_lapses: Callable[[], None],
+        memory_lapses: Callable[[], None],
     ) -> None:
         new = _rotate(client, world)
         key = new if key_of == "new" else world.station_key
         assert _as(client, key) == 200
         r = client.post("/api/v1/stations/desk-1/revoke", headers=world.auth("admin"))
         assert r.status_code == 200
-        key_memory_lapses()
+        memory_lapses()
         assert _as(client, key) == 401

@@ -14,7 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from app.core.config import Settings
+from app.core.db import session_scope
+from app.core.principal import Principal, Role
 from app.core.time import utcnow
+from app.users import service as users_service
 from app.users.service import MAX_FAILED_LOGINS
 from tests.app.web.test_pages import _log_in
 from tests.factories import PASSWORD, World
@@ -161,6 +164,10 @@ def make_bad_token(case: str, engine: Engine, secret: str) -> str:
 def test_bad_token_is_401(
     case: str, client: TestClient, world: World, engine: Engine, settings: Settings
 ) -> None:
+    """Refused even just after the same account was let in: the account is remembered for a
+    second (app.auth.deps.Callers), the token itself is checked every time."""
+    good = jwt.encode(claims(engine), settings.secret_key, "HS256")
+    assert client.get(STAFF_ONLY, headers=bearer(good)).status_code == 200
     token = make_bad_token(case, engine, settings.secret_key)
     r = client.get(STAFF_ONLY, headers=bearer(token))
     assert r.status_code == 401, r.text
@@ -186,13 +193,34 @@ def test_role_claim_is_not_trusted(
     assert client.get("/api/v1/users", headers=bearer(token)).status_code == 403
 
 
-def test_token_of_a_deactivated_user_is_401(client: TestClient, world: World) -> None:
+def test_token_of_a_deactivated_user_is_401_within_a_second(
+    client: TestClient, world: World, memory_lapses: Callable[[], None]
+) -> None:
+    """Accounts let in are remembered for a second (app.auth.deps.Callers), not longer."""
     assert client.get(STAFF_ONLY, headers=world.auth("clerk")).status_code == 200
     r = client.post("/api/v1/users/clerk/deactivate", headers=world.auth("admin"))
     assert r.status_code == 200
+    # Within the second, the account is still remembered as let in...
+    assert client.get(STAFF_ONLY, headers=world.auth("clerk")).status_code == 200
+    memory_lapses()
+    # ...and once it has passed, the database's answer counts.
     r = client.get(STAFF_ONLY, headers=world.auth("clerk"))
     assert r.status_code == 401
     assert r.json()["error"] == "unauthorized"
+
+
+def test_a_new_role_takes_effect_within_a_second(
+    client: TestClient, world: World, engine: Engine, memory_lapses: Callable[[], None]
+) -> None:
+    clerk_only = "/api/v1/borrowers"  # borrowers.read: not for clinicians
+    assert client.get(clerk_only, headers=world.auth("clerk")).status_code == 200
+    admin = Principal(kind="user", id=user_id(engine, "admin"), role=Role.ADMIN)
+    with session_scope(engine) as session:
+        users_service.change_role(session=session, username="clerk", role=Role.CLINICIAN, by=admin)
+    assert client.get(clerk_only, headers=world.auth("clerk")).status_code == 200
+    memory_lapses()
+    r = client.get(clerk_only, headers=world.auth("clerk"))
+    assert r.status_code == 403 and "clinician" in r.json()["detail"]
 
 
 def test_a_page_session_of_a_deactivated_user_ends_at_its_next_request(
@@ -255,15 +283,15 @@ class TestStationKeys:
         assert again.status_code == 409
 
     def test_a_key_in_use_stops_working_within_a_second_of_its_revocation(
-        self, client: TestClient, world: World, key_memory_lapses: Callable[[], None]
+        self, client: TestClient, world: World, memory_lapses: Callable[[], None]
     ) -> None:
-        """Keys let in are remembered for a second (app.auth.deps.StationKeys), not longer."""
+        """Keys let in are remembered for a second (app.auth.deps.Callers), not longer."""
         assert client.get(STAFF_ONLY, headers=world.auth("station")).status_code == 200
         r = client.post("/api/v1/stations/desk-1/revoke", headers=world.auth("admin"))
         assert r.status_code == 200
         # Within the second, the key is still remembered as let in...
         assert client.get(STAFF_ONLY, headers=world.auth("station")).status_code == 200
-        key_memory_lapses()
+        memory_lapses()
         # ...and once it has passed, the database's answer counts.
         r = client.get(STAFF_ONLY, headers=world.auth("station"))
         assert r.status_code == 401 and "revoked" in r.json()["detail"]

@@ -37,7 +37,7 @@ def _all_payloads(engine: Engine) -> str:
 class TestStations:
     def test_the_key_is_shown_once_and_works(
         self, admin: tuple[TestClient, str], engine: Engine,
-        key_memory_lapses: Callable[[], None],
+        memory_lapses: Callable[[], None],
     ) -> None:
         client, token = admin
         r = client.post("/admin/stations", data={"name": "desk-9", "kind": "desk",
@@ -61,8 +61,8 @@ class TestStations:
         page = client.get("/admin/stations").text
         assert "The key of station desk-9 is revoked." in page
         assert "The key of station desk-9 is revoked." not in client.get("/admin/stations").text
-        # A key check is remembered for a second (app.auth.deps.StationKeys), not longer.
-        key_memory_lapses()
+        # A key check is remembered for a second (app.auth.deps.Callers), not longer.
+        memory_lapses()
         assert client.get("/api/v1/stations/me", headers={"X-API-Key": api_key}).status_code == 401
         assert _events(engine, "admin_station_revoked")[-1]["name"] == "desk-9"
 
