@@ -3,7 +3,8 @@ permission check of a page (the same permission table as the API).
 
 The cookie is Starlette's signed session (HttpOnly, SameSite=Strict, Secure when the public URL
 is https). It holds the user's id, a CSRF token and the time of the last request; the user row
-is read on every request, so a disabled account stops at once, as on the API.
+is read on every request, so a disabled account stops at once (the API remembers an account
+for a second: app.auth.deps.Callers).
 """
 
 from __future__ import annotations
