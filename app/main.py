@@ -30,7 +30,6 @@ from app.core.errors import (
 from app.core.logs import install_filters
 from app.core.openapi import install as install_openapi
 from app.core.ratelimit import ReadBudget
-from app.core.wal import WalCheckpointer
 from app.core.writer import GroupWriter
 from app.scans.service import SCAN_CHANNEL
 from app.site import service as site_service
@@ -202,8 +201,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     install_filters()
     engine = make_engine(settings.database_url, busy_timeout_ms=settings.SQLITE_BUSY_TIMEOUT_MS)
-    # SQLite's WAL copied back in a thread, not in whichever commit finds it long.
-    checkpointer = WalCheckpointer(engine)
 
     # Committed scans reach the desk pages of every process (PostgreSQL LISTEN/NOTIFY).
     listener = Listener(engine, [SCAN_CHANNEL])
@@ -213,14 +210,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         listener.start()
-        checkpointer.start()
         # Serve only once this process hears announcements (a desk must not miss a tap).
         if not await anyio.to_thread.run_sync(listener.ready.wait, 10):
             log.warning("the announcement listener is not listening yet; desks may miss taps")
         yield
         listener.stop()
         writer.stop()
-        checkpointer.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -236,7 +231,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.writer = writer
     app.state.listener = listener
-    app.state.checkpointer = checkpointer
     app.state.callers = Callers()
     app.state.read_budget = ReadBudget(
         rate=settings.STATION_READS_PER_SECOND, burst=settings.STATION_READ_BURST

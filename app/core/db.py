@@ -21,7 +21,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, create_engine
 
 from app.core.errors import ConflictError, log
-from app.core.wal import SAFETY_NET_PAGES as WAL_SAFETY_NET_PAGES
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
@@ -73,9 +72,6 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        # The serving process copies the WAL back in a thread (app.core.wal); a commit does
-        # it only past this size.
-        cur.execute(f"PRAGMA wal_autocheckpoint={WAL_SAFETY_NET_PAGES}")
         cur.close()
 
     @event.listens_for(engine, "begin")

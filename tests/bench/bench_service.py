@@ -23,7 +23,6 @@ from app.carriers.models import Carrier
 from app.core.db import make_engine, session_scope
 from app.core.migrations import upgrade
 from app.core.principal import SYSTEM, Principal, Role
-from app.core.wal import WalCheckpointer
 from app.custody.models import Loan
 from app.locations.models import Location
 from app.lookup import service as lookup_service
@@ -320,14 +319,8 @@ def measure(
         "where is it: tag": where(QueryKind.TAG, uid),
     }
     samples = {}
-    # As in the serving process: SQLite's WAL copied back by a thread, not by a commit.
-    checkpoints = WalCheckpointer(engine)
-    checkpoints.start()
-    try:
-        for name, fn in operations.items():
-            print(f"  {name}: {runs} runs", flush=True)
-            timed(fn, 50)  # warm caches
-            samples[name] = timed(fn, runs)
-    finally:
-        checkpoints.stop()
+    for name, fn in operations.items():
+        print(f"  {name}: {runs} runs", flush=True)
+        timed(fn, 50)  # warm caches
+        samples[name] = timed(fn, runs)
     return samples
