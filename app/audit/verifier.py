@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, String, type_coerce
+from sqlalchemy import Row, String, func, type_coerce
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
@@ -45,15 +45,23 @@ _CODE_ROOT = str(Path(__file__).resolve().parents[2])
 # PostgreSQL; SQLite's cursor steps through the table as it is read).
 BATCH = 5_000
 
-# The verifier reads the time as stored (text on SQLite), so that a row altered behind the
-# service's back with a time that is no time is named as a bad entry, not a crash in the
-# driver's date parsing (PostgreSQL's timestamptz cannot hold one).
-_RAW_COLUMNS: tuple[Any, ...] = tuple(
-    type_coerce(col(getattr(CustodyEvent, name)), String).label(name)
-    if name == "recorded_at"
-    else col(getattr(CustodyEvent, name))
-    for name in (*ENTRY_FIELDS, "prev_hash", "hash")
-)
+
+def _raw_columns(recorded_at: Any) -> tuple[Any, ...]:
+    return tuple(
+        recorded_at.label(name) if name == "recorded_at" else col(getattr(CustodyEvent, name))
+        for name in (*ENTRY_FIELDS, "prev_hash", "hash")
+    )
+
+
+# The time each database's way, read as naive UTC. SQLite: the text as stored, so that a row
+# altered behind the service's back with a time that is no time is named as a bad entry, not
+# a crash in the driver's date parsing. PostgreSQL (whose timestamptz cannot hold one): turned
+# to a timestamp in UTC by the server, for which psycopg builds a naive datetime, the cheaper
+# to write out (stored_entry_text).
+_RAW_COLUMNS: dict[str, tuple[Any, ...]] = {
+    "sqlite": _raw_columns(type_coerce(col(CustodyEvent.recorded_at), String)),
+    "postgresql": _raw_columns(func.timezone("UTC", col(CustodyEvent.recorded_at))),
+}
 _SEQ, _PREV_HASH, _HASH = 0, len(ENTRY_FIELDS), len(ENTRY_FIELDS) + 1
 
 
@@ -143,7 +151,8 @@ def _split_point(session: Session) -> int | None:
 
 
 def _rows(session: Session, after: int | None, upto: int | None) -> Iterator[Row[Any]]:
-    query = sa_select(*_RAW_COLUMNS).order_by(col(CustodyEvent.seq))
+    columns = _RAW_COLUMNS[session.get_bind().dialect.name]
+    query = sa_select(*columns).order_by(col(CustodyEvent.seq))
     if after is not None:
         query = query.where(col(CustodyEvent.seq) > after)
     if upto is not None:
