@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, update
+from sqlalchemy import BindParameter, Select, bindparam, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
@@ -183,7 +183,7 @@ class Snapshot:
 _PLACE, _HOME = aliased(Location), aliased(Location)
 
 
-def _facts(*first: Any, key: Any, tagged: bool = False) -> Select[Any]:
+def _facts(*first: Any, where: Any, tagged: bool = False) -> Select[Any]:
     query = (
         sa_select(*first, _PLACE, _HOME, Tag, Loan, Borrower)
         .select_from(Carrier)
@@ -199,13 +199,21 @@ def _facts(*first: Any, key: Any, tagged: bool = False) -> Select[Any]:
             Loan, (col(Loan.carrier_id) == col(Carrier.id)) & col(Loan.returned_at).is_(None)
         )
         .outerjoin(Borrower, col(Borrower.id) == col(Loan.borrower_id))
-        .where(key.in_(bindparam("keys", expanding=True)))
+        .where(where)
     )
 
 
-_FACTS = _facts(col(Carrier.id), key=col(Carrier.id))
+_KEYS: BindParameter[Any] = bindparam("keys", expanding=True)
+_FACTS = _facts(col(Carrier.id), where=col(Carrier.id).in_(_KEYS))
 # By the UID of the carrier's active tag, the carrier with them (a scan's reads).
-_FACTS_BY_TAG = _facts(col(Tag.uid), Carrier, key=col(Tag.uid), tagged=True)
+_FACTS_BY_TAG = _facts(col(Tag.uid), Carrier, where=col(Tag.uid).in_(_KEYS), tagged=True)
+
+
+def snapshots_query(where: Any, *, limit: int) -> Select[Any]:
+    """The statement of :func:`snapshots_found`: the first ``limit`` carriers meeting
+    ``where``, by label, with their facts. Build it once (at import) and bind its parameters
+    per call."""
+    return _facts(Carrier, where=where).order_by(col(Carrier.label)).limit(limit)
 # Columns, not Study entities: building ORM objects was most of a big batch's cost.
 _STUDIES = (
     sa_select(
@@ -253,6 +261,23 @@ def snapshots_by_tag(*, session: Session, uids: list[str]) -> dict[str, Snapshot
         )
     _complete(session, {id_of(snap.carrier): snap for snap in by_uid.values()})
     return by_uid
+
+
+def snapshots_found(
+    *, session: Session, query: Select[Any], params: dict[str, Any]
+) -> list[Snapshot]:
+    """The snapshots of the carriers a :func:`snapshots_query` finds, in its order: finding
+    the carriers and their facts is one statement (a lookup runs this on every call)."""
+    found: dict[int, Snapshot] = {}
+    for carrier, at, belongs, tag, loan, borrower in session.execute(query, params):
+        found.setdefault(
+            id_of(carrier),
+            Snapshot(
+                carrier=carrier, place=at, home=belongs, loan=loan, borrower=borrower, tag=tag
+            ),
+        )
+    _complete(session, found)
+    return list(found.values())
 
 
 def _complete(session: Session, found: dict[int, Snapshot]) -> None:

@@ -5,24 +5,22 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import Select, bindparam
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
 
 from app.audit import service as audit_service
 from app.carriers import service as carrier_service
 from app.carriers.models import Carrier
+from app.carriers.service import Snapshot
 from app.core.errors import AppError, InvalidInputError
 from app.core.ids import id_of
 from app.core.principal import Principal
 from app.core.validation import is_dicom_uid, is_label, looks_like_uid, normalise_uid
 from app.locations.models import Location
 from app.lookup.schemas import OtherCopy, QueryKind, WhereHit, WhereResult
-from app.studies import service as study_service
 from app.studies.models import CarrierStudy, Study
-from app.tags import service as tag_service
 
 MAX_HITS = 50
 
@@ -40,17 +38,23 @@ def _guess(query: str) -> list[QueryKind]:
     return [*kinds, QueryKind.ACCESSION, QueryKind.PATIENT]
 
 
-def _by_study(column: Any, *, with_issuer: bool = False) -> SelectOfScalar[Carrier]:
-    """The carriers of the studies whose ``column`` is the bound ``query`` (and whose issuer is
-    the bound ``issuer``), up to MAX_HITS studies."""
-    studies = select(col(Study.id)).where(col(column) == bindparam("query"))
+def _by_study(column: Any, *, with_issuer: bool = False) -> Select[Any]:
+    """The carriers, with their facts, of the studies whose ``column`` is the bound ``query``
+    (and whose issuer is the bound ``issuer``), up to MAX_HITS studies."""
+    studies = sa_select(col(Study.id)).where(col(column) == bindparam("query"))
     if with_issuer:
         studies = studies.where(col(Study.issuer_of_patient_id) == bindparam("issuer"))
-    return study_service.holding(studies.limit(MAX_HITS))
+    holding = sa_select(col(CarrierStudy.carrier_id)).where(
+        col(CarrierStudy.study_id).in_(studies.limit(MAX_HITS))
+    )
+    return carrier_service.snapshots_query(col(Carrier.id).in_(holding), limit=MAX_HITS)
 
 
-# Each kind's statement, built once: building one per call cost more than running it.
-_BY_LABEL = select(Carrier).where(col(Carrier.label) == bindparam("query"))
+# Each kind's statement, built once: building one per call cost more than running it. Each
+# finds the carriers with their facts (carrier_service.snapshots_query), one statement.
+_BY_LABEL = carrier_service.snapshots_query(
+    col(Carrier.label) == bindparam("query"), limit=MAX_HITS
+)
 _BY_STUDY = {
     QueryKind.STUDY: _by_study(Study.study_uid),
     QueryKind.ACCESSION: _by_study(Study.accession_number),
@@ -59,23 +63,23 @@ _BY_STUDY = {
 _BY_PATIENT_AND_ISSUER = _by_study(Study.patient_id, with_issuer=True)
 
 
-def _carriers(
+def _found(
     session: Session, kind: QueryKind, query: str, issuer: str | None = None
-) -> list[Carrier]:
+) -> list[Snapshot]:
+    """The carriers the query names as ``kind``, with what a hit says about them."""
     if kind is QueryKind.TAG:
         try:
             uid = normalise_uid(query)
         except AppError:
             return []
-        carrier = tag_service.carrier_of(session=session, uid=uid)
-        return [carrier] if carrier else []
+        return list(carrier_service.snapshots_by_tag(session=session, uids=[uid]).values())
     if kind is QueryKind.LABEL:
-        found = session.exec(_BY_LABEL, params={"query": query.upper()}).one_or_none()
-        return [found] if found else []
-    if kind is QueryKind.PATIENT and issuer is not None:
-        by_issuer = session.exec(_BY_PATIENT_AND_ISSUER, params={"query": query, "issuer": issuer})
-        return list(by_issuer)
-    return list(session.exec(_BY_STUDY[kind], params={"query": query}))
+        statement, params = _BY_LABEL, {"query": query.upper()}
+    elif kind is QueryKind.PATIENT and issuer is not None:
+        statement, params = _BY_PATIENT_AND_ISSUER, {"query": query, "issuer": issuer}
+    else:
+        statement, params = _BY_STUDY[kind], {"query": query}
+    return carrier_service.snapshots_found(session=session, query=statement, params=params)
 
 
 # The other carriers that hold one of each given carrier's studies, with where they are: one
@@ -154,22 +158,20 @@ def where(
             "Type what to look for: a tag UID, label, study UID, accession number or patient ID."
         )
     kinds = _guess(query) if kind is QueryKind.AUTO else [kind]
-    used, carriers = kinds[0], []
+    used, snaps = kinds[0], []
     issuer = issuer.strip() if issuer and issuer.strip() else None
     for candidate in kinds:
-        carriers = _carriers(session, candidate, query, issuer)
-        if carriers:
+        snaps = _found(session, candidate, query, issuer)
+        if snaps:
             used = candidate
             break
-    carriers = carriers[:MAX_HITS]
-    snaps = carrier_service.snapshots(session=session, carriers=carriers)
-    others = _other_copies(session, carriers)
+    others = _other_copies(session, [snap.carrier for snap in snaps])
     hits = [
         WhereHit(
-            carrier=carrier_service.public_view(snaps[id_of(c)], today=today),
-            other_copies=others.get(id_of(c), []),
+            carrier=carrier_service.public_view(snap, today=today),
+            other_copies=others.get(id_of(snap.carrier), []),
         )
-        for c in carriers
+        for snap in snaps
     ]
     # Who asked for what: the query is kept only as a keyed digest (it may be a patient ID);
     # an auditor gets the digest of a query from /audit/query-digest, nobody can reverse it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -13,8 +14,10 @@ from sqlalchemy import Engine, text
 from app.carriers import service as carrier_service
 from app.core.db import session_scope
 from app.core.principal import SYSTEM
+from app.lookup.service import MAX_HITS
 from app.studies import service as study_service
 from tests.factories import World, make_carrier, study_in, tag_uid
+from tests.support.statements import counting
 
 SHELF1_PATH = "City Hospital / Archive / Shelf 1"
 
@@ -160,6 +163,29 @@ def test_other_carriers_with_the_same_study(
     ]
     # A carrier that shares nothing has no other copies.
     assert where(client, world, "RAD0000002")["hits"][0]["other_copies"] == []
+
+
+def test_a_lookup_costs_the_same_statements_however_many_hits(
+    client: TestClient, world: World, engine: Engine, memory_lapses: Callable[[], None]
+) -> None:
+    """The carriers come with their place, tag and loan in one statement, not one per hit."""
+    # Each counted request finds its caller in the database (app.auth.deps.Callers).
+    memory_lapses()
+    with counting(engine) as one:
+        assert len(where(client, world, study_in(2).study_uid)["hits"]) == 1
+    add_copy(engine, "COPY0000001", of_study=1)
+    add_copy(engine, "COPY0000002", of_study=1)
+    memory_lapses()
+    with counting(engine) as three:
+        assert len(where(client, world, study_in(1).study_uid)["hits"]) == 3
+    assert len(three) == len(one), "\n".join(three)
+
+
+def test_at_most_fifty_carriers_by_label(client: TestClient, world: World, engine: Engine) -> None:
+    """A study on more carriers than an answer lists gives the first MAX_HITS by label."""
+    copies = [add_copy(engine, f"COPY{n:07d}", of_study=1) for n in range(1, MAX_HITS + 2)]
+    hits = where(client, world, study_in(1).study_uid)["hits"]
+    assert [h["carrier"]["label"] for h in hits] == sorted([*copies, world.labels[0]])[:MAX_HITS]
 
 
 def test_nothing_found_is_an_empty_answer(client: TestClient, world: World) -> None:
