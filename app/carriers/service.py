@@ -214,6 +214,8 @@ def snapshots_query(where: Any, *, limit: int) -> Select[Any]:
     ``where``, by label, with their facts. Build it once (at import) and bind its parameters
     per call."""
     return _facts(Carrier, where=where).order_by(col(Carrier.label)).limit(limit)
+
+
 # Columns, not Study entities: building ORM objects was most of a big batch's cost.
 _STUDIES = (
     sa_select(

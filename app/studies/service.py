@@ -3,7 +3,6 @@ from __future__ import annotations
 import re
 
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
 
 from app.audit import service as audit_service
 from app.carriers.models import Carrier
@@ -72,17 +71,13 @@ def link(
     return linked
 
 
-def holding(study_ids: list[int] | SelectOfScalar[int | None]) -> SelectOfScalar[Carrier]:
-    """The query of the carriers holding any of the studies, by label. ``study_ids`` may be a
-    query of them: finding the studies and their carriers is then one statement."""
-    return (
+def carriers_holding(*, session: Session, study_ids: list[int]) -> list[Carrier]:
+    """The carriers holding any of the studies, by label."""
+    query = (
         select(Carrier)
         .join(CarrierStudy, col(CarrierStudy.carrier_id) == col(Carrier.id))
         .where(col(CarrierStudy.study_id).in_(study_ids))
         .distinct()
         .order_by(col(Carrier.label))
     )
-
-
-def carriers_holding(*, session: Session, study_ids: list[int]) -> list[Carrier]:
-    return list(session.exec(holding(study_ids)))
+    return list(session.exec(query))
