@@ -271,12 +271,10 @@ def snapshots_found(
     """The snapshots of the carriers a :func:`snapshots_query` finds, in its order: finding
     the carriers and their facts is one statement (a lookup runs this on every call)."""
     found: dict[int, Snapshot] = {}
+    # A row per carrier: a carrier has at most one open loan (uq_loan_open_per_carrier).
     for carrier, at, belongs, tag, loan, borrower in session.execute(query, params):
-        found.setdefault(
-            id_of(carrier),
-            Snapshot(
-                carrier=carrier, place=at, home=belongs, loan=loan, borrower=borrower, tag=tag
-            ),
+        found[id_of(carrier)] = Snapshot(
+            carrier=carrier, place=at, home=belongs, loan=loan, borrower=borrower, tag=tag
         )
     _complete(session, found)
     return list(found.values())
