@@ -57,7 +57,7 @@ def serve(
     typer.echo(f"MediaTrack on {scheme}://{host}:{port} (API docs at /docs)")
     # A factory by its import string: uvicorn starts it in each worker process, where
     # create_app() reads the same MEDIATRACK_* environment as this process did.
-    uvicorn.run("app.main:create_app", factory=True, workers=workers, host=host, port=port,
+    uvicorn.run("app.main:served_app", factory=True, workers=workers, host=host, port=port,
                 log_level="info", ssl_certfile=certfile, ssl_keyfile=keyfile)
 
 

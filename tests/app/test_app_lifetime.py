@@ -25,3 +25,17 @@ def test_an_app_is_freed_after_use(settings: Settings) -> None:
     gone = use()
     gc.collect()
     assert gone() is None, "something still holds the app (see gc.get_referrers)"
+
+
+def test_a_served_app_freezes_what_its_start_built(settings: Settings) -> None:
+    """``mediatrack serve``'s app puts what its start built out of the collector's reach (a
+    full collection walked it all, a pause of every thread); an app built per test does not,
+    or a test run would keep every app it built."""
+    assert gc.get_freeze_count() == 0
+    try:
+        with TestClient(create_app(settings)):
+            assert gc.get_freeze_count() == 0
+        with TestClient(create_app(settings, serving=True)):
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()

@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
-from app.core.db import make_engine, read_only
+from app.core.db import CHECKPOINT_PAGES, make_engine, read_only
 from app.core.migrations import current_revision, head_revision
 from app.models import metadata
 
@@ -33,6 +33,7 @@ def test_sqlite_connection_settings(engine: Engine) -> None:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert (conn.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0) >= 1000
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == CHECKPOINT_PAGES
 
 
 def test_write_lock_taken_at_begin(engine: Engine) -> None:
