@@ -203,6 +203,19 @@ def _facts(*first: Any, where: Any, tagged: bool = False) -> Select[Any]:
     )
 
 
+def _snapshot(
+    carrier: Carrier,
+    at: Location,
+    belongs: Location,
+    tag: Tag | None,
+    loan: Loan | None,
+    borrower: Borrower | None,
+) -> Snapshot:
+    """A carrier's snapshot from the facts a :func:`_facts` row holds after its first
+    columns, in that statement's order."""
+    return Snapshot(carrier=carrier, place=at, home=belongs, loan=loan, borrower=borrower, tag=tag)
+
+
 _KEYS: BindParameter[Any] = bindparam("keys", expanding=True)
 _FACTS = _facts(col(Carrier.id), where=col(Carrier.id).in_(_KEYS))
 # By the UID of the carrier's active tag, the carrier with them (a scan's reads).
@@ -240,10 +253,8 @@ def snapshots(*, session: Session, carriers: list[Carrier]) -> dict[int, Snapsho
         return {}
     held = {c.id: c for c in carriers}
     found: dict[int, Snapshot] = {}
-    for carrier_id, at, belongs, tag, loan, borrower in session.execute(_FACTS, {"keys": ids}):
-        found[carrier_id] = Snapshot(
-            carrier=held[carrier_id], place=at, home=belongs, loan=loan, borrower=borrower, tag=tag
-        )
+    for carrier_id, *facts in session.execute(_FACTS, {"keys": ids}):
+        found[carrier_id] = _snapshot(held[carrier_id], *facts)
     _complete(session, found)
     return found
 
@@ -255,12 +266,8 @@ def snapshots_by_tag(*, session: Session, uids: list[str]) -> dict[str, Snapshot
     if not uids:
         return {}
     by_uid: dict[str, Snapshot] = {}
-    for uid, carrier, at, belongs, tag, loan, borrower in session.execute(
-        _FACTS_BY_TAG, {"keys": uids}
-    ):
-        by_uid[uid] = Snapshot(
-            carrier=carrier, place=at, home=belongs, loan=loan, borrower=borrower, tag=tag
-        )
+    for uid, *row in session.execute(_FACTS_BY_TAG, {"keys": uids}):
+        by_uid[uid] = _snapshot(*row)
     _complete(session, {id_of(snap.carrier): snap for snap in by_uid.values()})
     return by_uid
 
@@ -272,10 +279,9 @@ def snapshots_found(
     the carriers and their facts is one statement (a lookup runs this on every call)."""
     found: dict[int, Snapshot] = {}
     # A row per carrier: a carrier has at most one open loan (uq_loan_open_per_carrier).
-    for carrier, at, belongs, tag, loan, borrower in session.execute(query, params):
-        found[id_of(carrier)] = Snapshot(
-            carrier=carrier, place=at, home=belongs, loan=loan, borrower=borrower, tag=tag
-        )
+    for row in session.execute(query, params):
+        snap = _snapshot(*row)
+        found[id_of(snap.carrier)] = snap
     _complete(session, found)
     return list(found.values())
 
