@@ -5,13 +5,14 @@ hold gigabytes and its garbage collections last seconds."""
 from __future__ import annotations
 
 import gc
+import sys
 import weakref
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
-from app.main import create_app
+from app.main import SWITCH_INTERVAL, create_app
 
 
 def test_an_app_is_freed_after_use(settings: Settings) -> None:
@@ -29,13 +30,18 @@ def test_an_app_is_freed_after_use(settings: Settings) -> None:
 
 def test_a_served_app_freezes_what_its_start_built(settings: Settings) -> None:
     """``mediatrack serve``'s app puts what its start built out of the collector's reach (a
-    full collection walked it all, a pause of every thread); an app built per test does not,
-    or a test run would keep every app it built."""
+    full collection walked it all, a pause of every thread) and lengthens the interpreter's
+    switch interval; an app built per test does neither, or a test run would keep every app
+    it built."""
     assert gc.get_freeze_count() == 0
+    default = sys.getswitchinterval()
     try:
         with TestClient(create_app(settings)):
             assert gc.get_freeze_count() == 0
+            assert sys.getswitchinterval() == default
         with TestClient(create_app(settings, serving=True)):
             assert gc.get_freeze_count() > 10_000
+            assert sys.getswitchinterval() == SWITCH_INTERVAL != default
     finally:
         gc.unfreeze()
+        sys.setswitchinterval(default)
