@@ -51,6 +51,11 @@ _HEAD_MOVE = (
     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 )
 _EVENT_INSERT = insert(_EVENTS)
+# PostgreSQL: one event and the head's move in one statement, a data-modifying WITH
+# (postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING), so one round trip
+# fewer in every lookup, check-out, return and lone scan. SQLite has no such WITH, and a
+# statement there is a call, not a round trip.
+_EVENT_INSERT_MOVING_HEAD = insert(_EVENTS).add_cte(_HEAD_MOVE.cte("moved_head"))
 
 
 @dataclass
@@ -150,10 +155,13 @@ def append_many(session: Session, *, principal: Principal, entries: list[Entry])
         row["hash"] = chain_hash(head.hash, entry_document(**{k: row[k] for k in ENTRY_FIELDS}))
         head.seq, head.hash = row["seq"], row["hash"]
         rows.append(row)
-    if rows:
-        conn = session.connection()
+    conn = session.connection()
+    moved = {"new_seq": head.seq, "new_hash": head.hash}
+    if len(rows) == 1 and conn.dialect.name == "postgresql":
+        conn.execute(_EVENT_INSERT_MOVING_HEAD, rows[0] | moved)
+    elif rows:
         conn.execute(_EVENT_INSERT, rows)
-        conn.execute(_HEAD_MOVE, {"new_seq": head.seq, "new_hash": head.hash})
+        conn.execute(_HEAD_MOVE, moved)
     return [Appended(seq=r["seq"], recorded_at=recorded_at, hash=r["hash"]) for r in rows]
 
 

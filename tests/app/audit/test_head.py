@@ -59,3 +59,25 @@ def test_a_sessions_next_transaction_chains_after_what_others_appended(
         )]
     assert report.ok, report.reason
     assert actions == ["first", "meanwhile", "second"]
+
+
+def test_one_event_and_the_heads_move_are_one_statement_on_postgresql(engine: Engine) -> None:
+    """PostgreSQL inserts the event and moves the head in one statement (a round trip fewer in
+    every lookup, check-out and return); SQLite takes two. The head is the event's either way."""
+    statements: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    with session_scope(engine) as session:
+        audit_service.lock_head(session)
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            appended = audit_service.append(session, principal=SYSTEM, action="one", payload={})
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+    assert len(statements) == (1 if engine.dialect.name == "postgresql" else 2)
+    with session_scope(read_only(engine)) as session:
+        assert audit_service.head_seq(session) == appended.seq
+        report = audit_service.verify(session)
+    assert report.ok, report.reason
