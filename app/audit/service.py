@@ -135,10 +135,16 @@ class Appended:
 
 def append_many(session: Session, *, principal: Principal, entries: list[Entry]) -> list[Appended]:
     """Chain the entries after the current head and insert them in one statement."""
+    return append_by(session, [(principal, entry) for entry in entries])
+
+
+def append_by(session: Session, entries: list[tuple[Principal, Entry]]) -> list[Appended]:
+    """Like :func:`append_many`, each entry with who it is by (a commit group's scans come
+    from several stations and are inserted in one statement)."""
     head = lock_head(session)
     recorded_at = utcnow()
     rows: list[dict[str, Any]] = []
-    for entry in entries:
+    for principal, entry in entries:
         row: dict[str, Any] = {
             "seq": head.seq + 1,
             "recorded_at": recorded_at,

@@ -60,6 +60,9 @@ def ingest_together(session: Session, requests: list[Request]) -> list[ScanResul
     facts = _Facts.load(session, every_read)
     answers: list[ScanResults] = []
     sightings: list[carrier_service.Seen] = []
+    # Every request's new reads, stored together once all are resolved (nothing below reads
+    # them back from the database: a read repeated later in the group is in ``answered``).
+    new_reads: list[tuple[Principal, _Fresh]] = []
     for principal, reads, today in requests:
         assert principal.station_id is not None and principal.location_id is not None
         station = stations[principal.station_id]
@@ -85,7 +88,7 @@ def ingest_together(session: Session, requests: list[Request]) -> list[ScanResul
             # A later read may repeat this one: it answers as a replay.
             answered[("e", event_id)] = answered[("s", station.id, read.station_seq)] = answer
             results.append(result)
-        _store(session, principal, fresh)
+        new_reads += [(principal, f) for f in fresh]
         sightings += resolve.seen
         station.shelf_id, station.shelf_set_at = resolve.shelf_id, resolve.shelf_set_at
         _note_station(station, reads, fresh, now)
@@ -94,6 +97,7 @@ def ingest_together(session: Session, requests: list[Request]) -> list[ScanResul
             latest = json.dumps({"station_id": station.id, "event_id": fresh[-1].row["event_id"]})
             announce(session, SCAN_CHANNEL, latest)
         answers.append(ScanResults(results=results, received_at=now))
+    _store(session, new_reads)
     carrier_service.note_seen(session=session, seen=sightings)
     _move_stations(session, list(stations.values()))
     return answers
@@ -216,16 +220,15 @@ def _scan_row(
 _SCAN_INSERT = insert(Scan.__table__)  # type: ignore[attr-defined]
 
 
-def _store(session: Session, principal: Principal, fresh: list[_Fresh]) -> None:
-    """Append the "seen" events in read order, then the scan rows that point at them."""
-    with_entry = [f for f in fresh if f.entry is not None]
-    appended = audit_service.append_many(
-        session, principal=principal, entries=[f.entry for f in with_entry if f.entry]
-    )
-    for item, event in zip(with_entry, appended, strict=True):
+def _store(session: Session, fresh: list[tuple[Principal, _Fresh]]) -> None:
+    """Append the "seen" events in read order, then the scan rows that point at them: one
+    statement each for the whole group, whichever stations sent the reads."""
+    with_entry = [(by, f, f.entry) for by, f in fresh if f.entry is not None]
+    appended = audit_service.append_by(session, [(by, entry) for by, _, entry in with_entry])
+    for (_, item, _), event in zip(with_entry, appended, strict=True):
         item.row["event_seq"] = event.seq
     if fresh:
-        session.connection().execute(_SCAN_INSERT, [f.row for f in fresh])
+        session.connection().execute(_SCAN_INSERT, [f.row for _, f in fresh])
 
 
 def _note_station(
