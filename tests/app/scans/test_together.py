@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlmodel import select
 
 from app.audit import service as audit_service
@@ -50,9 +50,21 @@ def test_requests_of_two_stations_resolved_together(engine: Engine, world: World
         (desk, [scan(1, 1, repeated)], today),  # the first request again: a replay
         (vault, [scan(2, 3, late=True)], today),  # older than desk-1's read: last seen stays
     ]
-    with session_scope(engine) as session:
-        answers = service.ingest_together(session, requests)
+    inserted: list[str] = []
 
+    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().startswith("INSERT INTO"):
+            inserted.append(statement.split()[2])
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        with session_scope(engine) as session:
+            answers = service.ingest_together(session, requests)
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+    # The group's new reads are stored in one statement per table, whichever station sent them.
+    assert [t for t in inserted if t in ("custody_event", "scan")] == ["custody_event", "scan"]
     outcomes = [[(r.outcome.value, r.replayed) for r in a.results] for a in answers]
     assert outcomes == [
         [("seen", False), ("seen", False)],
