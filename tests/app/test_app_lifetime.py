@@ -31,8 +31,8 @@ def test_an_app_is_freed_after_use(settings: Settings) -> None:
 def test_a_served_app_freezes_what_its_start_built(settings: Settings) -> None:
     """``mediatrack serve``'s app puts what its start built out of the collector's reach (a
     full collection walked it all, a pause of every thread) and lengthens the interpreter's
-    switch interval; an app built per test does neither, or a test run would keep every app
-    it built."""
+    switch interval; an app built per test does neither (frozen, every app a test run built
+    would be kept until the run ends)."""
     assert gc.get_freeze_count() == 0
     default = sys.getswitchinterval()
     try:
