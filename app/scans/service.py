@@ -38,10 +38,12 @@ Request = tuple[Principal, list[ScanRead], date]
 
 @dataclass
 class _Fresh:
-    """A read not stored before: its scan row and, for a carrier, its "seen" event."""
+    """A read not stored before: its scan row and, for a carrier, its "seen" event, by the
+    station that sent it."""
 
     row: dict[str, Any]
     entry: audit_service.Entry | None
+    by: Principal
 
 
 def ingest(
@@ -62,7 +64,7 @@ def ingest_together(session: Session, requests: list[Request]) -> list[ScanResul
     sightings: list[carrier_service.Seen] = []
     # Every request's new reads, stored together once all are resolved (nothing below reads
     # them back from the database: a read repeated later in the group is in ``answered``).
-    new_reads: list[tuple[Principal, _Fresh]] = []
+    new_reads: list[_Fresh] = []
     for principal, reads, today in requests:
         assert principal.station_id is not None and principal.location_id is not None
         station = stations[principal.station_id]
@@ -84,11 +86,12 @@ def ingest_together(session: Session, requests: list[Request]) -> list[ScanResul
                 result.clock_wrong = True
                 result.message += f" {CLOCK_SENTENCE}"
             answer = result.model_dump_json()
-            fresh.append(_Fresh(_scan_row(read, station.id, now, result, answer), entry))
+            row = _scan_row(read, station.id, now, result, answer)
+            fresh.append(_Fresh(row, entry, principal))
             # A later read may repeat this one: it answers as a replay.
             answered[("e", event_id)] = answered[("s", station.id, read.station_seq)] = answer
             results.append(result)
-        new_reads += [(principal, f) for f in fresh]
+        new_reads += fresh
         sightings += resolve.seen
         station.shelf_id, station.shelf_set_at = resolve.shelf_id, resolve.shelf_set_at
         _note_station(station, reads, fresh, now)
@@ -220,15 +223,15 @@ def _scan_row(
 _SCAN_INSERT = insert(Scan.__table__)  # type: ignore[attr-defined]
 
 
-def _store(session: Session, fresh: list[tuple[Principal, _Fresh]]) -> None:
+def _store(session: Session, fresh: list[_Fresh]) -> None:
     """Append the "seen" events in read order, then the scan rows that point at them: one
     statement each for the whole group, whichever stations sent the reads."""
-    with_entry = [(by, f, f.entry) for by, f in fresh if f.entry is not None]
-    appended = audit_service.append_by(session, [(by, entry) for by, _, entry in with_entry])
-    for (_, item, _), event in zip(with_entry, appended, strict=True):
+    with_entry = [(f, f.entry) for f in fresh if f.entry is not None]
+    appended = audit_service.append_by(session, [(f.by, entry) for f, entry in with_entry])
+    for (item, _), event in zip(with_entry, appended, strict=True):
         item.row["event_seq"] = event.seq
     if fresh:
-        session.connection().execute(_SCAN_INSERT, [f.row for _, f in fresh])
+        session.connection().execute(_SCAN_INSERT, [f.row for f in fresh])
 
 
 def _note_station(
